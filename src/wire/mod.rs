@@ -1,0 +1,1 @@
+//! Header views over packet buffers.
