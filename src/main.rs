@@ -1,1 +1,236 @@
-fn main(){}
+//! The `natrix` command.
+
+use clap::{Args, Parser, Subcommand};
+use natrix::config::Config;
+use natrix::replay::{self, ReplayOptions};
+use natrix::snapshot::ControlPlane;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// natrix: a poll-mode layer-4 NAT load balancer.
+///
+/// Client packets to a frontend (public address and port) are rewritten to a
+/// backend chosen from a pool, and the backends' replies are rewritten back, so
+/// that clients only ever see the frontend.
+#[derive(Parser)]
+#[command(name = "natrix", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay a capture through the data path and write the translated packets.
+    Replay(ReplayArgs),
+    /// Write a capture of realistic traffic for a configuration.
+    Gen(GenArgs),
+    /// Measure throughput on established connections with an in-memory port.
+    Bench(BenchArgs),
+    /// Generate traffic for examples/web.toml and replay it with two workers.
+    Demo(DemoArgs),
+    /// Validate a configuration file.
+    CheckConfig {
+        /// The configuration file (TOML).
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The configuration file (TOML).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// The capture to replay (pcap or pcapng, Ethernet).
+    #[arg(long)]
+    pcap: PathBuf,
+    /// Where to write the translated packets (pcap).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Worker threads (packets are spread over them by a hash of the 5-tuple).
+    #[arg(long, short, default_value_t = 1)]
+    workers: usize,
+    /// Passes over the capture; the output holds the first.
+    #[arg(long, default_value_t = 1)]
+    loops: u32,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct GenArgs {
+    /// The configuration to generate traffic for.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// The capture to write.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// TCP connections per TCP frontend, and UDP exchanges per UDP frontend.
+    #[arg(long, default_value_t = 1000)]
+    connections: u32,
+    /// Distinct client addresses.
+    #[arg(long, default_value_t = 100)]
+    clients: u32,
+    /// Data segments each way per TCP connection.
+    #[arg(long, default_value_t = 2)]
+    segments: u32,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Stray packets (that natrix must drop) per 100 connections.
+    #[arg(long, default_value_t = 5)]
+    stray_percent: u32,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Active connections in all.
+    #[arg(long, default_value_t = 1000)]
+    flows: u64,
+    /// Worker threads.
+    #[arg(long, short, default_value_t = 1)]
+    workers: usize,
+    /// Seconds to measure.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Print the results as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// The configuration (default: examples/web.toml of the source tree).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Where to write the generated and the translated captures.
+    #[arg(long, default_value = "target/demo")]
+    dir: PathBuf,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Command::Replay(a) => cmd_replay(a),
+        Command::Gen(a) => cmd_gen(a),
+        Command::Bench(a) => cmd_bench(a),
+        Command::Demo(a) => cmd_demo(a),
+        Command::CheckConfig { file } => cmd_check(&file),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("natrix: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+fn load(path: &Path) -> Result<Config> {
+    Config::load(path).map_err(|e| e.to_string())
+}
+
+fn cmd_check(file: &Path) -> Result<()> {
+    let c = load(file)?;
+    let backends: usize = c.pools.iter().map(|p| p.backends.len()).sum();
+    println!(
+        "{}: ok ({} frontends, {} pools, {} backends, {} rules, {} NAT rules)",
+        file.display(),
+        c.frontends.len(),
+        c.pools.len(),
+        backends,
+        c.rules.len(),
+        c.nat_rules.len()
+    );
+    Ok(())
+}
+
+fn cmd_replay(a: ReplayArgs) -> Result<()> {
+    if a.workers == 0 || a.workers > 64 {
+        return Err("--workers must be 1 to 64".into());
+    }
+    if a.loops == 0 {
+        return Err("--loops must be at least 1".into());
+    }
+    let config = load(&a.config)?;
+    let cp = ControlPlane::new(config).map_err(|e| e.to_string())?;
+    let opts = ReplayOptions {
+        workers: a.workers,
+        loops: a.loops,
+        out: a.out,
+        progress: true,
+    };
+    let s = replay::replay_file(&cp, &a.pcap, &opts).map_err(|e| e.to_string())?;
+    if a.json {
+        println!("{}", s.to_json());
+    } else {
+        print!("{}", s.render());
+    }
+    Ok(())
+}
+
+fn gen_options(a: &GenArgs) -> natrix::gen::GenOptions {
+    natrix::gen::GenOptions {
+        connections: a.connections,
+        clients: a.clients,
+        segments: a.segments,
+        seed: a.seed,
+        stray_percent: a.stray_percent,
+    }
+}
+
+fn cmd_gen(a: GenArgs) -> Result<()> {
+    let config = load(&a.config)?;
+    let n = natrix::gen::write(&config, &gen_options(&a), &a.out).map_err(|e| e.to_string())?;
+    println!("{}: {n} packets", a.out.display());
+    Ok(())
+}
+
+fn cmd_bench(a: BenchArgs) -> Result<()> {
+    let r = natrix::bench::run(a.flows, a.workers, a.seconds)?;
+    if a.json {
+        println!("{}", r.to_json());
+    } else {
+        print!("{}", r.render());
+    }
+    Ok(())
+}
+
+fn cmd_demo(a: DemoArgs) -> Result<()> {
+    let config_path = a
+        .config
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web.toml"));
+    let config = load(&config_path)?;
+    std::fs::create_dir_all(&a.dir).map_err(|e| format!("{}: {e}", a.dir.display()))?;
+    let input = a.dir.join("web-traffic.pcap");
+    let output = a.dir.join("web-translated.pcap");
+    let gen = natrix::gen::GenOptions::default();
+    let n = natrix::gen::write(&config, &gen, &input).map_err(|e| e.to_string())?;
+    let cp = ControlPlane::new(config).map_err(|e| e.to_string())?;
+    let opts = ReplayOptions {
+        workers: 2,
+        loops: 1,
+        out: Some(output.clone()),
+        progress: true,
+    };
+    let s = replay::replay_file(&cp, &input, &opts).map_err(|e| e.to_string())?;
+    if a.json {
+        println!("{}", s.to_json());
+    } else {
+        println!(
+            "natrix demo: generated {n} packets for {} into {},\nreplayed them with 2 workers into {}\n",
+            config_path.display(),
+            input.display(),
+            output.display()
+        );
+        print!("{}", s.render());
+    }
+    Ok(())
+}

@@ -1,0 +1,525 @@
+//! The per-core packet path: classify, look up or create the connection, rewrite.
+//!
+//! A burst goes through two passes, as DPDK's l3fwd and VPP do it:
+//! 1. parse and classify every packet; packets that need no flow state (ARP,
+//!    ICMP echo, return traffic, inbound NAT rules, drops) are finished here,
+//!    and for the rest the flow key is hashed and both flow-table buckets are
+//!    prefetched;
+//! 2. look up or create each pending connection and rewrite the packet, by
+//!    which time its buckets are (mostly) in the cache.
+//!
+//! Nothing here locks, allocates, logs or formats.
+
+use crate::flow::{self, Claim, FlowTable, Lookup, FLAG_TRANSITORY};
+use crate::port::{PacketBuf, BURST};
+use crate::select::{self, Rng, NONE};
+use crate::snapshot::{BackendEntry, BackendStatus, ServiceKind, Snapshot, SnapshotCell};
+use crate::stats::{Counters, DropReason, Event};
+use crate::types::{MacAddr, Mode};
+use crate::wire::ethernet::{self, EtherType};
+use crate::wire::ipv4::{self, Protocol};
+use crate::wire::{arp, checksum, icmp, tcp, udp};
+use std::sync::Arc;
+
+/// Seed of the consistent hashes (Maglev, source-ip). Fixed, so that every
+/// worker and every natrix instance maps a key to the same backend.
+pub const HASH_SEED: u64 = 0x6e61_7472_6978_0001;
+
+/// Flow-entry flag: FIN or RST seen; stays transitory until it expires.
+pub const FLAG_CLOSING: u8 = 2;
+
+/// What to do with a packet after processing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Translated client -> backend: send toward the private side.
+    ToPrivate,
+    /// Translated backend -> client: send toward the public side.
+    ToPublic,
+    /// An answer (ARP reply, ICMP echo reply): send back out the receiving port.
+    Reply,
+    /// Not sent; counted under the reason.
+    Drop(DropReason),
+}
+
+/// Per-packet state carried from the first pass to the second.
+#[derive(Clone, Copy, Default)]
+struct Pending {
+    key: u64,
+    hash: u64,
+    l3: u16,
+    l4: u16,
+    service: u16,
+    tcp: bool,
+    tcp_flags: u8,
+    active: bool,
+}
+
+/// One worker's data path: its snapshot, flow table, random source and counters.
+pub struct Dataplane {
+    cell: Arc<SnapshotCell>,
+    snap: Arc<Snapshot>,
+    flows: FlowTable,
+    rng: Rng,
+    now: u32,
+    pub counters: Counters,
+}
+
+impl Dataplane {
+    /// A data path for worker number `worker`, with room for `flow_table_size` connections.
+    pub fn new(cell: Arc<SnapshotCell>, flow_table_size: u32, worker: usize) -> Dataplane {
+        let snap = cell.load();
+        let seed = snap.seed ^ select::mix64(worker as u64 + 1);
+        let mut counters = Counters::default();
+        counters.ensure_backends(snap.backends.len());
+        Dataplane {
+            flows: FlowTable::new(flow_table_size, select::mix64(seed ^ 0x5eed)),
+            rng: Rng::new(seed),
+            cell,
+            snap,
+            now: 0,
+            counters,
+        }
+    }
+
+    /// Picks up a newer snapshot if the control plane published one. Call between bursts.
+    #[inline]
+    pub fn refresh(&mut self) {
+        if self.cell.generation() != self.snap.generation {
+            self.snap = self.cell.load();
+            self.counters.ensure_backends(self.snap.backends.len());
+        }
+    }
+
+    /// The snapshot in use.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snap
+    }
+
+    /// Sets the clock (seconds) used for timeouts.
+    #[inline]
+    pub fn set_clock(&mut self, now: u32) {
+        self.now = now;
+    }
+
+    pub fn flows(&self) -> &FlowTable {
+        &self.flows
+    }
+
+    /// Processes a burst in place. `verdicts[i]` says what to do with `bufs[i]`;
+    /// drops are already counted.
+    pub fn process<B: PacketBuf>(&mut self, bufs: &mut [B], verdicts: &mut [Verdict; BURST]) {
+        let n = bufs.len().min(BURST);
+        self.counters.rx += n as u64;
+        let mut pending = [Pending::default(); BURST];
+        for i in 0..n {
+            verdicts[i] = self.classify(bufs[i].data_mut(), &mut pending[i]);
+        }
+        for i in 0..n {
+            if pending[i].active {
+                verdicts[i] = self.connect(bufs[i].data_mut(), &pending[i]);
+            }
+        }
+        for v in &verdicts[..n] {
+            if let Verdict::Drop(r) = v {
+                self.counters.drop(*r);
+            }
+        }
+    }
+
+    /// First pass: parse, classify, finish what needs no flow state.
+    #[inline(always)]
+    fn classify(&mut self, data: &mut [u8], p: &mut Pending) -> Verdict {
+        use DropReason::*;
+        let snap = &*self.snap;
+        let Ok(eth) = ethernet::Frame::new_checked(&*data) else {
+            return Verdict::Drop(MalformedEth);
+        };
+        let (l3, ethertype) = match eth.l3_offset() {
+            Ok(x) => x,
+            Err(crate::wire::Error::Unsupported) => return Verdict::Drop(VlanUnsupported),
+            Err(_) => return Verdict::Drop(MalformedEth),
+        };
+        match ethertype {
+            EtherType::Ipv4 => {}
+            EtherType::Arp => return answer_arp(snap, &mut self.counters, data, l3),
+            EtherType::Ipv6 => return Verdict::Drop(Ipv6Unsupported),
+            _ => return Verdict::Drop(UnsupportedEthertype),
+        }
+        let Ok(ip) = ipv4::Packet::new_checked(&data[l3..]) else {
+            return Verdict::Drop(MalformedIp);
+        };
+        if !ip.verify_checksum() {
+            return Verdict::Drop(IpChecksum);
+        }
+        let src = ip.src_addr_raw();
+        let dst = ip.dst_addr_raw();
+        if is_martian(src) {
+            return Verdict::Drop(MartianSource);
+        }
+        if ip.is_fragment() {
+            return Verdict::Drop(IpFragment);
+        }
+        let l4 = l3 + ip.header_len() as usize;
+        let end = l3 + ip.total_len() as usize;
+        let ttl = ip.ttl();
+        let proto = ip.protocol();
+        let (sport, dport, flags, is_tcp) = match proto {
+            Protocol::Tcp => match tcp::Packet::new_checked(&data[l4..end]) {
+                Ok(t) => (t.src_port(), t.dst_port(), t.flags(), true),
+                Err(_) => return Verdict::Drop(MalformedTcp),
+            },
+            Protocol::Udp => match udp::Packet::new_checked(&data[l4..end]) {
+                Ok(u) => (u.src_port(), u.dst_port(), 0, false),
+                Err(_) => return Verdict::Drop(MalformedUdp),
+            },
+            Protocol::Icmp => {
+                return answer_echo(snap, &mut self.counters, data, l3, l4, end, dst)
+            }
+            _ => return Verdict::Drop(UnsupportedProtocol),
+        };
+        let pn: u8 = proto.into();
+        if let Some(s) = snap.frontend(dst, dport, pn) {
+            if ttl <= 1 {
+                return Verdict::Drop(TtlExpired);
+            }
+            let svc = &snap.services[s as usize];
+            if svc.kind == ServiceKind::Nat {
+                let id = svc.members[0];
+                let be = &snap.backends[id as usize];
+                rewrite_inbound(data, l3, l4, is_tcp, be, snap.mac);
+                self.counters.event(Event::NatRule);
+                bump(&mut self.counters.backend_packets, id);
+                return Verdict::ToPrivate;
+            }
+            let key = flow::flow_key(src, sport, s);
+            let hash = self.flows.hash(key);
+            self.flows.prefetch(hash);
+            *p = Pending {
+                key,
+                hash,
+                l3: l3 as u16,
+                l4: l4 as u16,
+                service: s,
+                tcp: is_tcp,
+                tcp_flags: flags,
+                active: true,
+            };
+            return Verdict::ToPrivate;
+        }
+        if let Some(id) = snap.return_backend(src, sport, pn) {
+            if ttl <= 1 {
+                return Verdict::Drop(TtlExpired);
+            }
+            let be = &snap.backends[id as usize];
+            let svc = &snap.services[be.service as usize];
+            rewrite_return(data, l3, l4, is_tcp, be, svc.addr_raw, svc.port, snap);
+            self.counters.event(if svc.kind == ServiceKind::Nat {
+                Event::NatRule
+            } else {
+                Event::Return
+            });
+            bump(&mut self.counters.backend_packets, id);
+            return Verdict::ToPublic;
+        }
+        Verdict::Drop(NoService)
+    }
+
+    /// Second pass: find or create the connection, then rewrite.
+    #[inline(always)]
+    fn connect(&mut self, data: &mut [u8], p: &Pending) -> Verdict {
+        let snap = &*self.snap;
+        let svc = &snap.services[p.service as usize];
+        let now = self.now;
+        let client = (p.key >> 32) as u32;
+        let cport = (p.key >> 16) as u16;
+        let syn = p.tcp && p.tcp_flags & tcp::FLAG_SYN != 0 && p.tcp_flags & tcp::FLAG_ACK == 0;
+        let closing = p.tcp && p.tcp_flags & (tcp::FLAG_FIN | tcp::FLAG_RST) != 0;
+        let proto = if p.tcp { 6 } else { 17 };
+
+        let (slot, claim) = match self.flows.lookup(p.key, p.hash) {
+            Lookup::Hit(slot) => {
+                let e = *self.flows.get(slot);
+                let timeout = if e.flags & FLAG_TRANSITORY != 0 {
+                    snap.transitory_timeout_secs
+                } else {
+                    svc.idle_timeout_secs
+                };
+                let status = snap
+                    .backends
+                    .get(e.backend as usize)
+                    .map_or(BackendStatus::Removed, |b| b.status);
+                if !flow::is_expired(&e, now, timeout) {
+                    if status != BackendStatus::Removed {
+                        // Established: the common case.
+                        let ent = self.flows.get_mut(slot);
+                        ent.last_seen = now;
+                        if closing {
+                            ent.flags |= FLAG_TRANSITORY | FLAG_CLOSING;
+                        } else if !syn && ent.flags & FLAG_CLOSING == 0 {
+                            ent.flags &= !FLAG_TRANSITORY;
+                        }
+                        self.counters.event(Event::FlowHit);
+                        return self.forward(data, p, e.backend);
+                    }
+                    if p.tcp && !syn {
+                        // The backend is gone, and with it the connection.
+                        self.flows.remove(slot);
+                        return Verdict::Drop(DropReason::BackendRemoved);
+                    }
+                    // A new SYN, or UDP: start over on another backend.
+                    (Some(slot), Claim::Free)
+                } else {
+                    (Some(slot), Claim::Expired)
+                }
+            }
+            Lookup::Miss(free) => (free.map(|s| (s, Claim::Free)))
+                .or_else(|| {
+                    let transitory = snap.transitory_timeout_secs;
+                    let services = &snap.services;
+                    self.flows.reclaim(p.hash, now, |e| {
+                        if e.flags & FLAG_TRANSITORY != 0 {
+                            transitory
+                        } else {
+                            services
+                                .get(flow::key_service(e.key) as usize)
+                                .map_or(0, |s| s.idle_timeout_secs)
+                        }
+                    })
+                })
+                .map_or((None, Claim::Free), |(s, c)| (Some(s), c)),
+        };
+
+        let tuple_hash = select::hash_tuple(client, svc.addr_raw, cport, svc.port, proto, HASH_SEED);
+        let Some(slot) = slot else {
+            // No room: serve by hash without an entry, so that every packet of
+            // the connection still meets the same backend.
+            self.counters.event(Event::TableFull);
+            let b = svc.pick_hash(tuple_hash);
+            if b == NONE {
+                return Verdict::Drop(DropReason::NoBackend);
+            }
+            return self.forward(data, p, b);
+        };
+        let midstream = p.tcp && !syn;
+        if midstream && svc.mode != Mode::Maglev {
+            return Verdict::Drop(DropReason::NoFlow);
+        }
+        let b = match svc.mode {
+            Mode::Random => svc.pick_random(self.rng.next_u64()),
+            Mode::Maglev => svc.pick_hash(tuple_hash),
+            Mode::SourceIp => svc.pick_hash(select::hash_src(client, HASH_SEED)),
+            Mode::SourceIpProtocol => {
+                svc.pick_hash(select::hash_src_proto(client, proto, HASH_SEED))
+            }
+        };
+        if b == NONE {
+            return Verdict::Drop(DropReason::NoBackend);
+        }
+        let flags = if closing {
+            FLAG_TRANSITORY | FLAG_CLOSING
+        } else if syn {
+            FLAG_TRANSITORY
+        } else {
+            0
+        };
+        self.flows.put(slot, p.key, b, flags, now);
+        match claim {
+            Claim::Free => {}
+            Claim::Expired => self.counters.event(Event::ExpiredReused),
+            Claim::TransitoryEvicted => self.counters.event(Event::TransitoryEvicted),
+        }
+        if midstream {
+            self.counters.event(Event::MidstreamHashed);
+        }
+        self.counters.event(Event::ConnectionCreated);
+        bump(&mut self.counters.backend_connections, b);
+        self.forward(data, p, b)
+    }
+
+    #[inline(always)]
+    fn forward(&mut self, data: &mut [u8], p: &Pending, b: u16) -> Verdict {
+        let snap = &*self.snap;
+        let be = &snap.backends[b as usize];
+        rewrite_inbound(data, p.l3 as usize, p.l4 as usize, p.tcp, be, snap.mac);
+        self.counters.event(Event::Inbound);
+        bump(&mut self.counters.backend_packets, b);
+        Verdict::ToPrivate
+    }
+}
+
+#[inline(always)]
+fn bump(v: &mut [u64], id: u16) {
+    if let Some(c) = v.get_mut(id as usize) {
+        *c += 1;
+    }
+}
+
+/// Sources no client can have: "this network" 0/8, loopback 127/8, and
+/// multicast, reserved and broadcast 224/3 (RFC 1812 5.3.7).
+#[inline(always)]
+fn is_martian(src: u32) -> bool {
+    let first = (src >> 24) as u8;
+    first == 0 || first == 127 || first >= 224
+}
+
+/// Patches a TCP or UDP checksum with a precomputed delta. A UDP checksum of 0
+/// means "none" and stays 0; a computed 0 is sent as 0xFFFF (RFC 768).
+#[inline(always)]
+fn patch_l4(data: &mut [u8], l4: usize, is_tcp: bool, port_dst: bool, port: u16, delta: u32) {
+    if is_tcp {
+        let mut t = tcp::Packet::new_unchecked(&mut data[l4..]);
+        if port_dst {
+            t.set_dst_port(port);
+        } else {
+            t.set_src_port(port);
+        }
+        let c = checksum::apply(t.checksum(), delta);
+        t.set_checksum(c);
+    } else {
+        let mut u = udp::Packet::new_unchecked(&mut data[l4..]);
+        if port_dst {
+            u.set_dst_port(port);
+        } else {
+            u.set_src_port(port);
+        }
+        let c = u.checksum();
+        if c != 0 {
+            let n = checksum::apply(c, delta);
+            u.set_checksum(if n == 0 { 0xffff } else { n });
+        }
+    }
+}
+
+/// Client -> frontend becomes client -> backend.
+#[inline(always)]
+fn rewrite_inbound(
+    data: &mut [u8],
+    l3: usize,
+    l4: usize,
+    is_tcp: bool,
+    be: &BackendEntry,
+    mac: MacAddr,
+) {
+    {
+        let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+        eth.set_dst_addr(be.mac);
+        eth.set_src_addr(mac);
+    }
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut data[l3..]);
+        ip.set_dst_addr(be.address);
+        let ttl = ip.ttl();
+        ip.set_ttl(ttl - 1);
+        let c = checksum::apply(ip.checksum(), be.in_ip_delta);
+        ip.set_checksum(c);
+    }
+    patch_l4(data, l4, is_tcp, true, be.port, be.in_l4_delta);
+}
+
+/// Backend -> client becomes frontend -> client.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn rewrite_return(
+    data: &mut [u8],
+    l3: usize,
+    l4: usize,
+    is_tcp: bool,
+    be: &BackendEntry,
+    fe_addr: u32,
+    fe_port: u16,
+    snap: &Snapshot,
+) {
+    {
+        let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+        eth.set_dst_addr(snap.gateway_mac);
+        eth.set_src_addr(snap.mac);
+    }
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut data[l3..]);
+        ip.set_src_addr(fe_addr.into());
+        let ttl = ip.ttl();
+        ip.set_ttl(ttl - 1);
+        let c = checksum::apply(ip.checksum(), be.out_ip_delta);
+        ip.set_checksum(c);
+    }
+    patch_l4(data, l4, is_tcp, false, fe_port, be.out_l4_delta);
+}
+
+/// Answers an ARP request for a frontend or appliance address, in place (RFC 826).
+fn answer_arp(snap: &Snapshot, counters: &mut Counters, data: &mut [u8], l3: usize) -> Verdict {
+    let (sha, spa, tpa) = match arp::Packet::new_checked(&data[l3..]) {
+        Ok(a) => {
+            if a.operation() != arp::Operation::Request
+                || !snap.is_local(u32::from(a.target_protocol_addr()))
+            {
+                return Verdict::Drop(DropReason::ArpNotForUs);
+            }
+            (
+                a.sender_hardware_addr(),
+                a.sender_protocol_addr(),
+                a.target_protocol_addr(),
+            )
+        }
+        Err(_) => return Verdict::Drop(DropReason::MalformedArp),
+    };
+    {
+        let mut a = arp::Packet::new_unchecked(&mut data[l3..]);
+        a.set_operation(arp::Operation::Reply);
+        a.set_target_hardware_addr(sha);
+        a.set_target_protocol_addr(spa);
+        a.set_sender_hardware_addr(snap.mac);
+        a.set_sender_protocol_addr(tpa);
+    }
+    let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+    let requester = eth.src_addr();
+    eth.set_dst_addr(requester);
+    eth.set_src_addr(snap.mac);
+    counters.event(Event::ArpReplied);
+    Verdict::Reply
+}
+
+/// Answers an ICMP echo request to a local address, in place (RFC 792).
+fn answer_echo(
+    snap: &Snapshot,
+    counters: &mut Counters,
+    data: &mut [u8],
+    l3: usize,
+    l4: usize,
+    end: usize,
+    dst: u32,
+) -> Verdict {
+    if !snap.is_local(dst) {
+        return Verdict::Drop(DropReason::IcmpUnsupported);
+    }
+    match icmp::Packet::new_checked(&data[l4..end]) {
+        Ok(m) => {
+            if m.msg_type() != icmp::ECHO_REQUEST || m.code() != 0 {
+                return Verdict::Drop(DropReason::IcmpUnsupported);
+            }
+            if !m.verify_checksum() {
+                return Verdict::Drop(DropReason::MalformedIcmp);
+            }
+        }
+        Err(_) => return Verdict::Drop(DropReason::MalformedIcmp),
+    }
+    {
+        let mut m = icmp::Packet::new_unchecked(&mut data[l4..end]);
+        m.set_msg_type(icmp::ECHO_REPLY);
+        let c = checksum::update16(m.checksum(), (icmp::ECHO_REQUEST as u16) << 8, 0);
+        m.set_checksum(c);
+    }
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut data[l3..]);
+        let (s, d) = (ip.src_addr(), ip.dst_addr());
+        ip.set_src_addr(d);
+        ip.set_dst_addr(s);
+        ip.set_ttl(64);
+        ip.fill_checksum();
+    }
+    let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+    let requester = eth.src_addr();
+    eth.set_dst_addr(requester);
+    eth.set_src_addr(snap.mac);
+    counters.event(Event::EchoReplied);
+    Verdict::Reply
+}

@@ -1,0 +1,339 @@
+//! The per-worker flow table: connection -> backend.
+//!
+//! Each worker owns one; nothing is shared, so nothing locks. It is a bucketised
+//! two-choice hash table: a key may live in either of two buckets, each one cache
+//! line of four 16-byte entries. A lookup reads at most two cache lines, and the
+//! worker prefetches both for a whole burst before it looks anything up.
+//!
+//! ```text
+//!  bucket (64 bytes, cache-line aligned)
+//!  +----------------+----------------+----------------+----------------+
+//!  | entry 0 (16 B) | entry 1        | entry 2        | entry 3        |
+//!  +----------------+----------------+----------------+----------------+
+//!  entry: key u64 (client ip | client port | service) | last_seen u32 | backend u16 | flags u8 | pad
+//! ```
+//!
+//! Entries are never moved. Expired entries stay where they are until a new
+//! connection reuses their slot, so a lookup never needs tombstones.
+
+use crate::select::mix64;
+
+/// Entries per bucket.
+pub const WAYS: usize = 4;
+
+/// Entry flag: half-open (SYN only) or closing (FIN or RST seen); expires after
+/// the transitory timeout instead of the rule's idle timeout.
+pub const FLAG_TRANSITORY: u8 = 1;
+
+/// One tracked connection. `key == 0` marks a free slot (a key is never 0: its
+/// client address is never 0.0.0.0, which the data path drops as martian).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Entry {
+    pub key: u64,
+    /// Seconds on the worker's clock when the connection last saw a packet.
+    pub last_seen: u32,
+    /// Backend id in the snapshot.
+    pub backend: u16,
+    pub flags: u8,
+    _pad: u8,
+}
+
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Bucket {
+    entries: [Entry; WAYS],
+}
+
+/// Builds a flow key from the client's address and port and the service index.
+#[inline(always)]
+pub fn flow_key(client_ip: u32, client_port: u16, service: u16) -> u64 {
+    ((client_ip as u64) << 32) | ((client_port as u64) << 16) | service as u64
+}
+
+/// The service index stored in a key.
+#[inline(always)]
+pub fn key_service(key: u64) -> u16 {
+    key as u16
+}
+
+/// Where an entry lives: bucket index * WAYS + way.
+pub type Slot = usize;
+
+/// What a lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Hit(Slot),
+    /// Not found; carries a free slot in one of the key's buckets if there is one.
+    Miss(Option<Slot>),
+}
+
+/// How a slot was obtained for a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    Free,
+    Expired,
+    TransitoryEvicted,
+}
+
+pub struct FlowTable {
+    buckets: Vec<Bucket>,
+    mask: u64,
+    seed: u64,
+    occupied: usize,
+}
+
+impl FlowTable {
+    /// A table for about `connections` connections (rounded up so that the
+    /// two-choice table stays below ~80% full at that many).
+    pub fn new(connections: u32, seed: u64) -> FlowTable {
+        let want = (connections as u64 * 5 / 4).div_ceil(WAYS as u64).max(2);
+        let n = want.next_power_of_two();
+        FlowTable {
+            buckets: vec![Bucket::default(); n as usize],
+            mask: n - 1,
+            seed,
+            occupied: 0,
+        }
+    }
+
+    /// Number of entry slots.
+    pub fn capacity(&self) -> usize {
+        self.buckets.len() * WAYS
+    }
+
+    /// Slots holding an entry, live or expired.
+    pub fn occupied(&self) -> usize {
+        self.occupied
+    }
+
+    /// Bytes of memory the table holds.
+    pub fn memory_bytes(&self) -> usize {
+        self.buckets.len() * std::mem::size_of::<Bucket>()
+    }
+
+    #[inline(always)]
+    pub fn hash(&self, key: u64) -> u64 {
+        mix64(key ^ self.seed)
+    }
+
+    #[inline(always)]
+    fn buckets_of(&self, hash: u64) -> (usize, usize) {
+        let b1 = hash & self.mask;
+        let mut b2 = (hash >> 32) & self.mask;
+        if b2 == b1 {
+            b2 = b1 ^ 1;
+        }
+        (b1 as usize, b2 as usize & self.mask as usize)
+    }
+
+    /// Starts loading both candidate buckets of `hash` into the cache.
+    #[inline(always)]
+    pub fn prefetch(&self, hash: u64) {
+        let (b1, b2) = self.buckets_of(hash);
+        prefetch(&self.buckets[b1]);
+        prefetch(&self.buckets[b2]);
+    }
+
+    /// Finds `key`, or a free slot where it could go.
+    #[inline(always)]
+    pub fn lookup(&self, key: u64, hash: u64) -> Lookup {
+        let (b1, b2) = self.buckets_of(hash);
+        let mut free = None;
+        for b in [b1, b2] {
+            let entries = &self.buckets[b].entries;
+            for (w, e) in entries.iter().enumerate() {
+                if e.key == key {
+                    return Lookup::Hit(b * WAYS + w);
+                }
+                if e.key == 0 && free.is_none() {
+                    free = Some(b * WAYS + w);
+                }
+            }
+        }
+        Lookup::Miss(free)
+    }
+
+    /// Finds a slot for a new connection when both buckets are full: an expired
+    /// entry first, then the oldest transitory one. `timeout` gives an entry's
+    /// timeout in seconds.
+    pub fn reclaim(
+        &self,
+        hash: u64,
+        now: u32,
+        timeout: impl Fn(&Entry) -> u32,
+    ) -> Option<(Slot, Claim)> {
+        let (b1, b2) = self.buckets_of(hash);
+        let mut transitory: Option<(Slot, u32)> = None;
+        for b in [b1, b2] {
+            for (w, e) in self.buckets[b].entries.iter().enumerate() {
+                if e.key == 0 {
+                    return Some((b * WAYS + w, Claim::Free));
+                }
+                if is_expired(e, now, timeout(e)) {
+                    return Some((b * WAYS + w, Claim::Expired));
+                }
+                if e.flags & FLAG_TRANSITORY != 0
+                    && transitory.is_none_or(|(_, seen)| e.last_seen < seen)
+                {
+                    transitory = Some((b * WAYS + w, e.last_seen));
+                }
+            }
+        }
+        transitory.map(|(s, _)| (s, Claim::TransitoryEvicted))
+    }
+
+    #[inline(always)]
+    pub fn get(&self, slot: Slot) -> &Entry {
+        &self.buckets[slot / WAYS].entries[slot % WAYS]
+    }
+
+    #[inline(always)]
+    pub fn get_mut(&mut self, slot: Slot) -> &mut Entry {
+        &mut self.buckets[slot / WAYS].entries[slot % WAYS]
+    }
+
+    /// Writes a new connection into `slot`.
+    #[inline(always)]
+    pub fn put(&mut self, slot: Slot, key: u64, backend: u16, flags: u8, now: u32) {
+        let e = self.get_mut(slot);
+        let was_free = e.key == 0;
+        *e = Entry {
+            key,
+            last_seen: now,
+            backend,
+            flags,
+            _pad: 0,
+        };
+        self.occupied += was_free as usize;
+    }
+
+    /// Frees `slot`.
+    #[inline(always)]
+    pub fn remove(&mut self, slot: Slot) {
+        let e = self.get_mut(slot);
+        if e.key != 0 {
+            *e = Entry::default();
+            self.occupied -= 1;
+        }
+    }
+
+    /// Counts entries that have not expired (a full scan: for statistics only).
+    pub fn count_live(&self, now: u32, timeout: impl Fn(&Entry) -> u32) -> usize {
+        self.buckets
+            .iter()
+            .flat_map(|b| b.entries.iter())
+            .filter(|e| e.key != 0 && !is_expired(e, now, timeout(e)))
+            .count()
+    }
+
+    /// Visits every occupied entry (for statistics and tests).
+    pub fn for_each(&self, mut f: impl FnMut(&Entry)) {
+        for e in self.buckets.iter().flat_map(|b| b.entries.iter()) {
+            if e.key != 0 {
+                f(e)
+            }
+        }
+    }
+}
+
+/// An entry has expired when it has been idle for longer than its timeout. A
+/// clock that went backwards (a replay looping over its capture) counts as idle 0.
+#[inline(always)]
+pub fn is_expired(e: &Entry, now: u32, timeout: u32) -> bool {
+    now.saturating_sub(e.last_seen) > timeout
+}
+
+#[inline(always)]
+#[allow(unsafe_code)]
+fn prefetch<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults and reads nothing
+    // architecturally; the pointer comes from a live reference.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            p as *const T as *const i8,
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_and_bucket_sizes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
+        assert_eq!(std::mem::size_of::<Bucket>(), 64);
+        assert_eq!(std::mem::align_of::<Bucket>(), 64);
+    }
+
+    #[test]
+    fn insert_find_remove() {
+        let mut t = FlowTable::new(1024, 7);
+        let k = flow_key(0xc612_0001, 40000, 3);
+        assert_eq!(key_service(k), 3);
+        let h = t.hash(k);
+        let Lookup::Miss(Some(slot)) = t.lookup(k, h) else {
+            panic!("expected a free slot")
+        };
+        t.put(slot, k, 9, 0, 100);
+        assert_eq!(t.occupied(), 1);
+        assert_eq!(t.lookup(k, h), Lookup::Hit(slot));
+        assert_eq!(t.get(slot).backend, 9);
+        let other = flow_key(0xc612_0001, 40001, 3);
+        assert!(matches!(t.lookup(other, t.hash(other)), Lookup::Miss(_)));
+        t.remove(slot);
+        assert_eq!(t.occupied(), 0);
+        assert!(matches!(t.lookup(k, h), Lookup::Miss(Some(_))));
+    }
+
+    #[test]
+    fn fills_to_nominal_capacity_without_reclaiming() {
+        let n = 100_000u32;
+        let mut t = FlowTable::new(n, 1);
+        for i in 0..n {
+            let k = flow_key(0x0a00_0000 + i, (i % 60000) as u16 + 1, 0);
+            let h = t.hash(k);
+            match t.lookup(k, h) {
+                Lookup::Miss(Some(s)) => t.put(s, k, 0, 0, 0),
+                other => panic!("connection {i}: {other:?}"),
+            }
+        }
+        assert_eq!(t.occupied(), n as usize);
+        assert!(t.memory_bytes() / n as usize <= 64);
+    }
+
+    #[test]
+    fn reclaim_prefers_expired_then_oldest_transitory() {
+        // A tiny table: 2 buckets, so every key maps to both of them.
+        let mut t = FlowTable::new(1, 0);
+        assert_eq!(t.capacity(), 8);
+        for i in 0..8u32 {
+            let k = flow_key(i + 1, 1, 0);
+            let flags = if i == 5 || i == 6 { FLAG_TRANSITORY } else { 0 };
+            let h = t.hash(k);
+            let Lookup::Miss(Some(s)) = t.lookup(k, h) else {
+                panic!()
+            };
+            t.put(s, k, 0, flags, 100 + i);
+        }
+        let k = flow_key(99, 1, 0);
+        let h = t.hash(k);
+        assert_eq!(t.lookup(k, h), Lookup::Miss(None));
+        // Nothing expired: the oldest transitory entry (i == 5) goes.
+        let (s, claim) = t.reclaim(h, 110, |_| 60).unwrap();
+        assert_eq!(claim, Claim::TransitoryEvicted);
+        assert_eq!(t.get(s).last_seen, 105);
+        // Long after: something has expired.
+        let (_, claim) = t.reclaim(h, 1000, |_| 60).unwrap();
+        assert_eq!(claim, Claim::Expired);
+        // No transitory, nothing expired: full.
+        for s in 0..8 {
+            t.get_mut(s).flags = 0;
+        }
+        assert_eq!(t.reclaim(h, 110, |_| 60), None);
+    }
+}

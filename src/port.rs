@@ -1,0 +1,112 @@
+//! Ports move bursts of packet buffers. The data path does not know whether a
+//! buffer is a DPDK mbuf, a slot of an in-memory generator or a packet read from
+//! a capture: it sees [`PacketBuf`]s in a fixed-size [`Burst`] on the stack.
+
+use arrayvec::ArrayVec;
+
+/// Packets per burst (DPDK's customary 32).
+pub const BURST: usize = 32;
+
+/// A fixed-capacity burst of buffers; lives on the worker's stack, never allocates.
+pub type Burst<B> = ArrayVec<B, BURST>;
+
+/// A packet buffer: its frame bytes, writable in place. The frame length never
+/// changes on the data path (every rewrite and reply is done in place).
+pub trait PacketBuf {
+    fn data(&self) -> &[u8];
+    fn data_mut(&mut self) -> &mut [u8];
+}
+
+/// Anything that receives and transmits bursts.
+pub trait Port {
+    type Buf: PacketBuf;
+
+    /// Appends up to `BURST - rx.len()` received packets to `rx`.
+    fn rx_burst(&mut self, rx: &mut Burst<Self::Buf>);
+
+    /// Transmits packets from the front of `tx`, removing those the port took.
+    /// What is left in `tx` was not sent.
+    fn tx_burst(&mut self, tx: &mut Burst<Self::Buf>);
+
+    /// Takes back buffers that will not be sent (dropped, or refused by
+    /// `tx_burst`), leaving `bufs` empty. The default drops them, which frees a
+    /// DPDK mbuf; pool-backed ports put them back in their pool.
+    fn recycle(&mut self, bufs: &mut Burst<Self::Buf>) {
+        bufs.clear();
+    }
+
+    /// The worker's clock, in seconds, for connection timeouts.
+    fn clock(&self) -> u32 {
+        monotonic_secs()
+    }
+
+    /// True when a finite source has nothing more to give.
+    fn is_exhausted(&self) -> bool {
+        false
+    }
+}
+
+/// Seconds since the first call in this process.
+pub fn monotonic_secs() -> u32 {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs() as u32
+}
+
+/// A heap buffer for the pure-Rust ports: fixed capacity, allocated once and
+/// recycled through its port's pool, never per packet.
+pub struct HeapBuf {
+    buf: Box<[u8]>,
+    len: usize,
+    /// Position of the packet in its source (capture index), for ordered output.
+    pub seq: u64,
+}
+
+impl HeapBuf {
+    pub fn new(capacity: usize) -> HeapBuf {
+        HeapBuf {
+            buf: vec![0u8; capacity].into_boxed_slice(),
+            len: 0,
+            seq: 0,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Writes a frame into the buffer, as a NIC would. Returns false when it
+    /// does not fit.
+    #[inline(always)]
+    pub fn fill(&mut self, frame: &[u8]) -> bool {
+        if frame.len() > self.buf.len() {
+            return false;
+        }
+        self.buf[..frame.len()].copy_from_slice(frame);
+        self.len = frame.len();
+        true
+    }
+
+    /// Sets the frame length (after writing into `raw_mut`).
+    pub fn set_len(&mut self, len: usize) {
+        self.len = len.min(self.buf.len());
+    }
+
+    /// The whole buffer, beyond the frame length.
+    pub fn raw_mut(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+}
+
+impl PacketBuf for HeapBuf {
+    #[inline(always)]
+    fn data(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    #[inline(always)]
+    fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
+    }
+}

@@ -1,0 +1,580 @@
+//! The immutable service snapshot that workers read, and the control plane that
+//! builds and publishes it.
+//!
+//! This is the one module where control plane and data path meet: the
+//! management thread builds a [`Snapshot`], publishes it through a
+//! [`SnapshotCell`], and each worker picks it up between bursts with one atomic
+//! load of the generation. Workers never lock.
+
+use crate::config::{self, Config};
+use crate::select::{self, MaglevTable, WeightedTable, NONE};
+use crate::types::{L4Proto, MacAddr, Mode};
+use crate::wire::checksum;
+use arc_swap::ArcSwap;
+use hashbrown::{HashMap, HashSet};
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Backend ids are u16 indices into `Snapshot::backends`; this bounds them so
+/// that per-backend counters can be preallocated.
+pub const MAX_BACKEND_IDS: usize = 4096;
+
+/// Ones'-complement delta of an IPv4 TTL decrement: the word (ttl, protocol)
+/// goes from m to m - 0x100, and ~m + (m - 0x100) = 0xFEFF for any TTL >= 1.
+pub const TTL_DECREMENT_DELTA: u32 = 0xFEFF;
+
+/// A backend's state as the workers see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendStatus {
+    /// Takes new connections (weight > 0).
+    Active,
+    /// Weight 0: keeps its connections, takes no new ones.
+    Draining,
+    /// Gone: its connections are dropped.
+    Removed,
+}
+
+impl BackendStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendStatus::Active => "active",
+            BackendStatus::Draining => "draining",
+            BackendStatus::Removed => "removed",
+        }
+    }
+}
+
+/// One backend of one service, with its precomputed rewrite.
+#[derive(Clone, Debug)]
+pub struct BackendEntry {
+    /// The service (frontend) it serves.
+    pub service: u16,
+    /// Pool index in the configuration (`u16::MAX` for an inbound NAT rule).
+    pub pool: u16,
+    pub address: Ipv4Addr,
+    pub port: u16,
+    pub mac: MacAddr,
+    pub weight: u32,
+    pub status: BackendStatus,
+    /// Raw big-endian address, for the rewrite.
+    pub addr_raw: u32,
+    /// Checksum deltas (RFC 1624) of the inbound rewrite: IP header (with the TTL
+    /// decrement) and TCP/UDP (pseudo-header address and port).
+    pub in_ip_delta: u32,
+    pub in_l4_delta: u32,
+    /// The same for the return rewrite.
+    pub out_ip_delta: u32,
+    pub out_l4_delta: u32,
+}
+
+/// What a frontend does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// A load-balancing rule over a pool.
+    Balance,
+    /// An inbound NAT rule: one backend, translated without state.
+    Nat,
+}
+
+/// A frontend and how it is served.
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub name: String,
+    pub address: Ipv4Addr,
+    pub port: u16,
+    pub protocol: L4Proto,
+    pub addr_raw: u32,
+    pub kind: ServiceKind,
+    pub mode: Mode,
+    pub idle_timeout_secs: u32,
+    /// Pool index (`u16::MAX` for NAT rules).
+    pub pool: u16,
+    /// Backend ids in table-slot order (append-only: removed ones stay, weight 0).
+    pub members: Vec<u16>,
+    pub weighted: WeightedTable,
+    pub maglev: MaglevTable,
+}
+
+impl Service {
+    /// Backend id for a weighted random draw, or NONE.
+    #[inline(always)]
+    pub fn pick_random(&self, random: u64) -> u16 {
+        let s = self.weighted.pick(random);
+        if s == NONE {
+            NONE
+        } else {
+            self.members[s as usize]
+        }
+    }
+
+    /// Backend id for a consistent-hash key, or NONE.
+    #[inline(always)]
+    pub fn pick_hash(&self, hash: u64) -> u16 {
+        let s = self.maglev.lookup(hash);
+        if s == NONE {
+            NONE
+        } else {
+            self.members[s as usize]
+        }
+    }
+}
+
+/// Everything a worker needs to translate packets, immutable once published.
+pub struct Snapshot {
+    pub generation: u64,
+    pub mac: MacAddr,
+    pub gateway_mac: MacAddr,
+    pub transitory_timeout_secs: u32,
+    pub seed: u64,
+    pub pool_names: Vec<String>,
+    pub services: Vec<Service>,
+    pub backends: Vec<BackendEntry>,
+    frontends: HashMap<u64, u16>,
+    returns: HashMap<u64, u16>,
+    local: HashSet<u32>,
+}
+
+/// Key of an (address, port, protocol) endpoint in the lookup maps.
+#[inline(always)]
+pub fn endpoint_key(addr_raw: u32, port: u16, proto: u8) -> u64 {
+    ((addr_raw as u64) << 24) | ((port as u64) << 8) | proto as u64
+}
+
+impl Snapshot {
+    /// The service whose frontend is (dst, port, proto).
+    #[inline(always)]
+    pub fn frontend(&self, dst: u32, port: u16, proto: u8) -> Option<u16> {
+        self.frontends.get(&endpoint_key(dst, port, proto)).copied()
+    }
+
+    /// The backend id whose endpoint is (src, port, proto), for return traffic.
+    #[inline(always)]
+    pub fn return_backend(&self, src: u32, port: u16, proto: u8) -> Option<u16> {
+        self.returns.get(&endpoint_key(src, port, proto)).copied()
+    }
+
+    /// Whether `addr` is a frontend address or one of the appliance's own.
+    #[inline(always)]
+    pub fn is_local(&self, addr: u32) -> bool {
+        self.local.contains(&addr)
+    }
+
+    /// The pool name of a backend ("nat-rule" for NAT rules).
+    pub fn pool_name(&self, b: &BackendEntry) -> &str {
+        self.pool_names
+            .get(b.pool as usize)
+            .map(String::as_str)
+            .unwrap_or("nat-rule")
+    }
+}
+
+/// Publishes snapshots to workers: RCU-style, readers never block.
+pub struct SnapshotCell {
+    current: ArcSwap<Snapshot>,
+    generation: AtomicU64,
+}
+
+impl SnapshotCell {
+    pub fn new(s: Arc<Snapshot>) -> SnapshotCell {
+        SnapshotCell {
+            generation: AtomicU64::new(s.generation),
+            current: ArcSwap::new(s),
+        }
+    }
+
+    /// The generation of the newest snapshot (one atomic load: cheap enough to
+    /// call between every burst).
+    #[inline(always)]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    fn publish(&self, s: Arc<Snapshot>) {
+        let g = s.generation;
+        self.current.store(s);
+        self.generation.store(g, Ordering::Release);
+    }
+}
+
+/// Why a backend change was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeError(pub String);
+
+impl fmt::Display for ChangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ChangeError {}
+
+/// The management side: owns the configuration, applies backend changes and
+/// publishes each result as one new snapshot.
+pub struct ControlPlane {
+    config: Config,
+    backends: Vec<BackendEntry>,
+    /// (service, address, port) -> backend id; ids are never reused for another endpoint.
+    ids: HashMap<(u16, u32, u16), u16>,
+    services: Vec<Service>,
+    generation: u64,
+    cell: Arc<SnapshotCell>,
+}
+
+fn maglev_key(addr: Ipv4Addr, port: u16) -> u64 {
+    select::mix64(((u32::from(addr) as u64) << 16) | port as u64)
+}
+
+impl ControlPlane {
+    pub fn new(config: Config) -> Result<ControlPlane, ChangeError> {
+        let mut services = Vec::new();
+        let mut backends = Vec::new();
+        let mut ids = HashMap::new();
+        // Service i serves frontend i; frontends without a rule stay unserved.
+        for (fi, fe) in config.frontends.iter().enumerate() {
+            let rule = config.rules.iter().find(|r| r.frontend == fi);
+            let nat = config.nat_rules.iter().find(|n| n.frontend == fi);
+            let mut svc = Service {
+                name: fe.name.clone(),
+                address: fe.address,
+                port: fe.port,
+                protocol: fe.protocol,
+                addr_raw: u32::from(fe.address),
+                kind: ServiceKind::Balance,
+                mode: Mode::Random,
+                idle_timeout_secs: config::DEFAULT_IDLE_TIMEOUT_MINS * 60,
+                pool: u16::MAX,
+                members: Vec::new(),
+                weighted: WeightedTable::build(&[]),
+                maglev: MaglevTable::build(config::DEFAULT_MAGLEV_TABLE_SIZE, &[]),
+            };
+            let mut list: Vec<(config::Backend, u16)> = Vec::new();
+            if let Some(r) = rule {
+                svc.mode = r.mode;
+                svc.idle_timeout_secs = r.idle_timeout_mins * 60;
+                svc.pool = r.pool as u16;
+                for b in &config.pools[r.pool].backends {
+                    list.push((b.clone(), r.pool as u16));
+                }
+            } else if let Some(n) = nat {
+                svc.kind = ServiceKind::Nat;
+                list.push((n.backend.clone(), u16::MAX));
+            }
+            for (b, pool) in list {
+                let id = backends.len();
+                if id >= MAX_BACKEND_IDS {
+                    return Err(ChangeError(format!(
+                        "more than {MAX_BACKEND_IDS} backends in all"
+                    )));
+                }
+                backends.push(make_backend(fi as u16, pool, fe, &b));
+                ids.insert((fi as u16, u32::from(b.address), b.port), id as u16);
+                svc.members.push(id as u16);
+            }
+            services.push(svc);
+        }
+        let size = |fi: usize| {
+            config
+                .rules
+                .iter()
+                .find(|r| r.frontend == fi)
+                .map(|r| r.maglev_table_size)
+                .unwrap_or(config::DEFAULT_MAGLEV_TABLE_SIZE)
+        };
+        for (i, svc) in services.iter_mut().enumerate() {
+            rebuild_tables(svc, &backends, size(i));
+        }
+        let mut cp = ControlPlane {
+            config,
+            backends,
+            ids,
+            services,
+            generation: 0,
+            cell: Arc::new(SnapshotCell::new(Arc::new(empty_snapshot()))),
+        };
+        cp.publish();
+        Ok(cp)
+    }
+
+    /// The cell workers read snapshots from.
+    pub fn cell(&self) -> Arc<SnapshotCell> {
+        self.cell.clone()
+    }
+
+    /// The newest published snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.cell.load()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn pool_index(&self, pool: &str) -> Result<usize, ChangeError> {
+        self.config
+            .pools
+            .iter()
+            .position(|p| p.name == pool)
+            .ok_or_else(|| ChangeError(format!("no pool named {pool:?}")))
+    }
+
+    /// Services (frontend indices) that use pool `p`.
+    fn services_of_pool(&self, p: usize) -> Vec<usize> {
+        self.config
+            .rules
+            .iter()
+            .filter(|r| r.pool == p)
+            .map(|r| r.frontend)
+            .collect()
+    }
+
+    /// Adds a backend to a pool (or brings back a removed one). New connections
+    /// may choose it at once; existing connections keep their backends.
+    pub fn add_backend(&mut self, pool: &str, b: config::Backend) -> Result<(), ChangeError> {
+        let p = self.pool_index(pool)?;
+        if b.weight > 1000 {
+            return Err(ChangeError("weight must be 0 to 1000".into()));
+        }
+        if b.port == 0 {
+            return Err(ChangeError("port must be 1 to 65535".into()));
+        }
+        if self.config.pools[p]
+            .backends
+            .iter()
+            .any(|x| x.address == b.address && x.port == b.port)
+        {
+            return Err(ChangeError(format!(
+                "{}:{} is already in pool {pool:?}",
+                b.address, b.port
+            )));
+        }
+        let svcs = self.services_of_pool(p);
+        // The return direction must stay unambiguous.
+        for &s in &svcs {
+            let proto = self.services[s].protocol;
+            for (other, be) in self.backends.iter().enumerate() {
+                let osvc = be.service as usize;
+                if be.status != BackendStatus::Removed
+                    && be.address == b.address
+                    && be.port == b.port
+                    && self.services[osvc].protocol == proto
+                    && osvc != s
+                {
+                    let _ = other;
+                    return Err(ChangeError(format!(
+                        "ambiguous return direction: {}:{}/{} already serves frontend {:?}",
+                        b.address, b.port, proto, self.services[osvc].name
+                    )));
+                }
+            }
+        }
+        self.config.pools[p].backends.push(b.clone());
+        for &s in &svcs {
+            let key = (s as u16, u32::from(b.address), b.port);
+            let fe = self.config.frontends[s].clone();
+            match self.ids.get(&key) {
+                Some(&id) => {
+                    self.backends[id as usize] = make_backend(s as u16, p as u16, &fe, &b);
+                }
+                None => {
+                    let id = self.backends.len();
+                    if id >= MAX_BACKEND_IDS {
+                        return Err(ChangeError(format!(
+                            "more than {MAX_BACKEND_IDS} backends in all"
+                        )));
+                    }
+                    self.backends.push(make_backend(s as u16, p as u16, &fe, &b));
+                    self.ids.insert(key, id as u16);
+                    self.services[s].members.push(id as u16);
+                }
+            }
+            let size = self.services[s].maglev.size();
+            rebuild_tables(&mut self.services[s], &self.backends, size);
+        }
+        self.publish();
+        Ok(())
+    }
+
+    fn find(&self, pool: &str, addr: SocketAddrV4) -> Result<(usize, usize), ChangeError> {
+        let p = self.pool_index(pool)?;
+        let i = self.config.pools[p]
+            .backends
+            .iter()
+            .position(|x| x.address == *addr.ip() && x.port == addr.port())
+            .ok_or_else(|| ChangeError(format!("{addr} is not in pool {pool:?}")))?;
+        Ok((p, i))
+    }
+
+    /// Removes a backend: its connections are dropped (and counted) when their
+    /// next packet arrives; no other connection or hash key moves.
+    pub fn remove_backend(&mut self, pool: &str, addr: SocketAddrV4) -> Result<(), ChangeError> {
+        let (p, i) = self.find(pool, addr)?;
+        self.config.pools[p].backends.remove(i);
+        self.retire(p, addr, BackendStatus::Removed);
+        self.publish();
+        Ok(())
+    }
+
+    /// Sets a backend's weight; 0 drains it (keeps its connections, takes no new ones).
+    pub fn set_weight(
+        &mut self,
+        pool: &str,
+        addr: SocketAddrV4,
+        weight: u32,
+    ) -> Result<(), ChangeError> {
+        if weight > 1000 {
+            return Err(ChangeError("weight must be 0 to 1000".into()));
+        }
+        let (p, i) = self.find(pool, addr)?;
+        self.config.pools[p].backends[i].weight = weight;
+        if weight == 0 {
+            self.retire(p, addr, BackendStatus::Draining);
+        } else {
+            for s in self.services_of_pool(p) {
+                if let Some(&id) = self.ids.get(&(s as u16, u32::from(*addr.ip()), addr.port())) {
+                    let b = &mut self.backends[id as usize];
+                    b.weight = weight;
+                    b.status = BackendStatus::Active;
+                }
+                let size = self.services[s].maglev.size();
+                rebuild_tables(&mut self.services[s], &self.backends, size);
+            }
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// Drains a backend: weight 0.
+    pub fn drain_backend(&mut self, pool: &str, addr: SocketAddrV4) -> Result<(), ChangeError> {
+        self.set_weight(pool, addr, 0)
+    }
+
+    /// Takes a backend out of new-connection tables without moving other keys.
+    fn retire(&mut self, p: usize, addr: SocketAddrV4, status: BackendStatus) {
+        for s in self.services_of_pool(p) {
+            let Some(&id) = self.ids.get(&(s as u16, u32::from(*addr.ip()), addr.port())) else {
+                continue;
+            };
+            let b = &mut self.backends[id as usize];
+            b.status = status;
+            b.weight = 0;
+            let svc = &mut self.services[s];
+            let slot = svc.members.iter().position(|&m| m == id).unwrap_or(0) as u16;
+            let keys = table_keys(svc, &self.backends);
+            svc.maglev = svc.maglev.without(&keys, &[slot]);
+            let weights: Vec<u32> = keys.iter().map(|k| k.1).collect();
+            svc.weighted = WeightedTable::build(&weights);
+        }
+    }
+
+    fn publish(&mut self) {
+        self.generation += 1;
+        let mut frontends = HashMap::new();
+        let mut returns = HashMap::new();
+        let mut local = HashSet::new();
+        for a in &self.config.appliance.addresses {
+            local.insert(u32::from(*a));
+        }
+        for (i, s) in self.services.iter().enumerate() {
+            local.insert(s.addr_raw);
+            let served = s.kind == ServiceKind::Nat || s.pool != u16::MAX;
+            if served {
+                frontends.insert(
+                    endpoint_key(s.addr_raw, s.port, s.protocol.number()),
+                    i as u16,
+                );
+            }
+        }
+        for (id, b) in self.backends.iter().enumerate() {
+            if b.status != BackendStatus::Removed {
+                let proto = self.services[b.service as usize].protocol.number();
+                returns.insert(endpoint_key(b.addr_raw, b.port, proto), id as u16);
+            }
+        }
+        let a = &self.config.appliance;
+        let snap = Snapshot {
+            generation: self.generation,
+            mac: a.mac,
+            gateway_mac: a.gateway_mac,
+            transitory_timeout_secs: a.transitory_timeout_secs,
+            seed: a.seed,
+            pool_names: self.config.pools.iter().map(|p| p.name.clone()).collect(),
+            services: self.services.clone(),
+            backends: self.backends.clone(),
+            frontends,
+            returns,
+            local,
+        };
+        self.cell.publish(Arc::new(snap));
+    }
+}
+
+fn make_backend(service: u16, pool: u16, fe: &config::Frontend, b: &config::Backend) -> BackendEntry {
+    let fe_ip = u32::from(fe.address);
+    let be_ip = u32::from(b.address);
+    let in_addr = checksum::delta32(fe_ip, be_ip);
+    let out_addr = checksum::delta32(be_ip, fe_ip);
+    BackendEntry {
+        service,
+        pool,
+        address: b.address,
+        port: b.port,
+        mac: b.mac,
+        weight: b.weight,
+        status: if b.weight > 0 {
+            BackendStatus::Active
+        } else {
+            BackendStatus::Draining
+        },
+        addr_raw: be_ip,
+        in_ip_delta: in_addr + TTL_DECREMENT_DELTA,
+        in_l4_delta: in_addr + checksum::delta16(fe.port, b.port),
+        out_ip_delta: out_addr + TTL_DECREMENT_DELTA,
+        out_l4_delta: out_addr + checksum::delta16(b.port, fe.port),
+    }
+}
+
+/// (Maglev key, weight) per member slot; removed and draining members weigh 0.
+fn table_keys(svc: &Service, backends: &[BackendEntry]) -> Vec<(u64, u32)> {
+    svc.members
+        .iter()
+        .map(|&id| {
+            let b = &backends[id as usize];
+            let w = if b.status == BackendStatus::Active {
+                b.weight
+            } else {
+                0
+            };
+            (maglev_key(b.address, b.port), w)
+        })
+        .collect()
+}
+
+fn rebuild_tables(svc: &mut Service, backends: &[BackendEntry], maglev_size: u32) {
+    let keys = table_keys(svc, backends);
+    let weights: Vec<u32> = keys.iter().map(|k| k.1).collect();
+    svc.weighted = WeightedTable::build(&weights);
+    let size = maglev_size.max(select::next_prime(100 * keys.len().max(1) as u32));
+    svc.maglev = MaglevTable::build(size, &keys);
+}
+
+fn empty_snapshot() -> Snapshot {
+    Snapshot {
+        generation: 0,
+        mac: MacAddr::ZERO,
+        gateway_mac: MacAddr::ZERO,
+        transitory_timeout_secs: config::DEFAULT_TRANSITORY_TIMEOUT_SECS,
+        seed: 0,
+        pool_names: Vec::new(),
+        services: Vec::new(),
+        backends: Vec::new(),
+        frontends: HashMap::new(),
+        returns: HashMap::new(),
+        local: HashSet::new(),
+    }
+}

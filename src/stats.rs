@@ -1,0 +1,286 @@
+//! Per-worker counters: plain integers on the data path, published to atomics
+//! between bursts and summed only when read.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! reasons {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+        #[repr(u8)]
+        pub enum $name { $($(#[$vm])* $var,)* }
+
+        impl $name {
+            /// Every variant, in counter order.
+            pub const ALL: &'static [$name] = &[$($name::$var,)*];
+            /// Number of variants (length of a counter array).
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The kebab-case name used in summaries, JSON and metrics.
+            pub const fn name(self) -> &'static str {
+                match self { $($name::$var => $s,)* }
+            }
+
+            pub fn from_name(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|r| r.name() == s)
+            }
+        }
+    };
+}
+
+reasons! {
+    /// Why a packet was not sent. Every dropped packet is counted under exactly one.
+    DropReason {
+        /// Frame shorter than an Ethernet header, or a VLAN tag cut off.
+        MalformedEth = "malformed-eth",
+        /// More than two VLAN tags.
+        VlanUnsupported = "vlan-unsupported",
+        /// Neither IPv4 nor ARP nor IPv6 (LLDP, 802.3 length frames, ...).
+        UnsupportedEthertype = "unsupported-ethertype",
+        /// IPv6 is recognised but not served yet.
+        Ipv6Unsupported = "ipv6-unsupported",
+        /// IPv4 header fails RFC 1812 5.2.2 checks (length, version, IHL, total length).
+        MalformedIp = "malformed-ip",
+        /// IPv4 header checksum does not verify.
+        IpChecksum = "ip-checksum",
+        /// Source address that cannot be a client: 0/8, 127/8, multicast, broadcast.
+        MartianSource = "martian-source",
+        /// IPv4 fragments are not reassembled.
+        IpFragment = "ip-fragment",
+        /// IP protocol other than TCP, UDP and ICMP.
+        UnsupportedProtocol = "unsupported-protocol",
+        /// TCP header cut off or with a bad data offset.
+        MalformedTcp = "malformed-tcp",
+        /// UDP header cut off or with a bad length.
+        MalformedUdp = "malformed-udp",
+        /// ICMP message cut off or with a bad checksum.
+        MalformedIcmp = "malformed-icmp",
+        /// ICMP other than an echo request to a local address.
+        IcmpUnsupported = "icmp-unsupported",
+        /// ARP that is not an Ethernet/IPv4 request or reply.
+        MalformedArp = "malformed-arp",
+        /// ARP not asking for one of our addresses (replies, gratuitous, others').
+        ArpNotForUs = "arp-not-for-us",
+        /// TTL would reach zero (RFC 1812 5.3.1).
+        TtlExpired = "ttl-expired",
+        /// Matches no frontend and comes from no backend.
+        NoService = "no-service",
+        /// TCP segment that is not a SYN, for no known connection (random mode).
+        NoFlow = "no-flow",
+        /// The rule's pool has no backend that takes new connections.
+        NoBackend = "no-backend",
+        /// The connection's backend was removed from its pool.
+        BackendRemoved = "backend-removed",
+        /// Frame larger than the port's buffers.
+        Oversize = "oversize",
+        /// Capture link type other than Ethernet.
+        UnsupportedLinkType = "unsupported-link-type",
+        /// The transmit queue did not take the packet.
+        TxFull = "tx-full",
+    }
+}
+
+reasons! {
+    /// Things that happen to packets that are still sent.
+    Event {
+        /// A new connection entered the flow table.
+        ConnectionCreated = "connection-created",
+        /// A packet matched a connection in the flow table.
+        FlowHit = "flow-hit",
+        /// An idle-expired entry was reused for a new connection.
+        ExpiredReused = "expired-reused",
+        /// A live transitory (half-open or closing) entry was evicted for a new connection.
+        TransitoryEvicted = "transitory-evicted",
+        /// No room in the flow table: the packet was served by hash without an entry.
+        TableFull = "table-full",
+        /// A mid-stream TCP segment served by the Maglev hash and given an entry.
+        MidstreamHashed = "midstream-hashed",
+        /// Inbound packets translated.
+        Inbound = "inbound",
+        /// Return packets translated.
+        Return = "return",
+        /// Inbound NAT rule (port forwarding) packets, both directions.
+        NatRule = "nat-rule",
+        /// ARP requests answered.
+        ArpReplied = "arp-replied",
+        /// ICMP echo requests answered.
+        EchoReplied = "echo-replied",
+    }
+}
+
+/// One worker's counters. Plain integers: only the owning worker writes them.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    pub rx: u64,
+    pub tx: u64,
+    pub drops: [u64; DropReason::COUNT],
+    pub events: [u64; Event::COUNT],
+    /// New connections per backend id.
+    pub backend_connections: Vec<u64>,
+    /// Packets sent to (inbound) or from (return) each backend id.
+    pub backend_packets: Vec<u64>,
+}
+
+impl Counters {
+    #[inline(always)]
+    pub fn drop(&mut self, r: DropReason) {
+        self.drops[r as usize] += 1;
+    }
+
+    #[inline(always)]
+    pub fn event(&mut self, e: Event) {
+        self.events[e as usize] += 1;
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    pub fn drop_count(&self, r: DropReason) -> u64 {
+        self.drops[r as usize]
+    }
+
+    pub fn event_count(&self, e: Event) -> u64 {
+        self.events[e as usize]
+    }
+
+    /// Grows the per-backend arrays to `n` backends (between bursts only).
+    pub fn ensure_backends(&mut self, n: usize) {
+        if self.backend_connections.len() < n {
+            self.backend_connections.resize(n, 0);
+            self.backend_packets.resize(n, 0);
+        }
+    }
+
+    /// Adds another worker's counters into these.
+    pub fn add(&mut self, o: &Counters) {
+        self.rx += o.rx;
+        self.tx += o.tx;
+        for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.events.iter_mut().zip(o.events.iter()) {
+            *a += b;
+        }
+        self.ensure_backends(o.backend_connections.len());
+        for (a, b) in self.backend_connections.iter_mut().zip(&o.backend_connections) {
+            *a += b;
+        }
+        for (a, b) in self.backend_packets.iter_mut().zip(&o.backend_packets) {
+            *a += b;
+        }
+    }
+}
+
+/// Counters a worker publishes for readers on other threads. Each worker owns
+/// one, written with relaxed stores between bursts; readers sum them.
+#[repr(align(64))]
+pub struct SharedCounters {
+    rx: AtomicU64,
+    tx: AtomicU64,
+    drops: [AtomicU64; DropReason::COUNT],
+    events: [AtomicU64; Event::COUNT],
+    active_connections: AtomicU64,
+    backend_connections: Box<[AtomicU64]>,
+    backend_packets: Box<[AtomicU64]>,
+}
+
+impl SharedCounters {
+    /// `max_backends` bounds the backend ids whose counters are published.
+    pub fn new(max_backends: usize) -> SharedCounters {
+        SharedCounters {
+            rx: AtomicU64::new(0),
+            tx: AtomicU64::new(0),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+            events: std::array::from_fn(|_| AtomicU64::new(0)),
+            active_connections: AtomicU64::new(0),
+            backend_connections: (0..max_backends).map(|_| AtomicU64::new(0)).collect(),
+            backend_packets: (0..max_backends).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Publishes a worker's counters (called by that worker only).
+    pub fn publish(&self, c: &Counters, active_connections: u64) {
+        self.rx.store(c.rx, Ordering::Relaxed);
+        self.tx.store(c.tx, Ordering::Relaxed);
+        for (a, v) in self.drops.iter().zip(c.drops.iter()) {
+            a.store(*v, Ordering::Relaxed);
+        }
+        for (a, v) in self.events.iter().zip(c.events.iter()) {
+            a.store(*v, Ordering::Relaxed);
+        }
+        self.active_connections
+            .store(active_connections, Ordering::Relaxed);
+        for (a, v) in self.backend_connections.iter().zip(&c.backend_connections) {
+            a.store(*v, Ordering::Relaxed);
+        }
+        for (a, v) in self.backend_packets.iter().zip(&c.backend_packets) {
+            a.store(*v, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads a copy.
+    pub fn read(&self) -> (Counters, u64) {
+        let c = Counters {
+            rx: self.rx.load(Ordering::Relaxed),
+            tx: self.tx.load(Ordering::Relaxed),
+            drops: std::array::from_fn(|i| self.drops[i].load(Ordering::Relaxed)),
+            events: std::array::from_fn(|i| self.events[i].load(Ordering::Relaxed)),
+            backend_connections: self
+                .backend_connections
+                .iter()
+                .map(|a| a.load(Ordering::Relaxed))
+                .collect(),
+            backend_packets: self
+                .backend_packets
+                .iter()
+                .map(|a| a.load(Ordering::Relaxed))
+                .collect(),
+        };
+        (c, self.active_connections.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for r in DropReason::ALL {
+            assert!(seen.insert(r.name()), "duplicate {}", r.name());
+            assert_eq!(DropReason::from_name(r.name()), Some(*r));
+        }
+        for e in Event::ALL {
+            assert!(seen.insert(e.name()), "duplicate {}", e.name());
+        }
+    }
+
+    #[test]
+    fn publish_and_read_back() {
+        let mut c = Counters {
+            rx: 10,
+            tx: 7,
+            ..Default::default()
+        };
+        c.drop(DropReason::NoService);
+        c.drop(DropReason::NoService);
+        c.drop(DropReason::TtlExpired);
+        c.ensure_backends(3);
+        c.backend_connections[2] = 5;
+        let s = SharedCounters::new(4);
+        s.publish(&c, 9);
+        let (r, active) = s.read();
+        assert_eq!(active, 9);
+        assert_eq!(r.rx, 10);
+        assert_eq!(r.dropped(), 3);
+        assert_eq!(r.drop_count(DropReason::NoService), 2);
+        assert_eq!(r.backend_connections, vec![0, 0, 5, 0]);
+        let mut sum = Counters::default();
+        sum.add(&r);
+        sum.add(&r);
+        assert_eq!(sum.tx, 14);
+        assert_eq!(sum.backend_connections[2], 10);
+    }
+}
