@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(sum(&data), 0x2ddf0);
         assert_eq!(fold(sum(&data)), 0xddf2);
         assert_eq!(finish(sum(&data)), 0x220d);
-        // Byte-order independence is not used here; the odd byte is padded.
+        // An odd trailing byte is the high byte of a zero-padded word.
         assert_eq!(sum(&[0xab]), 0xab00);
         assert_eq!(sum(&[]), 0);
     }
