@@ -1,0 +1,239 @@
+//! UDP headers (RFC 768).
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |          Source Port          |       Destination Port        |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |            Length             |           Checksum            |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |                          data ...                             |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! ```
+//!
+//! The datagram, for payload and checksum, is the first `len()` bytes of the
+//! buffer; anything after it is ignored.
+
+use core::net::Ipv4Addr;
+
+use super::{checksum, get_u16, put_u16, Error};
+
+mod field {
+    use crate::wire::Field;
+
+    pub const SRC_PORT: Field = 0..2;
+    pub const DST_PORT: Field = 2..4;
+    pub const LENGTH: Field = 4..6;
+    pub const CHECKSUM: Field = 6..8;
+}
+
+/// Length of the UDP header.
+pub const HEADER_LEN: usize = field::CHECKSUM.end;
+
+/// IP protocol number of UDP, for the pseudo-header.
+const PROTOCOL: u8 = 17;
+
+/// A view of a UDP datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Wraps a buffer without any checks.
+    #[inline]
+    pub const fn new_unchecked(buffer: T) -> Packet<T> {
+        Packet { buffer }
+    }
+
+    /// Wraps a buffer, checking that the length field fits the buffer.
+    #[inline]
+    pub fn new_checked(buffer: T) -> Result<Packet<T>, Error> {
+        let packet = Packet::new_unchecked(buffer);
+        packet.check()?;
+        Ok(packet)
+    }
+
+    /// Runs the checks of [`Packet::new_checked`].
+    #[inline]
+    pub fn check(&self) -> Result<(), Error> {
+        let len = self.buffer.as_ref().len();
+        if len < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        // RFC 768: "Length is the length in octets of this user datagram
+        // including this header and the data. (This means the minimum value of
+        // the length is eight.)" It must not claim more than was received.
+        let field_len = self.len() as usize;
+        if field_len < HEADER_LEN || field_len > len {
+            return Err(Error::BadLength);
+        }
+        Ok(())
+    }
+
+    /// Returns the underlying buffer.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// Source port.
+    #[inline]
+    pub fn src_port(&self) -> u16 {
+        get_u16(self.buffer.as_ref(), field::SRC_PORT)
+    }
+
+    /// Destination port.
+    #[inline]
+    pub fn dst_port(&self) -> u16 {
+        get_u16(self.buffer.as_ref(), field::DST_PORT)
+    }
+
+    /// Length field: header plus data, in bytes.
+    #[inline]
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> u16 {
+        get_u16(self.buffer.as_ref(), field::LENGTH)
+    }
+
+    /// Checksum field (0 means the sender computed none).
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        get_u16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+
+    /// Datagram data: bytes from the end of the header to the length field.
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..self.len() as usize]
+    }
+
+    /// Partial sum of the pseudo-header and the datagram.
+    #[inline]
+    fn full_sum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u32 {
+        let len = self.len();
+        checksum::combine(
+            checksum::pseudo_header(src, dst, PROTOCOL, len),
+            checksum::sum(&self.buffer.as_ref()[..len as usize]),
+        )
+    }
+
+    /// Whether the checksum is correct, or absent (field 0, RFC 768: "An all
+    /// zero transmitted checksum value means that the transmitter generated no
+    /// checksum").
+    #[inline]
+    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        self.checksum() == 0 || checksum::fold(self.full_sum(src, dst)) == 0xffff
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Sets the source port.
+    #[inline]
+    pub fn set_src_port(&mut self, value: u16) {
+        put_u16(self.buffer.as_mut(), field::SRC_PORT, value);
+    }
+
+    /// Sets the destination port.
+    #[inline]
+    pub fn set_dst_port(&mut self, value: u16) {
+        put_u16(self.buffer.as_mut(), field::DST_PORT, value);
+    }
+
+    /// Sets the length field.
+    #[inline]
+    pub fn set_len(&mut self, value: u16) {
+        put_u16(self.buffer.as_mut(), field::LENGTH, value);
+    }
+
+    /// Sets the checksum field.
+    #[inline]
+    pub fn set_checksum(&mut self, value: u16) {
+        put_u16(self.buffer.as_mut(), field::CHECKSUM, value);
+    }
+
+    /// Datagram data, mutable.
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let end = self.len() as usize;
+        &mut self.buffer.as_mut()[HEADER_LEN..end]
+    }
+
+    /// Fills the checksum over pseudo-header and datagram; a computed 0 is sent
+    /// as 0xFFFF (RFC 768: "If the computed checksum is zero, it is transmitted
+    /// as all ones").
+    #[inline]
+    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+        self.set_checksum(0);
+        let c = match checksum::finish(self.full_sum(src, dst)) {
+            0 => 0xffff,
+            c => c,
+        };
+        self.set_checksum(c);
+    }
+}
+
+impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
+    fn as_ref(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datagram(len_field: u16, total: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; total];
+        Packet::new_unchecked(&mut buf[..]).set_len(len_field);
+        buf
+    }
+
+    #[test]
+    fn truncated() {
+        assert_eq!(
+            Packet::new_checked(&datagram(8, 8)[..7]),
+            Err(Error::Truncated)
+        );
+    }
+
+    #[test]
+    fn bad_length() {
+        assert_eq!(
+            Packet::new_checked(&datagram(7, 16)[..]),
+            Err(Error::BadLength)
+        );
+        assert_eq!(
+            Packet::new_checked(&datagram(17, 16)[..]),
+            Err(Error::BadLength)
+        );
+        let buf = datagram(12, 16);
+        let p = Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(p.payload().len(), 4);
+    }
+
+    #[test]
+    fn zero_checksum_means_none() {
+        let buf = datagram(8, 8);
+        let p = Packet::new_checked(&buf[..]).unwrap();
+        assert!(p.verify_checksum(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn computed_zero_is_sent_as_all_ones() {
+        // Choose the source port so that the full sum folds to 0xFFFF, making the
+        // computed checksum 0.
+        let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let mut buf = datagram(8, 8);
+        let rest = checksum::fold(checksum::combine(
+            checksum::pseudo_header(src, dst, PROTOCOL, 8),
+            checksum::sum(&buf),
+        ));
+        let mut p = Packet::new_unchecked(&mut buf[..]);
+        p.set_src_port(!rest);
+        p.fill_checksum(src, dst);
+        assert_eq!(p.checksum(), 0xffff);
+        assert!(p.verify_checksum(src, dst));
+    }
+}
