@@ -337,6 +337,13 @@ impl Cx<'_> {
             .and_then(|s| locate(self.text, s.start))
             .filter(|f| !f.is_empty());
         let mut message = tidy_message(e.message());
+        // Serde sees a TOML datetime as a table; say what it really is.
+        if let Some(s) = &span {
+            let written = self.text.get(s.clone()).unwrap_or("").trim_start();
+            if !written.starts_with(['{', '[']) {
+                message = message.replace("invalid type: table", "invalid type: datetime");
+            }
+        }
         if let Some(f) = &field {
             if ["frontend", "pool", "rule", "nat_rule"].contains(&f.as_str())
                 && message.contains("expected an array")
@@ -502,7 +509,7 @@ impl Cx<'_> {
                         pool_name.span(),
                         format!("{path}.pool"),
                         format!(
-                            "no pool named \"{}\": expected one of {}",
+                            "no pool named \"{}\": {}",
                             pool_name.get_ref(),
                             list_names(pools.iter().map(|p| p.name.as_str()), "pools")
                         ),
@@ -516,7 +523,7 @@ impl Cx<'_> {
                         m.span(),
                         format!("{path}.mode"),
                         format!(
-                            "unknown mode \"{}\": expected one of {}",
+                            "unknown mode \"{}\": {}",
                             m.get_ref(),
                             list_names(Mode::ALL.iter().map(|m| m.name()), "modes")
                         ),
@@ -954,7 +961,7 @@ impl Cx<'_> {
                 name.span(),
                 field,
                 format!(
-                    "no frontend named \"{}\": expected one of {}",
+                    "no frontend named \"{}\": {}",
                     name.get_ref(),
                     list_names(frontends.iter().map(|f| f.name.as_str()), "frontends")
                 ),
@@ -1017,13 +1024,17 @@ impl Cx<'_> {
     }
 }
 
-/// `"a", "b" or "c"`, or `no <what> are defined`.
+/// `expected "a"`, `expected one of "a", "b" or "c"`, or `no <what> are defined`.
 fn list_names<'a>(names: impl Iterator<Item = &'a str>, what: &str) -> String {
     let names: Vec<String> = names.map(|n| format!("\"{n}\"")).collect();
     match names.len() {
-        0 => format!("the defined {what}, but none are defined"),
-        1 => names[0].clone(),
-        n => format!("{} or {}", names[..n - 1].join(", "), names[n - 1]),
+        0 => format!("no {what} are defined"),
+        1 => format!("expected {}", names[0]),
+        n => format!(
+            "expected one of {} or {}",
+            names[..n - 1].join(", "),
+            names[n - 1]
+        ),
     }
 }
 

@@ -521,6 +521,11 @@ fn wrong_types() {
     let text = APPLIANCE.to_string() + "seed = 1979-05-27\n";
     let e = err(&text);
     assert_eq!(e.line, Some(4), "{e}");
+    assert!(
+        e.message
+            .contains("invalid type: datetime, expected an integer"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -844,7 +849,7 @@ fn unknown_frontend_or_pool() {
         &text,
         line_of(&text, "\"x\""),
         "rule[0].frontend",
-        "none are defined",
+        "no frontends are defined",
     );
 }
 
@@ -1085,4 +1090,28 @@ proptest! {
             prop_assert!(!e.message.is_empty());
         }
     }
+}
+
+#[test]
+fn documentation_example_parses() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/CONFIG.md"))
+        .unwrap();
+    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let c = ok(&doc[start..end]);
+    assert_eq!(c.pools[0].backends[0].mac, mac("02:00:00:00:01:fe"));
+    assert_eq!(c.pools[0].backends[1].mac, mac("02:00:00:00:01:0c"));
+    assert_eq!(c.rules[0].mode, Mode::Maglev);
+    assert_eq!(c.nat_rules.len(), 1);
+}
+
+#[test]
+fn maglev_table_size_has_a_ceiling() {
+    let text = format!("{GOOD}maglev_table_size = 16777259\n");
+    check(
+        &text,
+        line_of(&text, "16777259"),
+        "rule[0].maglev_table_size",
+        "from 2 to 16777216",
+    );
 }
