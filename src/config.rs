@@ -1,11 +1,22 @@
 //! The configuration file: TOML, validated into [`Config`].
 //!
-//! (Loading and validation are filled in by the config work; the validated types
-//! below are what the rest of natrix consumes.)
+//! Parsing goes in two steps. Serde deserializes the text into private "raw"
+//! structs that mirror the file (unknown keys are rejected, and every value that
+//! validation can reject keeps its byte span); then the raw structs are checked
+//! and converted into the validated types below, which are what the rest of
+//! natrix consumes. Every error is a [`ConfigError`] naming the file, the line,
+//! the dotted field path (like `pool[1].backend[0].weight`) and what was
+//! expected. The format is documented in `docs/CONFIG.md`.
 
 use crate::types::{L4Proto, MacAddr, Mode};
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fmt;
 use std::net::Ipv4Addr;
+use std::ops::Range;
 use std::path::Path;
+use toml::Spanned;
 
 /// Default flow-table capacity per worker (connections).
 pub const DEFAULT_FLOW_TABLE_SIZE: u32 = 1 << 20;
@@ -15,6 +26,23 @@ pub const DEFAULT_TRANSITORY_TIMEOUT_SECS: u32 = 10;
 pub const DEFAULT_IDLE_TIMEOUT_MINS: u32 = 4;
 /// Default Maglev lookup-table size (prime).
 pub const DEFAULT_MAGLEV_TABLE_SIZE: u32 = 65537;
+
+/// Smallest accepted `appliance.flow_table_size`.
+pub const MIN_FLOW_TABLE_SIZE: u32 = 1024;
+/// Largest accepted `appliance.flow_table_size` (2^28).
+pub const MAX_FLOW_TABLE_SIZE: u32 = 1 << 28;
+/// Largest accepted `appliance.transitory_timeout`, seconds.
+pub const MAX_TRANSITORY_TIMEOUT_SECS: u32 = 3600;
+/// Smallest accepted `rule.idle_timeout`, minutes.
+pub const MIN_IDLE_TIMEOUT_MINS: u32 = 4;
+/// Largest accepted `rule.idle_timeout`, minutes.
+pub const MAX_IDLE_TIMEOUT_MINS: u32 = 100;
+/// Largest accepted backend weight.
+pub const MAX_WEIGHT: u32 = 1000;
+/// The Maglev table must have at least this many entries per backend.
+pub const MAGLEV_ENTRIES_PER_BACKEND: u32 = 100;
+/// Largest accepted Maglev table size (2^24 entries).
+pub const MAX_MAGLEV_TABLE_SIZE: u32 = 1 << 24;
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,12 +158,1048 @@ impl Config {
     }
 
     /// Parses and validates configuration text; `file` names it in errors.
-    pub fn parse(_text: &str, file: &str) -> Result<Config, ConfigError> {
-        Err(ConfigError {
-            file: file.to_string(),
-            line: None,
-            field: None,
-            message: "not implemented yet".into(),
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let cx = Cx { text, file };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
+        cx.validate(&raw)
+    }
+
+    /// Total number of backends over all pools (NAT-rule backends not counted).
+    pub fn backend_count(&self) -> usize {
+        self.pools.iter().map(|p| p.backends.len()).sum()
+    }
+
+    /// Index of the frontend called `name`.
+    pub fn frontend_index(&self, name: &str) -> Option<usize> {
+        self.frontends.iter().position(|f| f.name == name)
+    }
+
+    /// Index of the pool called `name`.
+    pub fn pool_index(&self, name: &str) -> Option<usize> {
+        self.pools.iter().position(|p| p.name == name)
+    }
+}
+
+/// Whether `n` is a prime number.
+pub fn is_prime(n: u32) -> bool {
+    if n < 4 {
+        return n >= 2;
+    }
+    if n.is_multiple_of(2) || n.is_multiple_of(3) {
+        return false;
+    }
+    let n = u64::from(n);
+    let mut i: u64 = 5;
+    while i * i <= n {
+        if n.is_multiple_of(i) || n.is_multiple_of(i + 2) {
+            return false;
+        }
+        i += 6;
+    }
+    true
+}
+
+/// The smallest prime `>= n`, if it fits in a `u32`.
+pub fn next_prime(n: u32) -> Option<u32> {
+    (n..=u32::MAX).find(|&c| is_prime(c))
+}
+
+/// The Maglev table size used when a rule does not set one: 65537, or the
+/// next prime at or above 100 x `backends` when that is larger (saturating at
+/// `u32::MAX` for absurd backend counts; validation caps it anyway).
+pub fn default_maglev_table_size(backends: usize) -> u32 {
+    let min = (backends as u64).saturating_mul(u64::from(MAGLEV_ENTRIES_PER_BACKEND));
+    if min <= u64::from(DEFAULT_MAGLEV_TABLE_SIZE) {
+        return DEFAULT_MAGLEV_TABLE_SIZE;
+    }
+    u32::try_from(min)
+        .ok()
+        .and_then(next_prime)
+        .unwrap_or(u32::MAX)
+}
+
+// ---------------------------------------------------------------------------
+// Raw structs: the file as written.
+// ---------------------------------------------------------------------------
+
+type Span = Range<usize>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+struct RawConfig {
+    appliance: Option<Spanned<RawAppliance>>,
+    #[serde(default)]
+    frontend: Vec<Spanned<RawFrontend>>,
+    #[serde(default)]
+    pool: Vec<Spanned<RawPool>>,
+    #[serde(default)]
+    rule: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    nat_rule: Vec<Spanned<RawNatRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+struct RawAppliance {
+    mac: Option<Spanned<String>>,
+    addresses: Option<Vec<Spanned<String>>>,
+    gateway_mac: Option<Spanned<String>>,
+    flow_table_size: Option<Spanned<i64>>,
+    transitory_timeout: Option<Spanned<i64>>,
+    seed: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+struct RawFrontend {
+    name: Option<Spanned<String>>,
+    address: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    protocol: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+struct RawPool {
+    name: Option<Spanned<String>>,
+    next_hop_mac: Option<Spanned<String>>,
+    #[serde(default)]
+    backend: Vec<Spanned<RawBackend>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+struct RawBackend {
+    address: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    weight: Option<Spanned<i64>>,
+    mac: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+struct RawRule {
+    frontend: Option<Spanned<String>>,
+    pool: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<i64>>,
+    maglev_table_size: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+struct RawNatRule {
+    frontend: Option<Spanned<String>>,
+    address: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    mac: Option<Spanned<String>>,
+}
+
+// ---------------------------------------------------------------------------
+// Validation.
+// ---------------------------------------------------------------------------
+
+/// The text being parsed and its name, for building errors.
+struct Cx<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+/// A backend endpoint and protocol, the key of the return direction.
+type Endpoint = (Ipv4Addr, u16, L4Proto);
+
+impl Cx<'_> {
+    /// 1-based line of a byte offset.
+    fn line(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn err(&self, span: Span, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_string(),
+            line: Some(self.line(span.start)),
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// Turns a toml/serde error into a `ConfigError`: the line from the span,
+    /// the field path by finding the span in the document, the message on one line.
+    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
+        let span = e.span();
+        let field = span
+            .as_ref()
+            .and_then(|s| locate(self.text, s.start))
+            .filter(|f| !f.is_empty());
+        let mut message = tidy_message(e.message());
+        // Serde sees a TOML datetime as a table; say what it really is.
+        if let Some(s) = &span {
+            let written = self.text.get(s.clone()).unwrap_or("").trim_start();
+            if !written.starts_with(['{', '[']) {
+                message = message.replace("invalid type: table", "invalid type: datetime");
+            }
+        }
+        if let Some(f) = &field {
+            if ["frontend", "pool", "rule", "nat_rule"].contains(&f.as_str())
+                && message.contains("expected an array")
+            {
+                message.push_str(&format!(" (write each entry as [[{f}]])"));
+            } else if f.ends_with(".backend") && message.contains("expected an array") {
+                message.push_str(" (write each entry as [[pool.backend]])");
+            }
+        }
+        ConfigError {
+            file: self.file.to_string(),
+            line: span.map(|s| self.line(s.start)),
+            field,
+            message,
+        }
+    }
+
+    fn required<'r, T>(
+        &self,
+        value: &'r Option<Spanned<T>>,
+        table: &Span,
+        path: &str,
+        key: &str,
+        what: &str,
+    ) -> Result<&'r Spanned<T>, ConfigError> {
+        value.as_ref().ok_or_else(|| {
+            self.err(
+                table.clone(),
+                format!("{path}.{key}"),
+                format!("missing required key `{key}`: expected {what}"),
+            )
         })
+    }
+
+    fn mac(&self, value: &Spanned<String>, field: &str) -> Result<MacAddr, ConfigError> {
+        let mac: MacAddr = value.get_ref().parse().map_err(|e| {
+            self.err(
+                value.span(),
+                field,
+                format!("invalid MAC address \"{}\": {e}", value.get_ref()),
+            )
+        })?;
+        if mac == MacAddr::ZERO {
+            return Err(self.err(
+                value.span(),
+                field,
+                "MAC address 00:00:00:00:00:00 is not usable: expected a real station address",
+            ));
+        }
+        Ok(mac)
+    }
+
+    fn ipv4(&self, value: &Spanned<String>, field: &str) -> Result<Ipv4Addr, ConfigError> {
+        let s = value.get_ref();
+        let addr: Ipv4Addr = s.parse().map_err(|_| {
+            self.err(
+                value.span(),
+                field,
+                format!(
+                    "invalid IPv4 address \"{s}\": expected four decimal octets like 198.18.0.1"
+                ),
+            )
+        })?;
+        if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+            return Err(self.err(
+                value.span(),
+                field,
+                format!("{addr} is not a unicast address: expected a host address (not 0.0.0.0, 255.255.255.255 or multicast)"),
+            ));
+        }
+        Ok(addr)
+    }
+
+    fn int(
+        &self,
+        value: &Spanned<i64>,
+        field: &str,
+        lo: i64,
+        hi: i64,
+        what: &str,
+    ) -> Result<i64, ConfigError> {
+        let v = *value.get_ref();
+        if v < lo || v > hi {
+            return Err(self.err(
+                value.span(),
+                field,
+                format!("{v} is out of range: expected {what} from {lo} to {hi}"),
+            ));
+        }
+        Ok(v)
+    }
+
+    fn port(&self, value: &Spanned<i64>, field: &str) -> Result<u16, ConfigError> {
+        let v = self.int(value, field, 1, 65535, "a port number")?;
+        Ok(u16::try_from(v).expect("range checked"))
+    }
+
+    fn name(
+        &self,
+        value: &Spanned<String>,
+        field: &str,
+        what: &str,
+    ) -> Result<String, ConfigError> {
+        let s = value.get_ref();
+        if s.trim().is_empty() {
+            return Err(self.err(
+                value.span(),
+                field,
+                format!("{what} name is empty: expected a non-empty name"),
+            ));
+        }
+        Ok(s.clone())
+    }
+
+    fn validate(&self, raw: &RawConfig) -> Result<Config, ConfigError> {
+        let appliance = self.appliance(raw)?;
+        let frontends = self.frontends(&raw.frontend)?;
+        let pools = self.pools(&raw.pool)?;
+
+        let frontend_names: HashMap<&str, usize> = frontends
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.as_str(), i))
+            .collect();
+        let pool_names: HashMap<&str, usize> = pools
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i))
+            .collect();
+        // Which rule or nat_rule uses each frontend.
+        let mut used_by: Vec<Option<String>> = vec![None; frontends.len()];
+        // Which frontend each backend endpoint sits behind, and through what.
+        let mut behind: HashMap<Endpoint, (usize, String)> = HashMap::new();
+
+        let mut rules = Vec::with_capacity(raw.rule.len());
+        for (i, r) in raw.rule.iter().enumerate() {
+            let path = format!("rule[{i}]");
+            let span = r.span();
+            let r = r.get_ref();
+
+            let fe_name =
+                self.required(&r.frontend, &span, &path, "frontend", "a frontend name")?;
+            let frontend = self.lookup_frontend(
+                fe_name,
+                &format!("{path}.frontend"),
+                &frontend_names,
+                &frontends,
+            )?;
+            self.claim_frontend(
+                fe_name,
+                &format!("{path}.frontend"),
+                frontend,
+                &frontends,
+                &mut used_by,
+                &path,
+            )?;
+
+            let pool_name = self.required(&r.pool, &span, &path, "pool", "a pool name")?;
+            let pool = *pool_names
+                .get(pool_name.get_ref().as_str())
+                .ok_or_else(|| {
+                    self.err(
+                        pool_name.span(),
+                        format!("{path}.pool"),
+                        format!(
+                            "no pool named \"{}\": {}",
+                            pool_name.get_ref(),
+                            list_names(pools.iter().map(|p| p.name.as_str()), "pools")
+                        ),
+                    )
+                })?;
+
+            let mode = match &r.mode {
+                None => Mode::default(),
+                Some(m) => Mode::from_name(m.get_ref()).ok_or_else(|| {
+                    self.err(
+                        m.span(),
+                        format!("{path}.mode"),
+                        format!(
+                            "unknown mode \"{}\": {}",
+                            m.get_ref(),
+                            list_names(Mode::ALL.iter().map(|m| m.name()), "modes")
+                        ),
+                    )
+                })?,
+            };
+
+            let idle_timeout_mins = match &r.idle_timeout {
+                None => DEFAULT_IDLE_TIMEOUT_MINS,
+                Some(v) => self.int(
+                    v,
+                    &format!("{path}.idle_timeout"),
+                    i64::from(MIN_IDLE_TIMEOUT_MINS),
+                    i64::from(MAX_IDLE_TIMEOUT_MINS),
+                    "a number of minutes",
+                )? as u32,
+            };
+
+            let n = pools[pool].backends.len();
+            let min_size = (n as u64).saturating_mul(u64::from(MAGLEV_ENTRIES_PER_BACKEND));
+            let maglev_table_size = match &r.maglev_table_size {
+                Some(v) => {
+                    let field = format!("{path}.maglev_table_size");
+                    let size = self.int(
+                        v,
+                        &field,
+                        2,
+                        i64::from(MAX_MAGLEV_TABLE_SIZE),
+                        "a prime table size",
+                    )? as u32;
+                    if !is_prime(size) {
+                        let hint = next_prime(size)
+                            .map(|p| format!(" (the next prime is {p})"))
+                            .unwrap_or_default();
+                        return Err(self.err(
+                            v.span(),
+                            field,
+                            format!("{size} is not prime: expected a prime table size{hint}"),
+                        ));
+                    }
+                    if u64::from(size) < min_size {
+                        return Err(self.err(
+                            v.span(),
+                            field,
+                            format!(
+                                "{size} is too small for pool \"{}\" with {n} backends: expected a prime of at least {min_size} ({MAGLEV_ENTRIES_PER_BACKEND} x backends)",
+                                pools[pool].name
+                            ),
+                        ));
+                    }
+                    size
+                }
+                None => {
+                    let size = default_maglev_table_size(n);
+                    if mode != Mode::Random && size > MAX_MAGLEV_TABLE_SIZE {
+                        return Err(self.err(
+                            pool_name.span(),
+                            format!("{path}.pool"),
+                            format!(
+                                "pool \"{}\" has {n} backends, too many for mode {mode}: its table would need {size} entries, more than the maximum {MAX_MAGLEV_TABLE_SIZE}",
+                                pools[pool].name
+                            ),
+                        ));
+                    }
+                    size
+                }
+            };
+
+            let protocol = frontends[frontend].protocol;
+            for b in &pools[pool].backends {
+                self.claim_endpoint(
+                    (b.address, b.port, protocol),
+                    frontend,
+                    &path,
+                    pool_name.span(),
+                    &format!("{path}.pool"),
+                    &frontends,
+                    &mut behind,
+                )?;
+            }
+
+            rules.push(Rule {
+                frontend,
+                pool,
+                mode,
+                idle_timeout_mins,
+                maglev_table_size,
+            });
+        }
+
+        let mut nat_rules = Vec::with_capacity(raw.nat_rule.len());
+        for (i, r) in raw.nat_rule.iter().enumerate() {
+            let path = format!("nat_rule[{i}]");
+            let span = r.span();
+            let r = r.get_ref();
+
+            let fe_name =
+                self.required(&r.frontend, &span, &path, "frontend", "a frontend name")?;
+            let frontend = self.lookup_frontend(
+                fe_name,
+                &format!("{path}.frontend"),
+                &frontend_names,
+                &frontends,
+            )?;
+            self.claim_frontend(
+                fe_name,
+                &format!("{path}.frontend"),
+                frontend,
+                &frontends,
+                &mut used_by,
+                &path,
+            )?;
+
+            let address_raw = self.required(
+                &r.address,
+                &span,
+                &path,
+                "address",
+                "the backend's IPv4 address",
+            )?;
+            let address = self.ipv4(address_raw, &format!("{path}.address"))?;
+            let port = self.port(
+                self.required(&r.port, &span, &path, "port", "the backend's port")?,
+                &format!("{path}.port"),
+            )?;
+            let mac = self.mac(
+                self.required(&r.mac, &span, &path, "mac", "the backend's MAC address")?,
+                &format!("{path}.mac"),
+            )?;
+
+            self.claim_endpoint(
+                (address, port, frontends[frontend].protocol),
+                frontend,
+                &path,
+                address_raw.span(),
+                &format!("{path}.address"),
+                &frontends,
+                &mut behind,
+            )?;
+
+            nat_rules.push(NatRule {
+                frontend,
+                backend: Backend {
+                    address,
+                    port,
+                    weight: 1,
+                    mac,
+                },
+            });
+        }
+
+        for (i, (f, used)) in frontends.iter().zip(&used_by).enumerate() {
+            if used.is_none() {
+                let name = raw.frontend[i].get_ref().name.as_ref().expect("checked");
+                return Err(self.err(
+                    name.span(),
+                    format!("frontend[{i}].name"),
+                    format!(
+                        "frontend \"{}\" is not used by any rule or nat_rule: expected a [[rule]] or [[nat_rule]] with frontend = \"{}\", or remove the frontend",
+                        f.name, f.name
+                    ),
+                ));
+            }
+        }
+        for (p, pool) in pools.iter().enumerate() {
+            if !rules.iter().any(|r| r.pool == p) {
+                log::warn!(
+                    "{}: pool \"{}\" is not used by any rule",
+                    self.file,
+                    pool.name
+                );
+            }
+        }
+
+        Ok(Config {
+            appliance,
+            frontends,
+            pools,
+            rules,
+            nat_rules,
+        })
+    }
+
+    fn appliance(&self, raw: &RawConfig) -> Result<Appliance, ConfigError> {
+        let Some(table) = &raw.appliance else {
+            return Err(ConfigError {
+                file: self.file.to_string(),
+                line: None,
+                field: Some("appliance".into()),
+                message:
+                    "missing required table [appliance]: expected at least its mac and gateway_mac"
+                        .into(),
+            });
+        };
+        let span = table.span();
+        let a = table.get_ref();
+        let p = "appliance";
+
+        let mac = self.mac(
+            self.required(&a.mac, &span, p, "mac", "natrix's own MAC address")?,
+            "appliance.mac",
+        )?;
+        if mac.is_multicast() {
+            let v = a.mac.as_ref().expect("present");
+            return Err(self.err(
+                v.span(),
+                "appliance.mac",
+                format!(
+                    "{mac} is a group (multicast) address: expected a unicast MAC to send from"
+                ),
+            ));
+        }
+        let gateway_mac = self.mac(
+            self.required(
+                &a.gateway_mac,
+                &span,
+                p,
+                "gateway_mac",
+                "the MAC address of the next hop toward clients",
+            )?,
+            "appliance.gateway_mac",
+        )?;
+
+        let mut addresses = Vec::new();
+        for (i, s) in a.addresses.iter().flatten().enumerate() {
+            let field = format!("appliance.addresses[{i}]");
+            let addr = self.ipv4(s, &field)?;
+            if addresses.contains(&addr) {
+                return Err(self.err(
+                    s.span(),
+                    field,
+                    format!("{addr} is listed twice: expected each address once"),
+                ));
+            }
+            addresses.push(addr);
+        }
+
+        let flow_table_size = match &a.flow_table_size {
+            None => DEFAULT_FLOW_TABLE_SIZE,
+            Some(v) => self.int(
+                v,
+                "appliance.flow_table_size",
+                i64::from(MIN_FLOW_TABLE_SIZE),
+                i64::from(MAX_FLOW_TABLE_SIZE),
+                "a number of connections",
+            )? as u32,
+        };
+        let transitory_timeout_secs = match &a.transitory_timeout {
+            None => DEFAULT_TRANSITORY_TIMEOUT_SECS,
+            Some(v) => self.int(
+                v,
+                "appliance.transitory_timeout",
+                1,
+                i64::from(MAX_TRANSITORY_TIMEOUT_SECS),
+                "a number of seconds",
+            )? as u32,
+        };
+        let seed = match &a.seed {
+            None => 1,
+            Some(v) => self.int(v, "appliance.seed", 0, i64::MAX, "a seed")? as u64,
+        };
+
+        Ok(Appliance {
+            mac,
+            addresses,
+            gateway_mac,
+            flow_table_size,
+            transitory_timeout_secs,
+            seed,
+        })
+    }
+
+    fn frontends(&self, raw: &[Spanned<RawFrontend>]) -> Result<Vec<Frontend>, ConfigError> {
+        let mut out: Vec<Frontend> = Vec::with_capacity(raw.len());
+        for (i, f) in raw.iter().enumerate() {
+            let path = format!("frontend[{i}]");
+            let span = f.span();
+            let f = f.get_ref();
+
+            let name_raw = self.required(&f.name, &span, &path, "name", "a unique name")?;
+            let name = self.name(name_raw, &format!("{path}.name"), "frontend")?;
+            if let Some(j) = out.iter().position(|o| o.name == name) {
+                return Err(self.err(
+                    name_raw.span(),
+                    format!("{path}.name"),
+                    format!("duplicate frontend name \"{name}\" (also frontend[{j}]): expected unique names"),
+                ));
+            }
+            let address_raw = self.required(
+                &f.address,
+                &span,
+                &path,
+                "address",
+                "the public IPv4 address",
+            )?;
+            let address = self.ipv4(address_raw, &format!("{path}.address"))?;
+            let port = self.port(
+                self.required(&f.port, &span, &path, "port", "the public port")?,
+                &format!("{path}.port"),
+            )?;
+            let proto_raw =
+                self.required(&f.protocol, &span, &path, "protocol", "\"tcp\" or \"udp\"")?;
+            let protocol = match proto_raw.get_ref().as_str() {
+                "tcp" => L4Proto::Tcp,
+                "udp" => L4Proto::Udp,
+                other => {
+                    return Err(self.err(
+                        proto_raw.span(),
+                        format!("{path}.protocol"),
+                        format!("unknown protocol \"{other}\": expected \"tcp\" or \"udp\""),
+                    ))
+                }
+            };
+            if let Some(o) = out
+                .iter()
+                .find(|o| o.address == address && o.port == port && o.protocol == protocol)
+            {
+                return Err(self.err(
+                    address_raw.span(),
+                    format!("{path}.address"),
+                    format!(
+                        "frontend \"{name}\" has the same address, port and protocol ({address}:{port}/{protocol}) as frontend \"{}\": expected each to be unique",
+                        o.name
+                    ),
+                ));
+            }
+            out.push(Frontend {
+                name,
+                address,
+                port,
+                protocol,
+            });
+        }
+        Ok(out)
+    }
+
+    fn pools(&self, raw: &[Spanned<RawPool>]) -> Result<Vec<Pool>, ConfigError> {
+        let mut out: Vec<Pool> = Vec::with_capacity(raw.len());
+        for (i, p) in raw.iter().enumerate() {
+            let path = format!("pool[{i}]");
+            let span = p.span();
+            let p = p.get_ref();
+
+            let name_raw = self.required(&p.name, &span, &path, "name", "a unique name")?;
+            let name = self.name(name_raw, &format!("{path}.name"), "pool")?;
+            if let Some(j) = out.iter().position(|o| o.name == name) {
+                return Err(self.err(
+                    name_raw.span(),
+                    format!("{path}.name"),
+                    format!(
+                        "duplicate pool name \"{name}\" (also pool[{j}]): expected unique names"
+                    ),
+                ));
+            }
+            let next_hop_mac = p
+                .next_hop_mac
+                .as_ref()
+                .map(|m| self.mac(m, &format!("{path}.next_hop_mac")))
+                .transpose()?;
+
+            let mut backends: Vec<Backend> = Vec::with_capacity(p.backend.len());
+            for (j, b) in p.backend.iter().enumerate() {
+                let bpath = format!("{path}.backend[{j}]");
+                let bspan = b.span();
+                let b = b.get_ref();
+
+                let address_raw = self.required(
+                    &b.address,
+                    &bspan,
+                    &bpath,
+                    "address",
+                    "the backend's IPv4 address",
+                )?;
+                let address = self.ipv4(address_raw, &format!("{bpath}.address"))?;
+                let port = self.port(
+                    self.required(&b.port, &bspan, &bpath, "port", "the backend's port")?,
+                    &format!("{bpath}.port"),
+                )?;
+                if let Some(k) = backends
+                    .iter()
+                    .position(|o| o.address == address && o.port == port)
+                {
+                    return Err(self.err(
+                        address_raw.span(),
+                        format!("{bpath}.address"),
+                        format!(
+                            "duplicate backend {address}:{port} in pool \"{name}\" (also backend[{k}]): expected each address and port once per pool"
+                        ),
+                    ));
+                }
+                let weight = match &b.weight {
+                    None => 1,
+                    Some(w) => self.int(
+                        w,
+                        &format!("{bpath}.weight"),
+                        0,
+                        i64::from(MAX_WEIGHT),
+                        "a weight",
+                    )? as u32,
+                };
+                let mac = match (&b.mac, next_hop_mac) {
+                    (Some(m), _) => self.mac(m, &format!("{bpath}.mac"))?,
+                    (None, Some(m)) => m,
+                    (None, None) => {
+                        return Err(self.err(
+                            bspan,
+                            format!("{bpath}.mac"),
+                            format!(
+                                "missing required key `mac`: pool \"{name}\" has no next_hop_mac, so each backend needs its own MAC address"
+                            ),
+                        ))
+                    }
+                };
+                backends.push(Backend {
+                    address,
+                    port,
+                    weight,
+                    mac,
+                });
+            }
+            out.push(Pool { name, backends });
+        }
+        Ok(out)
+    }
+
+    fn lookup_frontend(
+        &self,
+        name: &Spanned<String>,
+        field: &str,
+        names: &HashMap<&str, usize>,
+        frontends: &[Frontend],
+    ) -> Result<usize, ConfigError> {
+        names.get(name.get_ref().as_str()).copied().ok_or_else(|| {
+            self.err(
+                name.span(),
+                field,
+                format!(
+                    "no frontend named \"{}\": {}",
+                    name.get_ref(),
+                    list_names(frontends.iter().map(|f| f.name.as_str()), "frontends")
+                ),
+            )
+        })
+    }
+
+    /// Records that `user` (like `rule[2]`) serves `frontend`; one user per frontend.
+    fn claim_frontend(
+        &self,
+        name: &Spanned<String>,
+        field: &str,
+        frontend: usize,
+        frontends: &[Frontend],
+        used_by: &mut [Option<String>],
+        user: &str,
+    ) -> Result<(), ConfigError> {
+        if let Some(other) = &used_by[frontend] {
+            return Err(self.err(
+                name.span(),
+                field,
+                format!(
+                    "frontend \"{}\" is already used by {other}: expected each frontend in only one rule or nat_rule",
+                    frontends[frontend].name
+                ),
+            ));
+        }
+        used_by[frontend] = Some(user.to_string());
+        Ok(())
+    }
+
+    /// Records that backend endpoint `ep` sits behind `frontend` through `user`;
+    /// an endpoint may sit behind only one frontend, or replies would be ambiguous.
+    #[allow(clippy::too_many_arguments)]
+    fn claim_endpoint(
+        &self,
+        ep: Endpoint,
+        frontend: usize,
+        user: &str,
+        span: Span,
+        field: &str,
+        frontends: &[Frontend],
+        behind: &mut HashMap<Endpoint, (usize, String)>,
+    ) -> Result<(), ConfigError> {
+        match behind.get(&ep) {
+            Some((other, other_user)) if *other != frontend => Err(self.err(
+                span,
+                field,
+                format!(
+                    "ambiguous return direction: backend {}:{}/{} would sit behind frontend \"{}\" ({other_user}) and frontend \"{}\" ({user}), so its replies could not be mapped back to one frontend: expected each backend address, port and protocol behind only one frontend",
+                    ep.0, ep.1, ep.2, frontends[*other].name, frontends[frontend].name
+                ),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                behind.insert(ep, (frontend, user.to_string()));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `expected "a"`, `expected one of "a", "b" or "c"`, or `no <what> are defined`.
+fn list_names<'a>(names: impl Iterator<Item = &'a str>, what: &str) -> String {
+    let names: Vec<String> = names.map(|n| format!("\"{n}\"")).collect();
+    match names.len() {
+        0 => format!("no {what} are defined"),
+        1 => format!("expected {}", names[0]),
+        n => format!(
+            "expected one of {} or {}",
+            names[..n - 1].join(", "),
+            names[n - 1]
+        ),
+    }
+}
+
+/// One-line, TOML-flavoured version of a toml/serde error message.
+fn tidy_message(message: &str) -> String {
+    let one_line = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    one_line
+        .replace("expected i64", "expected an integer")
+        .replace("expected a sequence", "expected an array")
+        .replace("invalid type: map", "invalid type: table")
+        .replace("invalid type: sequence", "invalid type: array")
+        .replace("invalid type: floating point", "invalid type: float")
+}
+
+// ---------------------------------------------------------------------------
+// Field paths of serde errors: a spanned view of the whole document.
+// ---------------------------------------------------------------------------
+
+/// Any TOML value, with the spans of every key and value beneath it.
+enum Node {
+    Table(Vec<(Spanned<String>, Spanned<Node>)>),
+    Array(Vec<Spanned<Node>>),
+    Scalar,
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any TOML value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Node, E> {
+        Ok(Node::Scalar)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            entries.push((key, map.next_value::<Spanned<Node>>()?));
+        }
+        Ok(Node::Table(entries))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Spanned<Node>>()? {
+            items.push(item);
+        }
+        Ok(Node::Array(items))
+    }
+}
+
+/// The dotted path (like `pool[1].backend[0].weight`) of the innermost key or
+/// value at byte `offset`, if the text is well-formed TOML. (Documents holding
+/// datetimes do not fit `Node`; their errors go without a path.)
+fn locate(text: &str, offset: usize) -> Option<String> {
+    let root: Node = toml::from_str(text).ok()?;
+    let mut path = String::new();
+    locate_in(&root, offset, &mut path).then_some(path)
+}
+
+fn locate_in(node: &Node, offset: usize, path: &mut String) -> bool {
+    let len = path.len();
+    match node {
+        Node::Table(entries) => {
+            for (key, value) in entries {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key.get_ref());
+                if key.span().contains(&offset)
+                    || locate_in(value.get_ref(), offset, path)
+                    || value.span().contains(&offset)
+                {
+                    return true;
+                }
+                path.truncate(len);
+            }
+        }
+        Node::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push_str(&format!("[{i}]"));
+                if locate_in(item.get_ref(), offset, path) || item.span().contains(&offset) {
+                    return true;
+                }
+                path.truncate(len);
+            }
+        }
+        Node::Scalar => {}
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primes() {
+        let small: Vec<u32> = (0..30).filter(|&n| is_prime(n)).collect();
+        assert_eq!(small, [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]);
+        assert!(is_prime(65537));
+        assert!(!is_prime(65535));
+        assert!(is_prime(4_294_967_291));
+        assert!(!is_prime(u32::MAX));
+        assert_eq!(next_prime(1000), Some(1009));
+        assert_eq!(next_prime(u32::MAX), None);
+    }
+
+    #[test]
+    fn default_maglev_sizes() {
+        assert_eq!(default_maglev_table_size(0), 65537);
+        assert_eq!(default_maglev_table_size(655), 65537);
+        assert_eq!(default_maglev_table_size(656), 65609);
+        assert_eq!(default_maglev_table_size(1000), 100_003);
+    }
+
+    #[test]
+    fn line_numbers() {
+        let cx = Cx {
+            text: "a\nb\n\nc",
+            file: "f",
+        };
+        assert_eq!(cx.line(0), 1);
+        assert_eq!(cx.line(2), 2);
+        assert_eq!(cx.line(5), 4);
+        assert_eq!(cx.line(100), 4);
+    }
+
+    #[test]
+    fn locate_paths() {
+        let text =
+            "[[pool]]\nname = \"a\"\n[[pool.backend]]\nport = 1\n[[pool.backend]]\nport = 2\n";
+        let at = |needle: &str| text.find(needle).unwrap();
+        assert_eq!(
+            locate(text, at("port = 2")).as_deref(),
+            Some("pool[0].backend[1].port")
+        );
+        assert_eq!(
+            locate(text, at("2\n")).as_deref(),
+            Some("pool[0].backend[1].port")
+        );
+        assert_eq!(locate(text, at("\"a\"")).as_deref(), Some("pool[0].name"));
     }
 }
