@@ -407,7 +407,12 @@ impl MaglevTable {
             let mut best = NONE;
             let mut best_pos = u64::MAX;
             for &(b, offset, inv) in &candidates {
-                let pos = ((j + m - offset) % m) * inv % m;
+                let d = if j >= offset {
+                    j - offset
+                } else {
+                    j + m - offset
+                };
+                let pos = d * inv % m;
                 if pos < best_pos {
                     best_pos = pos;
                     best = b;
@@ -449,7 +454,7 @@ impl fmt::Debug for MaglevTable {
 /// Modular inverse of `a` modulo the prime `p` (Fermat: `a^(p-2) mod p`).
 /// `a` must be non-zero modulo `p`, and `p < 2^32`.
 fn mod_inverse_prime(a: u64, p: u64) -> u64 {
-    debug_assert!(p < 1 << 32 && a % p != 0);
+    debug_assert!(p < 1 << 32 && !a.is_multiple_of(p));
     let mut base = a % p;
     let mut exp = p - 2;
     let mut acc = 1u64;
@@ -472,13 +477,13 @@ pub fn is_prime(n: u32) -> bool {
     if n < 4 {
         return n >= 2;
     }
-    if n % 2 == 0 || n % 3 == 0 {
+    if n.is_multiple_of(2) || n.is_multiple_of(3) {
         return false;
     }
     let n = u64::from(n);
     let mut d = 5u64;
     while d * d <= n {
-        if n % d == 0 || n % (d + 2) == 0 {
+        if n.is_multiple_of(d) || n.is_multiple_of(d + 2) {
             return false;
         }
         d += 6;
