@@ -69,8 +69,8 @@ pub fn read(path: &Path) -> Result<Capture, CaptureError> {
 }
 
 fn read_pcap(path: &Path, rd: impl Read) -> Result<Capture, CaptureError> {
-    let mut r = PcapReader::new(rd)
-        .map_err(|e| err(path, format!("not a pcap or pcapng capture: {e}")))?;
+    let mut r =
+        PcapReader::new(rd).map_err(|e| err(path, format!("not a pcap or pcapng capture: {e}")))?;
     let ethernet = r.header().datalink == DataLink::ETHERNET;
     let mut cap = Capture::default();
     while let Some(p) = r.next_packet() {
@@ -101,41 +101,26 @@ fn read_pcapng(path: &Path, rd: impl Read) -> Result<Capture, CaptureError> {
                 break;
             }
         };
-        match block {
-            Block::EnhancedPacket(p) => {
-                let ethernet = r
-                    .packet_interface(&p)
-                    .is_some_and(|i| i.linktype == DataLink::ETHERNET);
-                cap.frames.push(Frame {
-                    timestamp: p.timestamp,
-                    ethernet,
-                    data: p.data.into_owned(),
-                });
-            }
-            Block::SimplePacket(p) => {
-                let ethernet = r
-                    .interfaces()
-                    .first()
-                    .is_some_and(|i| i.linktype == DataLink::ETHERNET);
-                cap.frames.push(Frame {
-                    timestamp: Duration::ZERO,
-                    ethernet,
-                    data: p.data.into_owned(),
-                });
-            }
-            Block::Packet(p) => {
-                let ethernet = r
-                    .interfaces()
-                    .get(p.interface_id as usize)
-                    .is_some_and(|i| i.linktype == DataLink::ETHERNET);
-                cap.frames.push(Frame {
-                    timestamp: Duration::from_micros(p.timestamp),
-                    ethernet,
-                    data: p.data.into_owned(),
-                });
-            }
-            _ => {}
-        }
+        // Take what is needed out of the block first: it borrows the reader.
+        let (iface, timestamp, data) = match block {
+            Block::EnhancedPacket(p) => (p.interface_id, p.timestamp, p.data.into_owned()),
+            Block::SimplePacket(p) => (0, Duration::ZERO, p.data.into_owned()),
+            Block::Packet(p) => (
+                p.interface_id as u32,
+                Duration::from_micros(p.timestamp),
+                p.data.into_owned(),
+            ),
+            _ => continue,
+        };
+        let ethernet = r
+            .interfaces()
+            .get(iface as usize)
+            .is_some_and(|i| i.linktype == DataLink::ETHERNET);
+        cap.frames.push(Frame {
+            timestamp,
+            ethernet,
+            data,
+        });
     }
     Ok(cap)
 }

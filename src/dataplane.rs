@@ -172,9 +172,7 @@ impl Dataplane {
                 Ok(u) => (u.src_port(), u.dst_port(), 0, false),
                 Err(_) => return Verdict::Drop(MalformedUdp),
             },
-            Protocol::Icmp => {
-                return answer_echo(snap, &mut self.counters, data, l3, l4, end, dst)
-            }
+            Protocol::Icmp => return answer_echo(snap, &mut self.counters, data, l3, l4, end, dst),
             _ => return Verdict::Drop(UnsupportedProtocol),
         };
         let pn: u8 = proto.into();
@@ -289,7 +287,8 @@ impl Dataplane {
                 .map_or((None, Claim::Free), |(s, c)| (Some(s), c)),
         };
 
-        let tuple_hash = select::hash_tuple(client, svc.addr_raw, cport, svc.port, proto, HASH_SEED);
+        let tuple_hash =
+            select::hash_tuple(client, svc.addr_raw, cport, svc.port, proto, HASH_SEED);
         let Some(slot) = slot else {
             // No room: serve by hash without an entry, so that every packet of
             // the connection still meets the same backend.

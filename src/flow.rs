@@ -135,23 +135,31 @@ impl FlowTable {
         prefetch(&self.buckets[b2]);
     }
 
-    /// Finds `key`, or a free slot where it could go.
+    /// Finds `key`, or a free slot where it could go: in the emptier of its two
+    /// buckets (the "power of two choices" keeps buckets evenly loaded).
     #[inline(always)]
     pub fn lookup(&self, key: u64, hash: u64) -> Lookup {
         let (b1, b2) = self.buckets_of(hash);
-        let mut free = None;
-        for b in [b1, b2] {
-            let entries = &self.buckets[b].entries;
-            for (w, e) in entries.iter().enumerate() {
+        let mut free = [None; 2];
+        let mut empty = [0u8; 2];
+        for (i, b) in [b1, b2].into_iter().enumerate() {
+            for (w, e) in self.buckets[b].entries.iter().enumerate() {
                 if e.key == key {
                     return Lookup::Hit(b * WAYS + w);
                 }
-                if e.key == 0 && free.is_none() {
-                    free = Some(b * WAYS + w);
+                if e.key == 0 {
+                    empty[i] += 1;
+                    if free[i].is_none() {
+                        free[i] = Some(b * WAYS + w);
+                    }
                 }
             }
         }
-        Lookup::Miss(free)
+        Lookup::Miss(if empty[0] >= empty[1] {
+            free[0]
+        } else {
+            free[1]
+        })
     }
 
     /// Finds a slot for a new connection when both buckets are full: an expired

@@ -1,16 +1,17 @@
 //! natrix: a poll-mode layer-4 NAT load balancer.
 #![deny(unsafe_code)]
 
-pub mod config;
-pub mod select;
-pub mod types;
-pub mod wire;
+pub mod bench;
 pub mod capture;
+pub mod config;
 pub mod dataplane;
 pub mod flow;
+pub mod generate;
 pub mod port;
 pub mod replay;
+pub mod select;
 pub mod snapshot;
 pub mod stats;
+pub mod types;
+pub mod wire;
 pub mod worker;
-pub mod bench;

@@ -176,8 +176,8 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
-fn gen_options(a: &GenArgs) -> natrix::gen::GenOptions {
-    natrix::gen::GenOptions {
+fn gen_options(a: &GenArgs) -> natrix::generate::GenOptions {
+    natrix::generate::GenOptions {
         connections: a.connections,
         clients: a.clients,
         segments: a.segments,
@@ -188,7 +188,8 @@ fn gen_options(a: &GenArgs) -> natrix::gen::GenOptions {
 
 fn cmd_gen(a: GenArgs) -> Result<()> {
     let config = load(&a.config)?;
-    let n = natrix::gen::write(&config, &gen_options(&a), &a.out).map_err(|e| e.to_string())?;
+    let n =
+        natrix::generate::write(&config, &gen_options(&a), &a.out).map_err(|e| e.to_string())?;
     println!("{}: {n} packets", a.out.display());
     Ok(())
 }
@@ -211,8 +212,8 @@ fn cmd_demo(a: DemoArgs) -> Result<()> {
     std::fs::create_dir_all(&a.dir).map_err(|e| format!("{}: {e}", a.dir.display()))?;
     let input = a.dir.join("web-traffic.pcap");
     let output = a.dir.join("web-translated.pcap");
-    let gen = natrix::gen::GenOptions::default();
-    let n = natrix::gen::write(&config, &gen, &input).map_err(|e| e.to_string())?;
+    let gen = natrix::generate::GenOptions::default();
+    let n = natrix::generate::write(&config, &gen, &input).map_err(|e| e.to_string())?;
     let cp = ControlPlane::new(config).map_err(|e| e.to_string())?;
     let opts = ReplayOptions {
         workers: 2,

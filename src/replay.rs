@@ -173,7 +173,12 @@ impl Summary {
         if !events.is_empty() {
             let _ = writeln!(s, "\nevents");
             for e in events {
-                let _ = writeln!(s, "  {:<24} {:>12}", e.name(), self.counters.event_count(*e));
+                let _ = writeln!(
+                    s,
+                    "  {:<24} {:>12}",
+                    e.name(),
+                    self.counters.event_count(*e)
+                );
             }
         }
         if !self.backends.is_empty() {
@@ -288,6 +293,10 @@ pub fn rss_worker(frame: &[u8], workers: usize) -> usize {
     .unwrap_or(0);
     ((h >> 32) as usize * workers) >> 32
 }
+
+/// A worker's counters, and the frames it sent on the first pass:
+/// (input index, offset, length) into its byte arena.
+type WorkerOutput = (Counters, Vec<(u32, usize, usize)>, Vec<u8>);
 
 /// A worker's queue: frames from the capture, written into recycled buffers.
 struct QueuePort<'a> {
@@ -416,7 +425,7 @@ pub fn replay_capture(
     let total_in = cap.frames.len() as u64 * loops as u64;
     let record = opts.out.is_some();
     let start = Instant::now();
-    let results: Vec<(Counters, Vec<(u32, usize, usize)>, Vec<u8>)> = std::thread::scope(|s| {
+    let results: Vec<WorkerOutput> = std::thread::scope(|s| {
         let progress = opts.progress && std::io::stderr().is_terminal();
         if progress {
             let shared = &shared;

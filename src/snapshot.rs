@@ -388,7 +388,8 @@ impl ControlPlane {
                             "more than {MAX_BACKEND_IDS} backends in all"
                         )));
                     }
-                    self.backends.push(make_backend(s as u16, p as u16, &fe, &b));
+                    self.backends
+                        .push(make_backend(s as u16, p as u16, &fe, &b));
                     self.ids.insert(key, id as u16);
                     self.services[s].members.push(id as u16);
                 }
@@ -436,7 +437,10 @@ impl ControlPlane {
             self.retire(p, addr, BackendStatus::Draining);
         } else {
             for s in self.services_of_pool(p) {
-                if let Some(&id) = self.ids.get(&(s as u16, u32::from(*addr.ip()), addr.port())) {
+                if let Some(&id) = self
+                    .ids
+                    .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
+                {
                     let b = &mut self.backends[id as usize];
                     b.weight = weight;
                     b.status = BackendStatus::Active;
@@ -457,7 +461,10 @@ impl ControlPlane {
     /// Takes a backend out of new-connection tables without moving other keys.
     fn retire(&mut self, p: usize, addr: SocketAddrV4, status: BackendStatus) {
         for s in self.services_of_pool(p) {
-            let Some(&id) = self.ids.get(&(s as u16, u32::from(*addr.ip()), addr.port())) else {
+            let Some(&id) = self
+                .ids
+                .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
+            else {
                 continue;
             };
             let b = &mut self.backends[id as usize];
@@ -514,7 +521,12 @@ impl ControlPlane {
     }
 }
 
-fn make_backend(service: u16, pool: u16, fe: &config::Frontend, b: &config::Backend) -> BackendEntry {
+fn make_backend(
+    service: u16,
+    pool: u16,
+    fe: &config::Frontend,
+    b: &config::Backend,
+) -> BackendEntry {
     let fe_ip = u32::from(fe.address);
     let be_ip = u32::from(b.address);
     let in_addr = checksum::delta32(fe_ip, be_ip);

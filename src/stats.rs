@@ -163,7 +163,11 @@ impl Counters {
             *a += b;
         }
         self.ensure_backends(o.backend_connections.len());
-        for (a, b) in self.backend_connections.iter_mut().zip(&o.backend_connections) {
+        for (a, b) in self
+            .backend_connections
+            .iter_mut()
+            .zip(&o.backend_connections)
+        {
             *a += b;
         }
         for (a, b) in self.backend_packets.iter_mut().zip(&o.backend_packets) {
