@@ -133,6 +133,9 @@ fn main() -> ExitCode {
 
 type Result<T> = std::result::Result<T, String>;
 
+/// The demo configuration, built in so that `natrix demo` runs anywhere.
+const WEB_TOML: &str = include_str!("../examples/web.toml");
+
 fn load(path: &Path) -> Result<Config> {
     Config::load(path).map_err(|e| e.to_string())
 }
@@ -205,10 +208,19 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
 }
 
 fn cmd_demo(a: DemoArgs) -> Result<()> {
-    let config_path = a
-        .config
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web.toml"));
-    let config = load(&config_path)?;
+    // The demo configuration: --config, else examples/web.toml of the working
+    // directory, else the copy built into the binary.
+    let (config, config_name) = match &a.config {
+        Some(p) => (load(p)?, p.display().to_string()),
+        None if Path::new("examples/web.toml").exists() => (
+            load(Path::new("examples/web.toml"))?,
+            "examples/web.toml".to_string(),
+        ),
+        None => (
+            Config::parse(WEB_TOML, "examples/web.toml (built in)").map_err(|e| e.to_string())?,
+            "examples/web.toml (built in)".to_string(),
+        ),
+    };
     std::fs::create_dir_all(&a.dir).map_err(|e| format!("{}: {e}", a.dir.display()))?;
     let input = a.dir.join("web-traffic.pcap");
     let output = a.dir.join("web-translated.pcap");
@@ -227,7 +239,7 @@ fn cmd_demo(a: DemoArgs) -> Result<()> {
     } else {
         println!(
             "natrix demo: generated {n} packets for {} into {},\nreplayed them with 2 workers into {}\n",
-            config_path.display(),
+            config_name,
             input.display(),
             output.display()
         );

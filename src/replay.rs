@@ -393,6 +393,53 @@ pub fn replay_capture(
     cap: &Capture,
     opts: &ReplayOptions,
 ) -> Result<Summary, ReplayError> {
+    replay_phases(cp.cell(), cap, opts, &[], &mut |_| {})
+}
+
+/// A change to the backend set, applied by the management side once every
+/// frame before `at_frame` has been processed.
+pub struct Change<'a> {
+    pub at_frame: usize,
+    pub apply: Box<dyn FnOnce(&mut ControlPlane) + 'a>,
+}
+
+/// Replays frames with backend changes in the middle: the workers (and their
+/// flow tables) carry on across each change and pick up the new snapshot
+/// between bursts, as they do in a running appliance.
+pub fn replay_with_changes(
+    cp: &mut ControlPlane,
+    cap: &Capture,
+    opts: &ReplayOptions,
+    changes: Vec<Change<'_>>,
+) -> Result<Summary, ReplayError> {
+    if opts.loops > 1 && !changes.is_empty() {
+        return Err(ReplayError::Invalid(
+            "changes during a replay need --loops 1".into(),
+        ));
+    }
+    let mut changes = changes;
+    changes.sort_by_key(|c| c.at_frame);
+    let bounds: Vec<usize> = changes.iter().map(|c| c.at_frame).collect();
+    let mut pending: Vec<Option<Box<dyn FnOnce(&mut ControlPlane) + '_>>> =
+        changes.into_iter().map(|c| Some(c.apply)).collect();
+    let cell = cp.cell();
+    let mut between = |i: usize| {
+        if let Some(f) = pending[i].take() {
+            f(cp);
+        }
+    };
+    // The control plane is borrowed mutably by `between`; the summary reads
+    // the final snapshot from the cell, which is the same one.
+    replay_phases(cell, cap, opts, &bounds, &mut between)
+}
+
+fn replay_phases(
+    cell: Arc<SnapshotCell>,
+    cap: &Capture,
+    opts: &ReplayOptions,
+    bounds: &[usize],
+    between: &mut dyn FnMut(usize),
+) -> Result<Summary, ReplayError> {
     let workers = opts.workers.max(1);
     if workers > 64 {
         return Err(ReplayError::Invalid("at most 64 workers".into()));
@@ -401,8 +448,7 @@ pub fn replay_capture(
         return Err(ReplayError::Invalid("capture has too many frames".into()));
     }
     let loops = opts.loops.max(1);
-    let table = cp.config().appliance.flow_table_size;
-    let cell = cp.cell();
+    let table = cell.load().flow_table_size;
 
     // The "NIC": frames it cannot deliver are counted here, the rest spread by RSS.
     let mut port_drops = Counters::default();
@@ -421,50 +467,76 @@ pub fn replay_capture(
     let shared: Vec<Arc<SharedCounters>> = (0..workers)
         .map(|_| Arc::new(SharedCounters::new(MAX_BACKEND_IDS)))
         .collect();
-    let done = AtomicBool::new(false);
     let total_in = cap.frames.len() as u64 * loops as u64;
     let record = opts.out.is_some();
-    let start = Instant::now();
-    let results: Vec<WorkerOutput> = std::thread::scope(|s| {
-        let progress = opts.progress && std::io::stderr().is_terminal();
-        if progress {
-            let shared = &shared;
-            let done = &done;
-            s.spawn(move || progress_line(shared, done, total_in));
+    let progress = opts.progress && std::io::stderr().is_terminal();
+
+    // Phase p replays the frames in [starts[p], starts[p + 1]).
+    let mut starts = vec![0usize];
+    starts.extend(bounds.iter().map(|&b| b.min(cap.frames.len())));
+    starts.push(cap.frames.len());
+    let mut dataplanes: Vec<Option<Dataplane>> = (0..workers)
+        .map(|w| Some(Dataplane::new(cell.clone(), table, w)))
+        .collect();
+    let mut outputs_all: Vec<WorkerOutput> = Vec::new();
+    let mut elapsed = Duration::ZERO;
+    for phase in 0..starts.len() - 1 {
+        if phase > 0 {
+            between(phase - 1);
         }
-        let handles: Vec<_> = queues
-            .iter()
-            .enumerate()
-            .map(|(w, idx)| {
-                let cell: Arc<SnapshotCell> = cell.clone();
-                let shared = shared[w].clone();
-                let frames = &cap.frames[..];
-                s.spawn(move || {
-                    let dp = Dataplane::new(cell, table, w);
-                    let port = QueuePort::new(frames, idx, loops, record);
-                    let mut worker = crate::worker::Worker::new(dp, port, shared);
-                    let never = AtomicBool::new(false);
-                    worker.run(&never);
-                    let counters = worker.dp.counters.clone();
-                    (counters, worker.port.out, worker.port.out_bytes)
+        let (lo, hi) = (starts[phase] as u32, starts[phase + 1] as u32);
+        let done = AtomicBool::new(false);
+        let start = Instant::now();
+        let results: Vec<(Dataplane, WorkerOutput)> = std::thread::scope(|s| {
+            if progress {
+                let shared = &shared;
+                let done = &done;
+                s.spawn(move || progress_line(shared, done, total_in));
+            }
+            let handles: Vec<_> = queues
+                .iter()
+                .zip(dataplanes.iter_mut())
+                .enumerate()
+                .map(|(w, (q, dp))| {
+                    let dp = dp.take().expect("dataplane present between phases");
+                    let shared = shared[w].clone();
+                    let frames = &cap.frames[..];
+                    let from = q.partition_point(|&i| i < lo);
+                    let to = q.partition_point(|&i| i < hi);
+                    let idx = &q[from..to];
+                    s.spawn(move || {
+                        let port = QueuePort::new(frames, idx, loops, record);
+                        let mut worker = crate::worker::Worker::new(dp, port, shared);
+                        let never = AtomicBool::new(false);
+                        worker.run(&never);
+                        let (dp, port) = worker.into_parts();
+                        let counters = dp.counters.clone();
+                        (dp, (counters, port.out, port.out_bytes))
+                    })
                 })
-            })
-            .collect();
-        let r = handles
-            .into_iter()
-            .map(|h| h.join().expect("worker thread panicked"))
-            .collect();
-        done.store(true, Ordering::Relaxed);
-        r
-    });
-    let elapsed = start.elapsed();
+                .collect();
+            let r = handles
+                .into_iter()
+                .map(|h| h.join().expect("worker thread panicked"))
+                .collect();
+            done.store(true, Ordering::Relaxed);
+            r
+        });
+        elapsed += start.elapsed();
+        for (w, (dp, out)) in results.into_iter().enumerate() {
+            dataplanes[w] = Some(dp);
+            outputs_all.push(out);
+        }
+    }
 
     let mut total = port_drops;
     let mut worker_rx = Vec::new();
+    for dp in dataplanes.iter().flatten() {
+        total.add(&dp.counters);
+        worker_rx.push(dp.counters.rx);
+    }
     let mut outputs = Vec::new();
-    for (c, out, bytes) in &results {
-        total.add(c);
-        worker_rx.push(c.rx);
+    for (_, out, bytes) in &outputs_all {
         for &(seq, off, len) in out {
             outputs.push((seq, &bytes[off..off + len]));
         }
@@ -477,7 +549,7 @@ pub fn replay_capture(
         }
         w.finish()?;
     }
-    let snap = cp.snapshot();
+    let snap = cell.load();
     Ok(Summary {
         packets_in: total.rx,
         packets_out: total.tx,

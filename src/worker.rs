@@ -27,6 +27,11 @@ impl<P: Port> Worker<P> {
         }
     }
 
+    /// Takes the worker apart (to carry its data path over to another port).
+    pub fn into_parts(self) -> (Dataplane, P) {
+        (self.dp, self.port)
+    }
+
     /// One turn of the loop. Returns the number of packets received.
     #[inline]
     pub fn poll(&mut self) -> usize {
