@@ -400,8 +400,11 @@ pub fn replay_capture(
 /// frame before `at_frame` has been processed.
 pub struct Change<'a> {
     pub at_frame: usize,
-    pub apply: Box<dyn FnOnce(&mut ControlPlane) + 'a>,
+    pub apply: ChangeFn<'a>,
 }
+
+/// What a [`Change`] does to the control plane.
+pub type ChangeFn<'a> = Box<dyn FnOnce(&mut ControlPlane) + 'a>;
 
 /// Replays frames with backend changes in the middle: the workers (and their
 /// flow tables) carry on across each change and pick up the new snapshot
@@ -420,7 +423,7 @@ pub fn replay_with_changes(
     let mut changes = changes;
     changes.sort_by_key(|c| c.at_frame);
     let bounds: Vec<usize> = changes.iter().map(|c| c.at_frame).collect();
-    let mut pending: Vec<Option<Box<dyn FnOnce(&mut ControlPlane) + '_>>> =
+    let mut pending: Vec<Option<ChangeFn<'_>>> =
         changes.into_iter().map(|c| Some(c.apply)).collect();
     let cell = cp.cell();
     let mut between = |i: usize| {
