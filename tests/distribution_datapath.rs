@@ -17,7 +17,7 @@ const APPLIANCE: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const GATEWAY: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
 
 fn config(mode: &str, weights: &[u32]) -> Config {
-    let mut t = format!(
+    let mut t = String::from(
         r#"
 [appliance]
 mac = "02:00:00:00:00:01"
@@ -33,7 +33,7 @@ protocol = "tcp"
 [[pool]]
 name = "app"
 next_hop_mac = "02:00:00:00:04:fe"
-"#
+"#,
     );
     for (i, w) in weights.iter().enumerate() {
         t += &format!(
