@@ -118,9 +118,11 @@ fn csum_at(f: &[u8], off: usize) -> u16 {
 pub struct MemPort {
     syn: [u8; FRAME_LEN],
     ack: [u8; FRAME_LEN],
+    /// Flows in creation order (SYN phase).
+    syn_order: Vec<FlowFields>,
+    /// The same flows in visiting order (established phase).
     flows: Vec<FlowFields>,
     pos: usize,
-    stride: usize,
     pool: Vec<HeapBuf>,
     /// SYN phase: each flow once, in order, then exhausted.
     syn_phase: bool,
@@ -153,17 +155,24 @@ impl MemPort {
                 }
             })
             .collect::<Vec<_>>();
-        // A stride coprime with the count walks every flow in a scattered order.
-        let mut stride = (0x9e37_79b9usize % count.max(1)).max(1);
-        while gcd(stride, count.max(1)) != 1 {
+        // A stride coprime with the count visits every flow once per round in a
+        // scattered order, so consecutive packets hit unrelated flow-table
+        // buckets. The templates are stored in that visiting order: a NIC's
+        // receive ring is also written sequentially.
+        let count_nz = count.max(1);
+        let mut stride = (0x9e37_79b9usize % count_nz).max(1);
+        while gcd(stride, count_nz) != 1 {
             stride += 1;
         }
+        let ordered: Vec<FlowFields> = (0..flows.len())
+            .map(|k| flows[(k * stride) % count_nz])
+            .collect();
         MemPort {
             syn,
             ack,
-            flows,
+            syn_order: flows,
+            flows: ordered,
             pos: 0,
-            stride,
             pool: (0..BURST * 2).map(|_| HeapBuf::new(128)).collect(),
             syn_phase: true,
             sent_syn: 0,
@@ -207,14 +216,14 @@ impl Port for MemPort {
                 break;
             };
             let f = if self.syn_phase {
-                let f = self.flows[self.sent_syn];
+                let f = self.syn_order[self.sent_syn];
                 self.sent_syn += 1;
                 f
             } else {
                 let f = self.flows[self.pos];
-                self.pos += self.stride;
-                if self.pos >= n {
-                    self.pos -= n;
+                self.pos += 1;
+                if self.pos == n {
+                    self.pos = 0;
                 }
                 f
             };

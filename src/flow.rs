@@ -162,11 +162,13 @@ impl FlowTable {
         })
     }
 
-    /// Finds a slot for a new connection when both buckets are full: an expired
-    /// entry first, then the oldest transitory one. `timeout` gives an entry's
+    /// Finds a slot for a new connection when both of its buckets are full:
+    /// an expired entry first; then room made by moving one entry to its other
+    /// bucket (a breadth-first cuckoo search: the table is not full, only these
+    /// two buckets are); then the oldest transitory entry. `timeout` gives an entry's
     /// timeout in seconds.
     pub fn reclaim(
-        &self,
+        &mut self,
         hash: u64,
         now: u32,
         timeout: impl Fn(&Entry) -> u32,
@@ -188,7 +190,70 @@ impl FlowTable {
                 }
             }
         }
+        if let Some(slot) = self.make_room(b1, b2) {
+            return Some((slot, Claim::Free));
+        }
         transitory.map(|(s, _)| (s, Claim::TransitoryEvicted))
+    }
+
+    /// The other candidate bucket of the entry stored in bucket `b`.
+    #[inline]
+    fn alt_bucket(&self, b: usize, key: u64) -> usize {
+        let (x1, x2) = self.buckets_of(self.hash(key));
+        if x1 == b {
+            x2
+        } else {
+            x1
+        }
+    }
+
+    /// Frees a slot in bucket `b1` or `b2` by moving entries along a path to a
+    /// bucket with room, found breadth-first up to `CUCKOO_DEPTH` moves. Every
+    /// moved entry stays in one of its own two buckets, so lookups still find
+    /// it. Runs only when both buckets of a new connection are full; the search
+    /// state lives on the stack.
+    fn make_room(&mut self, b1: usize, b2: usize) -> Option<Slot> {
+        const NODES: usize = 2 * WAYS * (1 + WAYS + WAYS * WAYS);
+        // (bucket, way, parent node index or u16::MAX for a root)
+        let mut nodes = [(0usize, 0u8, u16::MAX); NODES];
+        let mut n = 0;
+        for b in [b1, b2] {
+            for w in 0..WAYS {
+                nodes[n] = (b, w as u8, u16::MAX);
+                n += 1;
+            }
+        }
+        let mut head = 0;
+        while head < n {
+            let (b, w, _) = nodes[head];
+            let key = self.buckets[b].entries[w as usize].key;
+            let alt = self.alt_bucket(b, key);
+            if let Some(aw) = self.buckets[alt].entries.iter().position(|e| e.key == 0) {
+                // Shift entries along the path, from the free end back to the root.
+                let (mut to_b, mut to_w) = (alt, aw);
+                let mut i = head;
+                loop {
+                    let (fb, fw, parent) = nodes[i];
+                    self.buckets[to_b].entries[to_w] = self.buckets[fb].entries[fw as usize];
+                    (to_b, to_w) = (fb, fw as usize);
+                    if parent == u16::MAX {
+                        // One slot filled at the far end, this one emptied:
+                        // `occupied` is unchanged until the caller's `put`.
+                        self.buckets[fb].entries[fw as usize] = Entry::default();
+                        return Some(fb * WAYS + fw as usize);
+                    }
+                    i = parent as usize;
+                }
+            }
+            if n + WAYS <= NODES {
+                for aw in 0..WAYS {
+                    nodes[n] = (alt, aw as u8, head as u16);
+                    n += 1;
+                }
+            }
+            head += 1;
+        }
+        None
     }
 
     #[inline(always)]
@@ -299,19 +364,55 @@ mod tests {
     }
 
     #[test]
-    fn fills_to_nominal_capacity_without_reclaiming() {
+    fn fills_to_nominal_capacity() {
         let n = 100_000u32;
         let mut t = FlowTable::new(n, 1);
         for i in 0..n {
             let k = flow_key(0x0a00_0000 + i, (i % 60000) as u16 + 1, 0);
             let h = t.hash(k);
-            match t.lookup(k, h) {
-                Lookup::Miss(Some(s)) => t.put(s, k, 0, 0, 0),
-                other => panic!("connection {i}: {other:?}"),
-            }
+            let slot = match t.lookup(k, h) {
+                Lookup::Miss(Some(s)) => s,
+                Lookup::Miss(None) => match t.reclaim(h, 0, |_| 1000) {
+                    Some((s, Claim::Free)) => s,
+                    other => panic!("connection {i}: {other:?}"),
+                },
+                Lookup::Hit(_) => panic!("duplicate key {i}"),
+            };
+            t.put(slot, k, 0, 0, 0);
         }
         assert_eq!(t.occupied(), n as usize);
         assert!(t.memory_bytes() / n as usize <= 64);
+    }
+
+    #[test]
+    fn cuckoo_search_fills_past_ninety_percent() {
+        let mut t = FlowTable::new(4096, 3);
+        let cap = t.capacity() as u32;
+        let target = cap * 9 / 10;
+        let mut moved = 0;
+        for i in 0..target {
+            let k = flow_key(0x0a00_0000 + i, 7, 1);
+            let h = t.hash(k);
+            let slot = match t.lookup(k, h) {
+                Lookup::Miss(Some(s)) => s,
+                Lookup::Miss(None) => {
+                    moved += 1;
+                    match t.reclaim(h, 0, |_| 1000) {
+                        Some((s, Claim::Free)) => s,
+                        other => panic!("entry {i} of {target}: {other:?}"),
+                    }
+                }
+                Lookup::Hit(_) => panic!("duplicate"),
+            };
+            t.put(slot, k, 0, 0, 0);
+        }
+        assert!(moved > 0, "the test should exercise the cuckoo step");
+        // Every key is still found after the moves.
+        for i in 0..target {
+            let k = flow_key(0x0a00_0000 + i, 7, 1);
+            assert!(matches!(t.lookup(k, t.hash(k)), Lookup::Hit(_)), "lost {i}");
+        }
+        assert_eq!(t.occupied(), target as usize);
     }
 
     #[test]
