@@ -253,7 +253,13 @@ impl Dataplane {
                         ent.last_seen = now;
                         if closing {
                             ent.flags |= FLAG_TRANSITORY | FLAG_CLOSING;
-                        } else if !syn && ent.flags & FLAG_CLOSING == 0 {
+                        } else if syn {
+                            // A new connection on a closing entry's client port:
+                            // half-open again, so that its ACK establishes it.
+                            if ent.flags & FLAG_CLOSING != 0 {
+                                ent.flags = FLAG_TRANSITORY;
+                            }
+                        } else if ent.flags & FLAG_CLOSING == 0 {
                             ent.flags &= !FLAG_TRANSITORY;
                         }
                         self.counters.event(Event::FlowHit);

@@ -173,6 +173,71 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         inbound(snap, &p),
     ));
 
+    // --- Checksum corner values (RFC 1624 section 4, RFC 768): a 2-byte
+    // payload is searched so that the checksum, before or after the rewrite,
+    // takes the value in question.
+    let l4c = |f: &[u8], p: &Pkt, at: usize| {
+        u16::from_be_bytes([f[p.l4_offset() + at], f[p.l4_offset() + at + 1]])
+    };
+    let udp_with = |port: u16, v: u16| Pkt::udp(client(port), DNS).payload(&v.to_be_bytes());
+    let tcp_with = |port: u16, v: u16| {
+        Pkt::tcp(client(port), TLS, TCP_ACK | TCP_PSH).payload(&v.to_be_bytes())
+    };
+    let exact = |w: Want| match w {
+        Want::Exact(_, b) => b,
+        _ => unreachable!(),
+    };
+    let v = (0..=u16::MAX)
+        .find(|&v| {
+            let p = udp_with(40040, v);
+            let out = exact(inbound(snap, &p));
+            l4c(&out, &p, 6) == 0xffff
+        })
+        .unwrap();
+    let p = udp_with(40040, v);
+    t.push(case(
+        "inbound UDP whose new checksum computes to 0: sent as 0xFFFF",
+        p.build(),
+        inbound(snap, &p),
+    ));
+    let v = (0..=u16::MAX)
+        .find(|&v| {
+            let p = udp_with(40041, v);
+            l4c(&p.build(), &p, 6) == 0xffff
+        })
+        .unwrap();
+    let p = udp_with(40041, v);
+    t.push(case(
+        "inbound UDP with checksum 0xFFFF",
+        p.build(),
+        inbound(snap, &p),
+    ));
+    let v = (0..=u16::MAX)
+        .find(|&v| {
+            let p = tcp_with(40042, v);
+            let out = exact(inbound(snap, &p));
+            l4c(&out, &p, 16) == 0
+        })
+        .unwrap();
+    let p = tcp_with(40042, v);
+    t.push(case(
+        "inbound TCP whose new checksum is 0x0000",
+        p.build(),
+        inbound(snap, &p),
+    ));
+    let v = (0..=u16::MAX)
+        .find(|&v| {
+            let p = tcp_with(40043, v);
+            l4c(&p.build(), &p, 16) == 0
+        })
+        .unwrap();
+    let p = tcp_with(40043, v);
+    t.push(case(
+        "inbound TCP with checksum 0x0000",
+        p.build(),
+        inbound(snap, &p),
+    ));
+
     // --- Inbound NAT rules, both ways.
     let p = Pkt::tcp(client(40020), SSH, TCP_SYN);
     t.push(
@@ -356,6 +421,24 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         "ICMP echo request to an appliance address, TTL 1",
         ping2.build(),
         Want::Exact(Verdict::Reply, pong2.ttl(64).macs(LB_MAC, PEER_MAC).build()),
+    ));
+    let ping3 = Pkt::echo_request(CLIENT, TLS.0, 9, 9)
+        .payload(b"pad")
+        .padding(15);
+    let mut pong3 = Pkt::echo_request(TLS.0, CLIENT, 9, 9)
+        .payload(b"pad")
+        .padding(15);
+    pong3.l4 = L4::EchoReply { id: 9, seq: 9 };
+    t.push(case(
+        "ICMP echo request padded to 60 bytes: padding kept, not summed",
+        ping3.build(),
+        Want::Exact(Verdict::Reply, pong3.ttl(64).macs(LB_MAC, PEER_MAC).build()),
+    ));
+    let p = Pkt::udp(client(40044), DNS).payload(b"x").padding(17);
+    t.push(case(
+        "inbound UDP padded to 60 bytes",
+        p.build(),
+        inbound(snap, &p),
     ));
     t.push(drop(
         "ICMP echo to a non-local address",
@@ -1300,4 +1383,38 @@ fn checksums_survive_many_rewrites() {
         .macs(BE_SIDE_MAC, LB_MAC);
         lb.expect("sweep return", &q.build(), &returning(&snap, &q));
     }
+}
+
+#[test]
+fn new_connection_on_a_closed_client_port_becomes_established() {
+    // A client reuses its port within the transitory timeout of the previous
+    // connection's FIN: the new SYN meets the closing entry. Once the new
+    // connection is established it must live for the idle timeout, not the
+    // transitory one.
+    let mut lb = Lb::new();
+    let snap = lb.snap();
+    let c = client(54000);
+    let syn = Pkt::tcp(c, WEB, TCP_SYN);
+    let ack = Pkt::tcp(c, WEB, TCP_ACK);
+    let fin = Pkt::tcp(c, WEB, TCP_FIN | TCP_ACK);
+    let steps = [
+        (100, "SYN", &syn),
+        (100, "ACK", &ack),
+        (101, "FIN", &fin),
+        (102, "ACK of the FIN", &ack),
+        (105, "new SYN on the same port", &syn),
+        (105, "new ACK", &ack),
+        (105 + 60, "data a minute later", &ack),
+    ];
+    lb.dp.set_clock(100);
+    lb.expect("first SYN", &syn.build(), &Want::Any(any(&snap, &syn)));
+    for (at, what, p) in &steps[1..] {
+        lb.dp.set_clock(*at);
+        lb.expect(what, &p.build(), &Want::Same(any(&snap, p)));
+    }
+    assert_eq!(
+        flags_of(&lb, 54000) & FLAG_TRANSITORY,
+        0,
+        "established again"
+    );
 }
