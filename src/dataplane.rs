@@ -253,7 +253,13 @@ impl Dataplane {
                         ent.last_seen = now;
                         if closing {
                             ent.flags |= FLAG_TRANSITORY | FLAG_CLOSING;
-                        } else if !syn && ent.flags & FLAG_CLOSING == 0 {
+                        } else if syn {
+                            // A new connection on a closing entry's client port:
+                            // half-open again, so that its ACK establishes it.
+                            if ent.flags & FLAG_CLOSING != 0 {
+                                ent.flags = FLAG_TRANSITORY;
+                            }
+                        } else if ent.flags & FLAG_CLOSING == 0 {
                             ent.flags &= !FLAG_TRANSITORY;
                         }
                         self.counters.event(Event::FlowHit);
@@ -287,13 +293,21 @@ impl Dataplane {
                 .map_or((None, Claim::Free), |(s, c)| (Some(s), c)),
         };
 
-        let tuple_hash =
-            select::hash_tuple(client, svc.addr_raw, cport, svc.port, proto, HASH_SEED);
+        // The consistent hash of the rule: the 5-tuple (Maglev, and random mode
+        // when the table is full), or the client for the affinity modes.
+        let hash = match svc.mode {
+            Mode::Random | Mode::Maglev => {
+                select::hash_tuple(client, svc.addr_raw, cport, svc.port, proto, HASH_SEED)
+            }
+            Mode::SourceIp => select::hash_src(client, HASH_SEED),
+            Mode::SourceIpProtocol => select::hash_src_proto(client, proto, HASH_SEED),
+        };
         let Some(slot) = slot else {
             // No room: serve by hash without an entry, so that every packet of
-            // the connection still meets the same backend.
+            // the connection still meets the same backend (and the affinity
+            // modes keep their affinity).
             self.counters.event(Event::TableFull);
-            let b = svc.pick_hash(tuple_hash);
+            let b = svc.pick_hash(hash);
             if b == NONE {
                 return Verdict::Drop(DropReason::NoBackend);
             }
@@ -305,11 +319,7 @@ impl Dataplane {
         }
         let b = match svc.mode {
             Mode::Random => svc.pick_random(self.rng.next_u64()),
-            Mode::Maglev => svc.pick_hash(tuple_hash),
-            Mode::SourceIp => svc.pick_hash(select::hash_src(client, HASH_SEED)),
-            Mode::SourceIpProtocol => {
-                svc.pick_hash(select::hash_src_proto(client, proto, HASH_SEED))
-            }
+            _ => svc.pick_hash(hash),
         };
         if b == NONE {
             return Verdict::Drop(DropReason::NoBackend);
