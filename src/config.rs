@@ -6,7 +6,7 @@
 //! and converted into the validated types below, which are what the rest of
 //! natrix consumes. Every error is a [`ConfigError`] naming the file, the line,
 //! the dotted field path (like `pool[1].backend[0].weight`) and what was
-//! expected. The format is documented in `docs/CONFIG.md`.
+//! expected. The format is documented in the README (Configuration).
 
 use crate::types::{L4Proto, MacAddr, Mode};
 use serde::de::{self, MapAccess, SeqAccess, Visitor};

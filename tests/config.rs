@@ -1094,9 +1094,13 @@ proptest! {
 
 #[test]
 fn documentation_example_parses() {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/CONFIG.md"))
-        .unwrap();
-    let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let marker = "### Example\n\n```toml\n";
+    let start = doc
+        .find(marker)
+        .expect("the configuration example in the README")
+        + marker.len();
     let end = start + doc[start..].find("```").unwrap();
     let c = ok(&doc[start..end]);
     assert_eq!(c.pools[0].backends[0].mac, mac("02:00:00:00:01:fe"));
