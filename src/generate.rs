@@ -887,8 +887,9 @@ impl<'a> Gen<'a> {
                         break p;
                     }
                 };
-                let client = self.random_client();
-                let cport = self.range(EPHEMERAL_LO as u64, EPHEMERAL_HI as u64) as u16;
+                // A client endpoint of its own, so that it cannot be
+                // mistaken for part of a real connection.
+                let (client, cport) = self.alloc_client();
                 let hop = Hop {
                     src_mac: mac,
                     dst_mac: app,
