@@ -258,7 +258,9 @@ pub fn generate_with_summary(config: &Config, opts: &GenOptions) -> (Vec<Frame>,
 
 impl<'a> Gen<'a> {
     fn new(config: &'a Config, opts: &'a GenOptions) -> Gen<'a> {
-        let snap = ControlPlane::new(config.clone()).ok().map(|cp| cp.snapshot());
+        let snap = ControlPlane::new(config.clone())
+            .ok()
+            .map(|cp| cp.snapshot());
         let mut local: HashSet<Ipv4Addr> = config.appliance.addresses.iter().copied().collect();
         local.extend(config.frontends.iter().map(|f| f.address));
         let mut backend_addrs = HashSet::new();
@@ -343,7 +345,7 @@ impl<'a> Gen<'a> {
                     .iter()
                     .any(|&m| snap.backends[m as usize].status == BackendStatus::Active);
                 let served = nat || (s.pool != u16::MAX && active);
-                served.then(|| Target {
+                served.then_some(Target {
                     service: i,
                     address: s.address,
                     port: s.port,
@@ -450,7 +452,8 @@ impl<'a> Gen<'a> {
                 }
                 Mode::Random => {
                     // By weight, among the backends that take new connections.
-                    let active = |m: &&u16| snap.backends[**m as usize].status == BackendStatus::Active;
+                    let active =
+                        |m: &&u16| snap.backends[**m as usize].status == BackendStatus::Active;
                     let total: u64 = svc
                         .members
                         .iter()
@@ -507,7 +510,13 @@ impl<'a> Gen<'a> {
             }
             t += self.range(0, 500);
         }
-        let span = self.out.iter().map(|p| p.0).max().unwrap_or(0).max(1_000_000);
+        let span = self
+            .out
+            .iter()
+            .map(|p| p.0)
+            .max()
+            .unwrap_or(0)
+            .max(1_000_000);
 
         self.background(span);
         self.strays(span);
@@ -563,7 +572,17 @@ impl<'a> Gen<'a> {
                 ttl: 64,
                 ident: *ident,
             };
-            let seg = tcp_segment(&hop, cport, target.port, seq, ack, flags, c_win, opts, payload);
+            let seg = tcp_segment(
+                &hop,
+                cport,
+                target.port,
+                seq,
+                ack,
+                flags,
+                c_win,
+                opts,
+                payload,
+            );
             ipv4_frame(&hop, Protocol::Tcp, true, false, &seg)
         };
         let backend_pkt = |ident: &mut u16, seq, ack, flags, opts: &[u8], payload: &[u8]| {
@@ -1134,7 +1153,14 @@ fn arp_request(sender_mac: MacAddr, sender_ip: Ipv4Addr, target: Ipv4Addr) -> Ve
 
 /// A TCP SYN over IPv6 between two hosts of 2001:2::/48 (RFC 5180
 /// benchmarking space), TCP checksum over the IPv6 pseudo-header.
-fn ipv6_syn(src_mac: MacAddr, dst_mac: MacAddr, host: u16, flow: u32, sport: u16, seq: u32) -> Vec<u8> {
+fn ipv6_syn(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    host: u16,
+    flow: u32,
+    sport: u16,
+    seq: u32,
+) -> Vec<u8> {
     let mut src = [0u8; 16];
     src[..6].copy_from_slice(&[0x20, 0x01, 0x00, 0x02, 0x00, 0x00]);
     src[6..8].copy_from_slice(&[0x80, 0x00]);

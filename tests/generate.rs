@@ -333,8 +333,7 @@ fn same_seed_same_frames_other_seed_other_frames() {
         assert_eq!(x.data, y.data);
     }
     let same = a.len() == c.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(&c)
             .all(|(x, y)| x.timestamp == y.timestamp && x.data == y.data);
     assert!(!same, "seed 12 produced the capture of seed 11");
@@ -363,7 +362,13 @@ fn addresses_stay_in_the_benchmark_range() {
                 assert_eq!(u32::from(ip.src) & 0xffff_8000, 0xc612_8000, "{}", ip.src);
                 clients.insert(ip.src);
             }
-            if let L4::Tcp { sport, syn: true, ackf: false, .. } = ip.l4 {
+            if let L4::Tcp {
+                sport,
+                syn: true,
+                ackf: false,
+                ..
+            } = ip.l4
+            {
                 assert!((32768..=60999).contains(&sport), "port {sport}");
             }
         }
@@ -511,8 +516,7 @@ fn summary_matches_the_frames() {
     assert_eq!(s.total, frames.len() as u64);
 
     let valid = |v: &&View| {
-        v.ip
-            .as_ref()
+        v.ip.as_ref()
             .is_some_and(|ip| ip.checksum_ok && ip.ttl > 1 && !ip.fragment)
     };
     for (i, f) in cfg.frontends.iter().enumerate() {
@@ -571,8 +575,7 @@ fn summary_matches_the_frames() {
     let echoes = views
         .iter()
         .filter(|v| {
-            v.ip
-                .as_ref()
+            v.ip.as_ref()
                 .is_some_and(|ip| matches!(ip.l4, L4::Echo) && fe.contains(&ip.dst))
         })
         .count() as u64;
