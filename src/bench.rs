@@ -246,7 +246,9 @@ impl Port for MemPort {
     #[inline]
     fn tx_burst(&mut self, tx: &mut Burst<HeapBuf>) {
         self.tx_packets += tx.len() as u64;
-        self.pool.extend(tx.drain(..));
+        for b in tx.drain(..) {
+            self.pool.push(b);
+        }
     }
 
     fn recycle(&mut self, bufs: &mut Burst<HeapBuf>) {

@@ -133,9 +133,59 @@ pub struct Snapshot {
     pub pool_names: Vec<String>,
     pub services: Vec<Service>,
     pub backends: Vec<BackendEntry>,
-    frontends: HashMap<u64, u16>,
-    returns: HashMap<u64, u16>,
+    frontends: EndpointMap,
+    returns: EndpointMap,
     local: HashSet<u32>,
+}
+
+/// A small read-only open-addressing map from endpoint keys to ids, built with
+/// the snapshot: one multiply to hash, linear probing, inlined into the data
+/// path (a general-purpose map's lookup was 12% of a core at 1K connections).
+#[derive(Clone, Debug)]
+pub struct EndpointMap {
+    slots: Box<[(u64, u16)]>,
+    shift: u32,
+}
+
+impl EndpointMap {
+    const EMPTY: u64 = u64::MAX;
+
+    /// Builds the map at most 25% full.
+    pub fn build(entries: &HashMap<u64, u16>) -> EndpointMap {
+        let n = (entries.len() * 4).next_power_of_two().max(8);
+        let mut slots = vec![(Self::EMPTY, 0u16); n].into_boxed_slice();
+        let shift = 64 - n.trailing_zeros();
+        let mask = n - 1;
+        for (&k, &v) in entries {
+            let mut i = Self::index(k, shift);
+            while slots[i].0 != Self::EMPTY {
+                i = (i + 1) & mask;
+            }
+            slots[i] = (k, v);
+        }
+        EndpointMap { slots, shift }
+    }
+
+    #[inline(always)]
+    fn index(key: u64, shift: u32) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+    }
+
+    #[inline(always)]
+    pub fn get(&self, key: u64) -> Option<u16> {
+        let mask = self.slots.len() - 1;
+        let mut i = Self::index(key, self.shift);
+        loop {
+            let (k, v) = self.slots[i];
+            if k == key {
+                return Some(v);
+            }
+            if k == Self::EMPTY {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
 }
 
 /// Key of an (address, port, protocol) endpoint in the lookup maps.
@@ -148,13 +198,13 @@ impl Snapshot {
     /// The service whose frontend is (dst, port, proto).
     #[inline(always)]
     pub fn frontend(&self, dst: u32, port: u16, proto: u8) -> Option<u16> {
-        self.frontends.get(&endpoint_key(dst, port, proto)).copied()
+        self.frontends.get(endpoint_key(dst, port, proto))
     }
 
     /// The backend id whose endpoint is (src, port, proto), for return traffic.
     #[inline(always)]
     pub fn return_backend(&self, src: u32, port: u16, proto: u8) -> Option<u16> {
-        self.returns.get(&endpoint_key(src, port, proto)).copied()
+        self.returns.get(endpoint_key(src, port, proto))
     }
 
     /// Whether `addr` is a frontend address or one of the appliance's own.
@@ -516,8 +566,8 @@ impl ControlPlane {
             pool_names: self.config.pools.iter().map(|p| p.name.clone()).collect(),
             services: self.services.clone(),
             backends: self.backends.clone(),
-            frontends,
-            returns,
+            frontends: EndpointMap::build(&frontends),
+            returns: EndpointMap::build(&returns),
             local,
         };
         self.cell.publish(Arc::new(snap));
@@ -578,6 +628,32 @@ fn rebuild_tables(svc: &mut Service, backends: &[BackendEntry], maglev_size: u32
     svc.maglev = MaglevTable::build(size, &keys);
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_map_finds_every_key_and_no_other() {
+        let mut m = HashMap::new();
+        for i in 0..500u32 {
+            m.insert(
+                endpoint_key(0xc612_0000 + i * 7, (i % 3) as u16 + 80, 6),
+                i as u16,
+            );
+        }
+        let e = EndpointMap::build(&m);
+        for (k, v) in &m {
+            assert_eq!(e.get(*k), Some(*v));
+        }
+        for i in 0..500u32 {
+            assert_eq!(e.get(endpoint_key(0xc612_0000 + i * 7, 1000, 6)), None);
+            assert_eq!(e.get(endpoint_key(0xc612_0000 + i * 7, 80, 17)), None);
+        }
+        let empty = EndpointMap::build(&HashMap::new());
+        assert_eq!(empty.get(endpoint_key(1, 2, 6)), None);
+    }
+}
+
 fn empty_snapshot() -> Snapshot {
     Snapshot {
         generation: 0,
@@ -589,8 +665,8 @@ fn empty_snapshot() -> Snapshot {
         pool_names: Vec::new(),
         services: Vec::new(),
         backends: Vec::new(),
-        frontends: HashMap::new(),
-        returns: HashMap::new(),
+        frontends: EndpointMap::build(&HashMap::new()),
+        returns: EndpointMap::build(&HashMap::new()),
         local: HashSet::new(),
     }
 }
