@@ -96,13 +96,13 @@ fn corpus_analysis() {
     }
     println!("pcap-file panics: {panics:?}");
     let mut dv: Vec<_> = dst.into_iter().collect();
-    dv.sort_by(|a, b| b.1.cmp(&a.1));
+    dv.sort_by_key(|e| std::cmp::Reverse(e.1));
     for ((a, p, pr), n) in dv.iter().take(40) {
         let back = src.get(&(a.clone(), *p, *pr)).copied().unwrap_or(0);
         println!("dst {a}:{p}/{pr} {n} (as source {back})");
     }
     let mut sv: Vec<_> = src.into_iter().collect();
-    sv.sort_by(|a, b| b.1.cmp(&a.1));
+    sv.sort_by_key(|e| std::cmp::Reverse(e.1));
     for ((a, p, pr), n) in sv.iter().take(40) {
         println!("src {a}:{p}/{pr} {n}");
     }
