@@ -1,10 +1,10 @@
 //! Reading and writing capture files (pcap and pcapng) with pcap-file.
 
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::DataLink;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,47 +51,99 @@ fn err(path: &Path, message: impl Into<String>) -> CaptureError {
     }
 }
 
+/// Largest record a classic pcap file may hold (libpcap's limit, 256 KiB).
+pub const MAX_RECORD: usize = 256 * 1024;
+
 /// Reads a pcap or pcapng file.
 pub fn read(path: &Path) -> Result<Capture, CaptureError> {
-    let mut f = File::open(path).map_err(|e| err(path, format!("cannot open: {e}")))?;
-    let mut magic = [0u8; 4];
-    let n = f
-        .read(&mut magic)
-        .map_err(|e| err(path, format!("cannot read: {e}")))?;
-    drop(f);
-    let file = File::open(path).map_err(|e| err(path, format!("cannot open: {e}")))?;
-    let rd = BufReader::with_capacity(1 << 20, file);
-    if n == 4 && magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-        read_pcapng(path, rd)
+    let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
+    parse(&bytes).map_err(|m| err(path, m))
+}
+
+/// Parses a pcap or pcapng capture held in memory. `Err` when it is not one
+/// at all; a damaged record ends the capture (see [`Capture::damaged`]).
+pub fn parse(bytes: &[u8]) -> Result<Capture, String> {
+    if bytes.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+        read_pcapng(bytes)
     } else {
-        read_pcap(path, rd)
+        read_pcap(bytes)
     }
 }
 
-fn read_pcap(path: &Path, rd: impl Read) -> Result<Capture, CaptureError> {
-    let mut r =
-        PcapReader::new(rd).map_err(|e| err(path, format!("not a pcap or pcapng capture: {e}")))?;
-    let ethernet = r.header().datalink == DataLink::ETHERNET;
-    let mut cap = Capture::default();
-    while let Some(p) = r.next_packet() {
-        match p {
-            Ok(p) => cap.frames.push(Frame {
-                timestamp: p.timestamp,
-                ethernet,
-                data: p.data.into_owned(),
-            }),
-            Err(e) => {
-                cap.damaged = Some(e.to_string());
-                break;
-            }
+/// Classic pcap, read here rather than by pcap-file: its reader rejects every
+/// record whose original length exceeds the snapshot length, which is what
+/// any capture taken with a short snapshot length holds.
+fn read_pcap(b: &[u8]) -> Result<Capture, String> {
+    let Some(magic) = b.first_chunk::<4>() else {
+        return Err("not a pcap or pcapng capture: file is empty or too short".into());
+    };
+    let (little, nanos) = match *magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] => (true, false),
+        [0xa1, 0xb2, 0xc3, 0xd4] => (false, false),
+        [0x4d, 0x3c, 0xb2, 0xa1] => (true, true),
+        [0xa1, 0xb2, 0x3c, 0x4d] => (false, true),
+        m => {
+            return Err(format!(
+                "not a pcap or pcapng capture: unknown magic number {:02x}{:02x}{:02x}{:02x}",
+                m[0], m[1], m[2], m[3]
+            ))
         }
+    };
+    let u32_at = |off: usize| -> u32 {
+        let v = [b[off], b[off + 1], b[off + 2], b[off + 3]];
+        if little {
+            u32::from_le_bytes(v)
+        } else {
+            u32::from_be_bytes(v)
+        }
+    };
+    if b.len() < 24 {
+        return Err(format!(
+            "not a pcap capture: {} bytes, too short for the 24-byte file header",
+            b.len()
+        ));
+    }
+    // The link type is the low 26 bits; the rest describe an FCS.
+    let ethernet = u32_at(20) & 0x03ff_ffff == u32::from(DataLink::ETHERNET);
+    let mut cap = Capture::default();
+    let mut off = 24;
+    while off < b.len() {
+        let left = b.len() - off;
+        if left < 16 {
+            cap.damaged = Some(format!(
+                "record at byte {off}: header cut off ({left} of 16 bytes)"
+            ));
+            break;
+        }
+        let secs = u64::from(u32_at(off));
+        let frac = u64::from(u32_at(off + 4));
+        let incl = u32_at(off + 8) as usize;
+        if incl > MAX_RECORD {
+            cap.damaged = Some(format!(
+                "record at byte {off}: length {incl} exceeds the largest record ({MAX_RECORD})"
+            ));
+            break;
+        }
+        if left - 16 < incl {
+            cap.damaged = Some(format!(
+                "record at byte {off}: data cut off ({} of {incl} bytes)",
+                left - 16
+            ));
+            break;
+        }
+        let nanos = if nanos { frac } else { frac * 1000 };
+        cap.frames.push(Frame {
+            timestamp: Duration::from_secs(secs) + Duration::from_nanos(nanos),
+            ethernet,
+            data: b[off + 16..off + 16 + incl].to_vec(),
+        });
+        off += 16 + incl;
     }
     Ok(cap)
 }
 
-fn read_pcapng(path: &Path, rd: impl Read) -> Result<Capture, CaptureError> {
-    let mut r =
-        PcapNgReader::new(rd).map_err(|e| err(path, format!("not a pcapng capture: {e}")))?;
+fn read_pcapng(b: &[u8]) -> Result<Capture, String> {
+    let mut r = PcapNgReader::new(b).map_err(|e| format!("not a pcapng capture: {e}"))?;
     let mut cap = Capture::default();
     while let Some(b) = r.next_block() {
         let block = match b {
