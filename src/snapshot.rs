@@ -628,6 +628,23 @@ fn rebuild_tables(svc: &mut Service, backends: &[BackendEntry], maglev_size: u32
     svc.maglev = MaglevTable::build(size, &keys);
 }
 
+fn empty_snapshot() -> Snapshot {
+    Snapshot {
+        generation: 0,
+        mac: MacAddr::ZERO,
+        gateway_mac: MacAddr::ZERO,
+        transitory_timeout_secs: config::DEFAULT_TRANSITORY_TIMEOUT_SECS,
+        seed: 0,
+        flow_table_size: config::DEFAULT_FLOW_TABLE_SIZE,
+        pool_names: Vec::new(),
+        services: Vec::new(),
+        backends: Vec::new(),
+        frontends: EndpointMap::build(&HashMap::new()),
+        returns: EndpointMap::build(&HashMap::new()),
+        local: HashSet::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -651,22 +668,5 @@ mod tests {
         }
         let empty = EndpointMap::build(&HashMap::new());
         assert_eq!(empty.get(endpoint_key(1, 2, 6)), None);
-    }
-}
-
-fn empty_snapshot() -> Snapshot {
-    Snapshot {
-        generation: 0,
-        mac: MacAddr::ZERO,
-        gateway_mac: MacAddr::ZERO,
-        transitory_timeout_secs: config::DEFAULT_TRANSITORY_TIMEOUT_SECS,
-        seed: 0,
-        flow_table_size: config::DEFAULT_FLOW_TABLE_SIZE,
-        pool_names: Vec::new(),
-        services: Vec::new(),
-        backends: Vec::new(),
-        frontends: EndpointMap::build(&HashMap::new()),
-        returns: EndpointMap::build(&HashMap::new()),
-        local: HashSet::new(),
     }
 }
