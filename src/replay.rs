@@ -298,8 +298,10 @@ pub fn rss_worker(frame: &[u8], workers: usize) -> usize {
 /// (input index, offset, length) into its byte arena.
 type WorkerOutput = (Counters, Vec<(u32, usize, usize)>, Vec<u8>);
 
-/// A worker's queue: frames from the capture, written into recycled buffers.
-struct QueuePort<'a> {
+/// The capture-file port, as one worker's receive queue sees it: it receives
+/// the capture's frames that RSS gave this queue, each written into a recycled
+/// buffer (the NIC's write), and transmits into the output capture's buffer.
+struct CapturePort<'a> {
     frames: &'a [Frame],
     indices: &'a [u32],
     pos: usize,
@@ -313,9 +315,9 @@ struct QueuePort<'a> {
     out_bytes: Vec<u8>,
 }
 
-impl<'a> QueuePort<'a> {
+impl<'a> CapturePort<'a> {
     fn new(frames: &'a [Frame], indices: &'a [u32], loops: u32, record: bool) -> Self {
-        QueuePort {
+        CapturePort {
             frames,
             indices,
             pos: 0,
@@ -330,7 +332,7 @@ impl<'a> QueuePort<'a> {
     }
 }
 
-impl Port for QueuePort<'_> {
+impl Port for CapturePort<'_> {
     type Buf = HeapBuf;
 
     fn rx_burst(&mut self, rx: &mut Burst<HeapBuf>) {
@@ -508,7 +510,7 @@ fn replay_phases(
                     let to = q.partition_point(|&i| i < hi);
                     let idx = &q[from..to];
                     s.spawn(move || {
-                        let port = QueuePort::new(frames, idx, loops, record);
+                        let port = CapturePort::new(frames, idx, loops, record);
                         let mut worker = crate::worker::Worker::new(dp, port, shared);
                         let never = AtomicBool::new(false);
                         worker.run(&never);
