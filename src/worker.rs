@@ -1,5 +1,10 @@
 //! The poll loop: receive a burst, process it, transmit, recycle what was not
-//! sent. One per core; it owns its port queue, its data path and its counters.
+//! sent. One per core; it owns its port queues, its data path and its counters.
+//!
+//! One-arm: a single port carries both directions. Two-arm: clients are on
+//! the public port and backends on the private one; translated inbound
+//! packets leave by the private port, translated return packets and answers
+//! (ARP, ICMP echo) by the public one, or by the port they came from.
 
 use crate::dataplane::{Dataplane, Verdict};
 use crate::port::{Burst, Port, BURST};
@@ -12,16 +17,39 @@ const PUBLISH_EVERY: u32 = 256;
 
 pub struct Worker<P: Port> {
     pub dp: Dataplane,
+    /// The public port (the only one in one-arm).
     pub port: P,
+    /// The private port, in two-arm.
+    pub private: Option<P>,
     shared: Arc<SharedCounters>,
     since_publish: u32,
 }
 
+/// Which of a worker's ports.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Side {
+    Public,
+    Private,
+}
+
 impl<P: Port> Worker<P> {
+    /// A one-arm worker.
     pub fn new(dp: Dataplane, port: P, shared: Arc<SharedCounters>) -> Worker<P> {
         Worker {
             dp,
             port,
+            private: None,
+            shared,
+            since_publish: 0,
+        }
+    }
+
+    /// A two-arm worker: clients on `public`, backends on `private`.
+    pub fn two_arm(dp: Dataplane, public: P, private: P, shared: Arc<SharedCounters>) -> Worker<P> {
+        Worker {
+            dp,
+            port: public,
+            private: Some(private),
             shared,
             since_publish: 0,
         }
@@ -32,46 +60,81 @@ impl<P: Port> Worker<P> {
         (self.dp, self.port)
     }
 
-    /// One turn of the loop. Returns the number of packets received.
+    /// One turn of the loop over every port. Returns the packets received.
     #[inline]
     pub fn poll(&mut self) -> usize {
+        let mut n = self.poll_side(Side::Public);
+        if self.private.is_some() {
+            n += self.poll_side(Side::Private);
+        }
+        if n > 0 {
+            self.since_publish += 1;
+            if self.since_publish >= PUBLISH_EVERY {
+                self.publish();
+            }
+        }
+        n
+    }
+
+    #[inline(always)]
+    fn port_mut(&mut self, side: Side) -> &mut P {
+        match (side, self.private.as_mut()) {
+            (Side::Private, Some(p)) => p,
+            _ => &mut self.port,
+        }
+    }
+
+    #[inline(always)]
+    fn poll_side(&mut self, side: Side) -> usize {
         let mut rx: Burst<P::Buf> = Burst::new();
-        self.port.rx_burst(&mut rx);
+        let port = self.port_mut(side);
+        port.rx_burst(&mut rx);
         let n = rx.len();
         if n == 0 {
             return 0;
         }
+        let now = port.clock();
         self.dp.refresh();
-        self.dp.set_clock(self.port.clock());
+        self.dp.set_clock(now);
         let mut verdicts = [Verdict::Drop(DropReason::NoService); BURST];
         self.dp.process(&mut rx, &mut verdicts);
 
-        // One-arm: every packet that is sent leaves through this port. (A
-        // two-arm deployment routes ToPrivate and ToPublic to different ports.)
-        let mut tx: Burst<P::Buf> = Burst::new();
+        let mut to_public: Burst<P::Buf> = Burst::new();
+        let mut to_private: Burst<P::Buf> = Burst::new();
         let mut dropped: Burst<P::Buf> = Burst::new();
+        let two_arm = self.private.is_some();
         for (buf, v) in rx.drain(..).zip(verdicts.iter()) {
-            match v {
-                Verdict::Drop(_) => dropped.push(buf),
-                _ => tx.push(buf),
+            match (v, side) {
+                (Verdict::Drop(_), _) => dropped.push(buf),
+                (Verdict::ToPrivate, _) if two_arm => to_private.push(buf),
+                (Verdict::Reply, Side::Private) => to_private.push(buf),
+                _ => to_public.push(buf),
             }
         }
-        let want = tx.len();
-        self.port.tx_burst(&mut tx);
-        let unsent = tx.len();
-        self.dp.counters.tx += (want - unsent) as u64;
-        if unsent > 0 {
-            self.dp.counters.drops[DropReason::TxFull as usize] += unsent as u64;
-            self.port.recycle(&mut tx);
+        self.send(Side::Public, &mut to_public);
+        if two_arm {
+            self.send(Side::Private, &mut to_private);
         }
         if !dropped.is_empty() {
-            self.port.recycle(&mut dropped);
-        }
-        self.since_publish += 1;
-        if self.since_publish >= PUBLISH_EVERY {
-            self.publish();
+            self.port_mut(side).recycle(&mut dropped);
         }
         n
+    }
+
+    #[inline(always)]
+    fn send(&mut self, side: Side, tx: &mut Burst<P::Buf>) {
+        if tx.is_empty() {
+            return;
+        }
+        let want = tx.len();
+        let port = self.port_mut(side);
+        port.tx_burst(tx);
+        let unsent = tx.len();
+        if unsent > 0 {
+            port.recycle(tx);
+        }
+        self.dp.counters.tx += (want - unsent) as u64;
+        self.dp.counters.drops[DropReason::TxFull as usize] += unsent as u64;
     }
 
     /// Publishes the counters for readers on other threads.
@@ -81,11 +144,16 @@ impl<P: Port> Worker<P> {
             .publish(&self.dp.counters, self.dp.flows().occupied() as u64);
     }
 
-    /// Polls until `stop` is set or a finite port runs dry, then publishes.
+    /// Whether every port is a finite source that has run dry.
+    fn exhausted(&self) -> bool {
+        self.port.is_exhausted() && self.private.as_ref().is_none_or(|p| p.is_exhausted())
+    }
+
+    /// Polls until `stop` is set or finite ports run dry, then publishes.
     pub fn run(&mut self, stop: &AtomicBool) {
         loop {
             if self.poll() == 0 {
-                if self.port.is_exhausted() || stop.load(Ordering::Relaxed) {
+                if self.exhausted() || stop.load(Ordering::Relaxed) {
                     break;
                 }
                 std::hint::spin_loop();
