@@ -131,7 +131,7 @@ fn two_arm_routes_each_direction_to_its_side() {
         2,
         "the public ARP answer and the return packet"
     );
-    assert!(public.iter().any(|f| &f[12..14] == [0x08, 0x06]));
+    assert!(public.iter().any(|f| f[12..14] == [0x08, 0x06]));
     assert!(public
         .iter()
         .any(|f| f.len() > 33 && dst_ip(f) == [198, 18, 200, 1]));
