@@ -6,7 +6,7 @@
 //! own fields (client address and port, and their checksums), so every frame is
 //! a valid packet of a live connection, and that write is counted in the cost.
 
-use crate::config::{Appliance, Backend, Config, Frontend, Pool, Rule};
+use crate::config::{Appliance, Backend, Config, Frontend, Pool, Ports, Rule};
 use crate::dataplane::Dataplane;
 use crate::port::{Burst, HeapBuf, Port, BURST};
 use crate::snapshot::{ControlPlane, SnapshotCell, MAX_BACKEND_IDS};
@@ -36,6 +36,7 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
             transitory_timeout_secs: 10,
             seed: 1,
         },
+        ports: Ports::default(),
         frontends: vec![Frontend {
             name: "bench".into(),
             address: FRONTEND,

@@ -48,6 +48,8 @@ pub const MAX_MAGLEV_TABLE_SIZE: u32 = 1 << 24;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub appliance: Appliance,
+    /// How `natrix run` uses its DPDK ports.
+    pub ports: Ports,
     pub frontends: Vec<Frontend>,
     pub pools: Vec<Pool>,
     pub rules: Vec<Rule>,
@@ -69,6 +71,56 @@ pub struct Appliance {
     pub transitory_timeout_secs: u32,
     /// Seed of the workers' random backend choice (replays are reproducible).
     pub seed: u64,
+}
+
+/// Which ports carry which direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Topology {
+    /// One port carries clients and backends.
+    #[default]
+    OneArm,
+    /// Clients on the public port, backends on the private port.
+    TwoArm,
+}
+
+impl Topology {
+    pub fn name(self) -> &'static str {
+        match self {
+            Topology::OneArm => "one-arm",
+            Topology::TwoArm => "two-arm",
+        }
+    }
+}
+
+/// Default number of worker lcores of `natrix run`.
+pub const DEFAULT_WORKERS: u16 = 1;
+/// Default mbufs per port pool.
+pub const DEFAULT_MBUFS: u32 = 8191;
+
+/// The `[ports]` section: the DPDK deployment of `natrix run`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ports {
+    pub topology: Topology,
+    /// DPDK port id of the public side (the only port in one-arm).
+    pub public: u16,
+    /// DPDK port id of the private side (two-arm only).
+    pub private: u16,
+    /// Worker lcores; each owns one receive and one transmit queue per port.
+    pub workers: u16,
+    /// mbufs in the packet pool.
+    pub mbufs: u32,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            topology: Topology::OneArm,
+            public: 0,
+            private: 1,
+            workers: DEFAULT_WORKERS,
+            mbufs: DEFAULT_MBUFS,
+        }
+    }
 }
 
 /// A public address, port and protocol.
@@ -228,6 +280,7 @@ type Span = Range<usize>;
 #[serde(deny_unknown_fields, expecting = "a table")]
 struct RawConfig {
     appliance: Option<Spanned<RawAppliance>>,
+    ports: Option<Spanned<RawPorts>>,
     #[serde(default)]
     frontend: Vec<Spanned<RawFrontend>>,
     #[serde(default)]
@@ -236,6 +289,16 @@ struct RawConfig {
     rule: Vec<Spanned<RawRule>>,
     #[serde(default)]
     nat_rule: Vec<Spanned<RawNatRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+struct RawPorts {
+    topology: Option<Spanned<String>>,
+    public: Option<Spanned<i64>>,
+    private: Option<Spanned<i64>>,
+    workers: Option<Spanned<i64>>,
+    mbufs: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -460,6 +523,7 @@ impl Cx<'_> {
 
     fn validate(&self, raw: &RawConfig) -> Result<Config, ConfigError> {
         let appliance = self.appliance(raw)?;
+        let ports = self.ports(raw)?;
         let frontends = self.frontends(&raw.frontend)?;
         let pools = self.pools(&raw.pool)?;
 
@@ -700,11 +764,57 @@ impl Cx<'_> {
 
         Ok(Config {
             appliance,
+            ports,
             frontends,
             pools,
             rules,
             nat_rules,
         })
+    }
+
+    fn ports(&self, raw: &RawConfig) -> Result<Ports, ConfigError> {
+        let mut out = Ports::default();
+        let Some(table) = &raw.ports else {
+            return Ok(out);
+        };
+        let t = table.get_ref();
+        if let Some(v) = &t.topology {
+            out.topology = match v.get_ref().as_str() {
+                "one-arm" => Topology::OneArm,
+                "two-arm" => Topology::TwoArm,
+                other => {
+                    return Err(self.err(
+                        v.span(),
+                        "ports.topology",
+                        format!("unknown topology {other:?}: expected \"one-arm\" or \"two-arm\""),
+                    ))
+                }
+            };
+        }
+        if let Some(v) = &t.public {
+            out.public = self.int(v, "ports.public", 0, 1023, "a DPDK port id")? as u16;
+        }
+        if let Some(v) = &t.private {
+            out.private = self.int(v, "ports.private", 0, 1023, "a DPDK port id")? as u16;
+        }
+        if let Some(v) = &t.workers {
+            out.workers = self.int(v, "ports.workers", 1, 64, "a number of worker lcores")? as u16;
+        }
+        if let Some(v) = &t.mbufs {
+            out.mbufs = self.int(v, "ports.mbufs", 1023, 4_194_303, "a number of mbufs")? as u32;
+        }
+        if out.topology == Topology::TwoArm && out.public == out.private {
+            let span = t.private.as_ref().map_or(table.span(), |v| v.span());
+            return Err(self.err(
+                span,
+                "ports.private",
+                format!(
+                    "two-arm needs two ports, but public and private are both port {}",
+                    out.public
+                ),
+            ));
+        }
+        Ok(out)
     }
 
     fn appliance(&self, raw: &RawConfig) -> Result<Appliance, ConfigError> {

@@ -1119,3 +1119,41 @@ fn maglev_table_size_has_a_ceiling() {
         "from 2 to 16777216",
     );
 }
+
+#[test]
+fn ports_section_defaults_and_values() {
+    let c = ok(GOOD);
+    assert_eq!(c.ports, natrix::config::Ports::default());
+    assert_eq!(c.ports.topology, natrix::config::Topology::OneArm);
+    let c = ok(&format!(
+        "{GOOD}\n[ports]\ntopology = \"two-arm\"\npublic = 1\nprivate = 0\nworkers = 2\nmbufs = 4095\n"
+    ));
+    assert_eq!(c.ports.topology, natrix::config::Topology::TwoArm);
+    assert_eq!((c.ports.public, c.ports.private), (1, 0));
+    assert_eq!(c.ports.workers, 2);
+    assert_eq!(c.ports.mbufs, 4095);
+}
+
+#[test]
+fn ports_section_errors() {
+    let text = format!("{GOOD}\n[ports]\ntopology = \"three-arm\"\n");
+    check(
+        &text,
+        line_of(&text, "three-arm"),
+        "ports.topology",
+        "one-arm",
+    );
+    let text = format!("{GOOD}\n[ports]\ntopology = \"two-arm\"\npublic = 0\nprivate = 0\n");
+    check(
+        &text,
+        line_of(&text, "private = 0"),
+        "ports.private",
+        "two ports",
+    );
+    let text = format!("{GOOD}\n[ports]\nworkers = 0\n");
+    check(&text, line_of(&text, "workers = 0"), "ports.workers", "");
+    let text = format!("{GOOD}\n[ports]\nqueues = 4\n");
+    let e = err(&text);
+    assert_eq!(e.line, Some(line_of(&text, "queues")), "{e}");
+    assert!(e.message.contains("unknown field"), "{e}");
+}
