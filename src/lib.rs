@@ -5,6 +5,8 @@ pub mod bench;
 pub mod capture;
 pub mod config;
 pub mod dataplane;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod flow;
 pub mod generate;
 pub mod port;

@@ -29,6 +29,11 @@ enum Command {
     Bench(BenchArgs),
     /// Generate traffic for examples/web.toml and replay it with two workers.
     Demo(DemoArgs),
+    /// Run the appliance on DPDK ports (built with the `dpdk` feature).
+    ///
+    /// Ports come from the EAL arguments after `--`: `--allow` for NICs,
+    /// `--vdev` for virtual devices. SIGINT or SIGTERM stops it cleanly.
+    Run(RunArgs),
     /// Validate a configuration file.
     CheckConfig {
         /// The configuration file (TOML).
@@ -56,6 +61,24 @@ struct ReplayArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The configuration file (TOML); its [ports] section picks the ports.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Stop once no packet has arrived for this many seconds (for runs fed
+    /// from a capture).
+    #[arg(long, value_name = "SECS")]
+    idle_exit: Option<f64>,
+    /// Print the final statistics as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Arguments for DPDK's EAL, after `--` (for example
+    /// `-l 0-1 --no-huge -m 1024 --no-pci --vdev net_null0`).
+    #[arg(last = true, value_name = "EAL ARGS")]
+    eal: Vec<String>,
 }
 
 #[derive(Args)]
@@ -120,6 +143,7 @@ fn main() -> ExitCode {
         Command::Gen(a) => cmd_gen(a),
         Command::Bench(a) => cmd_bench(a),
         Command::Demo(a) => cmd_demo(a),
+        Command::Run(a) => cmd_run(a),
         Command::CheckConfig { file } => cmd_check(&file),
     };
     match r {
@@ -153,6 +177,51 @@ fn cmd_check(file: &Path) -> Result<()> {
         c.nat_rules.len()
     );
     Ok(())
+}
+
+#[cfg(feature = "dpdk")]
+fn cmd_run(a: RunArgs) -> Result<()> {
+    let config = load(&a.config)?;
+    let opts = natrix::dpdk::RunOptions {
+        eal_args: a.eal,
+        idle_exit: a.idle_exit.map(std::time::Duration::from_secs_f64),
+        status_line: !a.json,
+    };
+    let r = natrix::dpdk::run(config, &opts)?;
+    if a.json {
+        let mut j = r.summary.to_json();
+        j["ports"] = r
+            .ports
+            .iter()
+            .map(|(name, s)| {
+                serde_json::json!({
+                    "name": name,
+                    "ipackets": s.ipackets,
+                    "opackets": s.opackets,
+                    "imissed": s.imissed,
+                    "ierrors": s.ierrors,
+                    "oerrors": s.oerrors,
+                    "rx_nombuf": s.rx_nombuf,
+                })
+            })
+            .collect();
+        println!("{j}");
+    } else {
+        print!("{}", r.summary.render());
+        println!("\nports");
+        for (name, s) in &r.ports {
+            println!(
+                "  {name:<24} rx {:>12}  tx {:>12}  missed {:>8}  rx-nombuf {:>8}  errors {}/{}",
+                s.ipackets, s.opackets, s.imissed, s.rx_nombuf, s.ierrors, s.oerrors
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn cmd_run(_: RunArgs) -> Result<()> {
+    Err("this natrix was built without DPDK: build it with `cargo build --release --features dpdk` (needs libdpdk-dev and libclang-dev)".into())
 }
 
 fn cmd_replay(a: ReplayArgs) -> Result<()> {
