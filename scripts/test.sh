@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+# DPDK 22.11 for the `dpdk` feature (bindgen needs libclang), and the tools of
+# the namespace lab.
+dpkg -s libdpdk-dev >/dev/null 2>&1 || need+=(dpdk dpdk-dev libdpdk-dev)
+dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v ab >/dev/null 2>&1 || need+=(apache2-utils)
 if ((${#need[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing ${need[*]}: install them, or run as root to have them installed" >&2
@@ -19,7 +28,8 @@ fi
 
 echo "test.sh: cargo fmt --check"
 cargo fmt --all -- --check
-echo "test.sh: cargo clippy (warnings are errors)"
+echo "test.sh: cargo clippy (warnings are errors), without and with DPDK"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "test.sh: cargo test"
-cargo test --workspace
+cargo clippy --workspace --all-targets --features natrix/dpdk -- -D warnings
+echo "test.sh: cargo test (with DPDK)"
+cargo test --workspace --features natrix/dpdk

@@ -1,0 +1,214 @@
+//! `natrix run` on DPDK's virtual devices. Each run is its own process (the
+//! EAL initialises once per process), with `--no-shconf` so that concurrent
+//! runs do not collide.
+#![cfg(feature = "dpdk")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NATRIX: &str = env!("CARGO_BIN_EXE_natrix");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = root()
+        .join("target")
+        .join("test-dpdk")
+        .join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// EAL arguments that work on this machine without hugepages or NICs.
+fn eal(extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "-l",
+        "0-1",
+        "--no-huge",
+        "-m",
+        "512",
+        "--no-pci",
+        "--no-shconf",
+        "--log-level=error",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn json(out: &[u8]) -> serde_json::Value {
+    let s = String::from_utf8_lossy(out);
+    let line = s
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON in: {s}"));
+    serde_json::from_str(line).unwrap()
+}
+
+/// The frames of a classic pcap file, without their timestamps.
+fn frames(path: &Path) -> Vec<Vec<u8>> {
+    natrix::capture::read(path)
+        .unwrap()
+        .frames
+        .into_iter()
+        .map(|f| f.data)
+        .collect()
+}
+
+#[test]
+fn run_over_net_pcap_writes_what_replay_writes() {
+    let d = tmp("pcap");
+    let input = d.join("in.pcap");
+    let config = root().join("examples/web.toml");
+    let st = Command::new(NATRIX)
+        .args(["gen", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&input)
+        .args(["--connections", "300", "--seed", "7"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+
+    let replayed = d.join("replay.pcap");
+    let out = Command::new(NATRIX)
+        .args(["replay", "--json", "--config"])
+        .arg(&config)
+        .arg("--pcap")
+        .arg(&input)
+        .arg("--out")
+        .arg(&replayed)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replay = json(&out.stdout);
+
+    let ran = d.join("run.pcap");
+    let vdev = format!(
+        "net_pcap0,rx_pcap={},tx_pcap={}",
+        input.display(),
+        ran.display()
+    );
+    let out = Command::new(NATRIX)
+        .args(["run", "--json", "--idle-exit", "1", "--config"])
+        .arg(&config)
+        .arg("--")
+        .args(eal(&["--vdev", &vdev]))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "natrix run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = json(&out.stdout);
+
+    for k in ["packets_in", "packets_out", "dropped", "connections"] {
+        assert_eq!(run[k], replay[k], "{k}");
+    }
+    assert_eq!(run["drops"], replay["drops"]);
+    assert_eq!(run["ports"][0]["ipackets"], replay["packets_in"]);
+    let (a, b) = (frames(&replayed), frames(&ran));
+    assert_eq!(a.len() as u64, replay["packets_out"].as_u64().unwrap());
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(x, y, "frame {i} differs between replay and run");
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn two_workers_on_net_null_stop_cleanly_on_sigint() {
+    let d = tmp("null");
+    let config = d.join("null.toml");
+    let text = std::fs::read_to_string(root().join("examples/web.toml"))
+        .unwrap()
+        .replace("[appliance]", "[ports]\nworkers = 2\n\n[appliance]");
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(NATRIX)
+        .args(["run", "--json", "--config"])
+        .arg(&config)
+        .arg("--")
+        .args(eal(&["--vdev", "net_null0"]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    // SIGINT, as Ctrl-C would.
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "natrix did not stop after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json(&out.stdout);
+    let (pin, pout, dropped) = (
+        j["packets_in"].as_u64().unwrap(),
+        j["packets_out"].as_u64().unwrap(),
+        j["dropped"].as_u64().unwrap(),
+    );
+    assert_eq!(pin, pout + dropped);
+    let drops: u64 = j["drops"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(drops, dropped);
+    // net_null's frames are zeros: nothing natrix should forward.
+    assert!(pin > 100_000, "two workers for 3 s received only {pin}");
+    let per_worker: Vec<u64> = j["worker_packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(per_worker.len(), 2);
+    assert!(per_worker.iter().all(|&n| n > 0), "{per_worker:?}");
+    eprintln!(
+        "net_null, 2 workers: {pin} packets in {} s",
+        j["elapsed_seconds"]
+    );
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn a_missing_port_is_named() {
+    let out = Command::new(NATRIX)
+        .args(["run", "--config"])
+        .arg(root().join("examples/web.toml"))
+        .arg("--")
+        .args(eal(&[]))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("port 0") && err.contains("--vdev"), "{err}");
+}
