@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 /// Frame size of the benchmark (without the FCS).
 pub const FRAME_LEN: usize = 64;
-const FRONTEND: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+/// The frontend the benchmark's connections go to (port 80, TCP).
+pub const BENCH_FRONTEND: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+const FRONTEND: Ipv4Addr = BENCH_FRONTEND;
 const APPLIANCE_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 1]);
 
 /// The benchmark's configuration: one TCP frontend, four backends, random mode.
@@ -115,8 +117,10 @@ fn csum_at(f: &[u8], off: usize) -> u16 {
     u16::from_be_bytes([f[off], f[off + 1]])
 }
 
-/// The in-memory port: writes each frame from the template as a NIC would.
-pub struct MemPort {
+/// The frames of a set of connections, written into buffers as a NIC would:
+/// a 64-byte template plus each connection's own fields. First every
+/// connection's SYN once, in order; then their ACK segments, round after round.
+pub struct FlowTemplates {
     syn: [u8; FRAME_LEN],
     ack: [u8; FRAME_LEN],
     /// Flows in creation order (SYN phase).
@@ -124,17 +128,15 @@ pub struct MemPort {
     /// The same flows in visiting order (established phase).
     flows: Vec<FlowFields>,
     pos: usize,
-    pool: Vec<HeapBuf>,
-    /// SYN phase: each flow once, in order, then exhausted.
     syn_phase: bool,
     sent_syn: usize,
-    pub tx_packets: u64,
 }
 
-impl MemPort {
+impl FlowTemplates {
     /// Flows `first..first + count` step `step` of the client space
-    /// 198.18.128.0/17 x ports 1024.. (disjoint per worker).
-    pub fn new(first: u64, count: usize, step: u64) -> MemPort {
+    /// 198.18.128.0/17 x ports 1024.. (disjoint per worker), to the bench
+    /// frontend.
+    pub fn new(first: u64, count: usize, step: u64) -> FlowTemplates {
         let syn = template(tcp::FLAG_SYN);
         let ack = template(tcp::FLAG_ACK);
         let base_ip = csum_at(&syn, IP_OFF + 10);
@@ -168,20 +170,18 @@ impl MemPort {
         let ordered: Vec<FlowFields> = (0..flows.len())
             .map(|k| flows[(k * stride) % count_nz])
             .collect();
-        MemPort {
+        FlowTemplates {
             syn,
             ack,
             syn_order: flows,
             flows: ordered,
             pos: 0,
-            pool: (0..BURST * 2).map(|_| HeapBuf::new(128)).collect(),
             syn_phase: true,
             sent_syn: 0,
-            tx_packets: 0,
         }
     }
 
-    /// Ends the SYN phase: from now on the connections' ACK segments, forever.
+    /// Ends the SYN phase early: from now on ACK segments only.
     pub fn established(&mut self) {
         self.syn_phase = false;
         self.pos = 0;
@@ -189,6 +189,84 @@ impl MemPort {
 
     pub fn flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// True while SYNs remain to be sent.
+    pub fn in_syn_phase(&self) -> bool {
+        self.syn_phase
+    }
+
+    /// True when the SYN phase has sent every SYN.
+    pub fn syns_done(&self) -> bool {
+        self.sent_syn == self.flows.len()
+    }
+
+    /// Writes the next frame into `d` (at least FRAME_LEN bytes). After the
+    /// last SYN the ACK rounds begin by themselves when `auto` is set;
+    /// otherwise nothing more is written until `established`. Returns false
+    /// when nothing was written.
+    #[inline(always)]
+    pub fn write_next(&mut self, d: &mut [u8], auto: bool) -> bool {
+        let n = self.flows.len();
+        if n == 0 || d.len() < FRAME_LEN {
+            return false;
+        }
+        if self.syn_phase && self.sent_syn == n {
+            if !auto {
+                return false;
+            }
+            self.established();
+        }
+        let f = if self.syn_phase {
+            let f = self.syn_order[self.sent_syn];
+            self.sent_syn += 1;
+            f
+        } else {
+            let f = self.flows[self.pos];
+            self.pos += 1;
+            if self.pos == n {
+                self.pos = 0;
+            }
+            f
+        };
+        let (tpl, l4c) = if self.syn_phase {
+            (&self.syn, f.syn_csum)
+        } else {
+            (&self.ack, f.ack_csum)
+        };
+        d[..FRAME_LEN].copy_from_slice(tpl);
+        d[IP_OFF + 10..IP_OFF + 12].copy_from_slice(&f.ip_csum);
+        d[IP_OFF + 12..IP_OFF + 16].copy_from_slice(&f.ip);
+        d[TCP_OFF..TCP_OFF + 2].copy_from_slice(&f.port);
+        d[TCP_OFF + 16..TCP_OFF + 18].copy_from_slice(&l4c);
+        true
+    }
+}
+
+/// The in-memory port: writes each frame from the templates as a NIC would.
+pub struct MemPort {
+    templates: FlowTemplates,
+    pool: Vec<HeapBuf>,
+    pub tx_packets: u64,
+}
+
+impl MemPort {
+    /// See [`FlowTemplates::new`].
+    pub fn new(first: u64, count: usize, step: u64) -> MemPort {
+        MemPort {
+            templates: FlowTemplates::new(first, count, step),
+            pool: (0..BURST * 2).map(|_| HeapBuf::new(128)).collect(),
+            tx_packets: 0,
+        }
+    }
+
+    /// Ends the SYN phase: from now on the connections' ACK segments, forever.
+    pub fn established(&mut self) {
+        self.templates.established();
+    }
+
+    pub fn flows(&self) -> usize {
+        self.templates.flows()
     }
 }
 
@@ -205,41 +283,15 @@ impl Port for MemPort {
 
     #[inline]
     fn rx_burst(&mut self, rx: &mut Burst<HeapBuf>) {
-        let n = self.flows.len();
-        if n == 0 {
-            return;
-        }
         while !rx.is_full() {
-            if self.syn_phase && self.sent_syn == n {
-                break;
-            }
             let Some(mut buf) = self.pool.pop() else {
                 break;
             };
-            let f = if self.syn_phase {
-                let f = self.syn_order[self.sent_syn];
-                self.sent_syn += 1;
-                f
-            } else {
-                let f = self.flows[self.pos];
-                self.pos += 1;
-                if self.pos == n {
-                    self.pos = 0;
-                }
-                f
-            };
             buf.set_len(FRAME_LEN);
-            let d = buf.raw_mut();
-            let (tpl, l4c) = if self.syn_phase {
-                (&self.syn, f.syn_csum)
-            } else {
-                (&self.ack, f.ack_csum)
-            };
-            d[..FRAME_LEN].copy_from_slice(tpl);
-            d[IP_OFF + 10..IP_OFF + 12].copy_from_slice(&f.ip_csum);
-            d[IP_OFF + 12..IP_OFF + 16].copy_from_slice(&f.ip);
-            d[TCP_OFF..TCP_OFF + 2].copy_from_slice(&f.port);
-            d[TCP_OFF + 16..TCP_OFF + 18].copy_from_slice(&l4c);
+            if !self.templates.write_next(buf.raw_mut(), false) {
+                self.pool.push(buf);
+                break;
+            }
             rx.push(buf);
         }
     }
@@ -262,7 +314,7 @@ impl Port for MemPort {
     }
 
     fn is_exhausted(&self) -> bool {
-        self.syn_phase && self.sent_syn == self.flows.len()
+        self.templates.in_syn_phase() && self.templates.syns_done()
     }
 }
 

@@ -6,6 +6,7 @@
 //! why it holds.
 #![allow(unsafe_code)]
 
+use crate::bench::{FlowTemplates, FRAME_LEN};
 use crate::config::{Config, Topology};
 use crate::dataplane::Dataplane;
 use crate::port::{Burst, PacketBuf, Port, BURST};
@@ -413,6 +414,64 @@ impl Port for Queue {
     }
 }
 
+/// A DPDK queue whose received mbufs are overwritten with frames of
+/// established connections before processing: the benchmark's stand-in for a
+/// NIC receiving real traffic (net_null delivers empty 64-byte mbufs). The
+/// template write is counted in the cost, as in `natrix bench`.
+pub struct Synthetic {
+    inner: Queue,
+    templates: FlowTemplates,
+}
+
+/// The port a worker of `natrix run` polls.
+pub enum RunPort {
+    Real(Queue),
+    Synthetic(Synthetic),
+}
+
+impl Port for RunPort {
+    type Buf = Mbuf;
+
+    #[inline(always)]
+    fn rx_burst(&mut self, rx: &mut Burst<Mbuf>) {
+        match self {
+            RunPort::Real(q) => q.rx_burst(rx),
+            RunPort::Synthetic(s) => {
+                let from = rx.len();
+                s.inner.rx_burst(rx);
+                for m in rx[from..].iter_mut() {
+                    // SAFETY: we own the mbuf; a single-segment mbuf from the
+                    // pool has RTE_MBUF_DEFAULT_BUF_SIZE bytes of room, far
+                    // more than the 64-byte frame set here.
+                    unsafe {
+                        let mb = m.0.as_mut();
+                        mb.data_len = FRAME_LEN as u16;
+                        mb.pkt_len = FRAME_LEN as u32;
+                    }
+                    s.templates.write_next(m.data_mut(), true);
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn tx_burst(&mut self, tx: &mut Burst<Mbuf>) {
+        match self {
+            RunPort::Real(q) => q.tx_burst(tx),
+            RunPort::Synthetic(s) => s.inner.tx_burst(tx),
+        }
+    }
+
+    #[inline(always)]
+    fn clock(&self) -> u32 {
+        match self {
+            RunPort::Real(q) => q.clock(),
+            // Nothing expires during a benchmark.
+            RunPort::Synthetic(_) => 0,
+        }
+    }
+}
+
 /// Options of `natrix run`.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -422,6 +481,9 @@ pub struct RunOptions {
     pub idle_exit: Option<Duration>,
     /// Show the live status line (only when stderr is a terminal).
     pub status_line: bool,
+    /// Benchmark mode: overwrite every received frame with one of this many
+    /// established connections to the bench frontend (examples/bench.toml).
+    pub synthetic_flows: Option<u64>,
 }
 
 /// What `natrix run` reports when it stops.
@@ -431,7 +493,7 @@ pub struct RunReport {
 }
 
 struct Job {
-    worker: Worker<Queue>,
+    worker: Worker<RunPort>,
     stop: Arc<AtomicBool>,
 }
 
@@ -445,6 +507,18 @@ extern "C" fn lcore_main(arg: *mut c_void) -> c_int {
 /// Runs the appliance until SIGINT or SIGTERM (or `idle_exit`), then stops
 /// the workers, closes the ports and reports.
 pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
+    if opts.synthetic_flows.is_some()
+        && !config.frontends.iter().any(|f| {
+            f.address == crate::bench::BENCH_FRONTEND
+                && f.port == 80
+                && f.protocol == crate::types::L4Proto::Tcp
+        })
+    {
+        return Err(format!(
+            "--synthetic-flows sends to {}:80/tcp: use examples/bench.toml, or a configuration with that frontend",
+            crate::bench::BENCH_FRONTEND
+        ));
+    }
     let eal = Eal::init(&opts.eal_args).map_err(|e| e.to_string())?;
     let ports_cfg = config.ports.clone();
     let workers = ports_cfg.workers as usize;
@@ -488,12 +562,23 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
     let mut jobs: Vec<Job> = (0..workers)
         .map(|w| {
             let dp = Dataplane::new(cell.clone(), table, w);
-            let public = Queue::new(eal, &eth[0], w as u16);
+            let queue = Queue::new(eal, &eth[0], w as u16);
+            let public = match opts.synthetic_flows {
+                Some(flows) => {
+                    let per =
+                        flows / workers as u64 + u64::from((w as u64) < flows % workers as u64);
+                    RunPort::Synthetic(Synthetic {
+                        inner: queue,
+                        templates: FlowTemplates::new(w as u64, per as usize, workers as u64),
+                    })
+                }
+                None => RunPort::Real(queue),
+            };
             let worker = match eth.get(1) {
                 Some(private) => Worker::two_arm(
                     dp,
                     public,
-                    Queue::new(eal, private, w as u16),
+                    RunPort::Real(Queue::new(eal, private, w as u16)),
                     shared[w].clone(),
                 ),
                 None => Worker::new(dp, public, shared[w].clone()),

@@ -75,6 +75,11 @@ struct RunArgs {
     /// Print the final statistics as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Benchmark mode: overwrite every received frame (from net_null, say)
+    /// with a frame of one of N established connections to 198.18.0.10:80
+    /// (use examples/bench.toml); see scripts/bench-dpdk.sh.
+    #[arg(long, value_name = "N")]
+    synthetic_flows: Option<u64>,
     /// Arguments for DPDK's EAL, after `--` (for example
     /// `-l 0-1 --no-huge -m 1024 --no-pci --vdev net_null0`).
     #[arg(last = true, value_name = "EAL ARGS")]
@@ -186,6 +191,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         eal_args: a.eal,
         idle_exit: a.idle_exit.map(std::time::Duration::from_secs_f64),
         status_line: !a.json,
+        synthetic_flows: a.synthetic_flows,
     };
     let r = natrix::dpdk::run(config, &opts)?;
     if a.json {
