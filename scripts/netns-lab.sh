@@ -31,7 +31,6 @@ if ! [[ "$P" =~ ^[a-z][a-z0-9]{0,10}$ ]]; then
     exit 2
 fi
 RUN="/run/natrix-lab-$P"
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
 # Fixed, locally administered MAC addresses (02:4e:58 is "NX").
 MAC_NATRIX="02:4e:58:00:00:01"   # ${P}pub and ${P}priv: appliance.mac
@@ -114,6 +113,7 @@ write_server() {
     cat >"$RUN/server.py" <<'EOF'
 # A small threaded HTTP server that says which backend it is.
 import http.server
+import socketserver
 import sys
 
 name, address, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -139,6 +139,12 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 1024
     daemon_threads = True
 
+    def server_bind(self):
+        # HTTPServer.server_bind looks the address up in DNS (getfqdn): skip
+        # that, the lab namespaces have no resolver.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
 
 Server((address, port), Handler).serve_forever()
 EOF
@@ -153,8 +159,8 @@ start_backend() {
 }
 
 wait_backend() {
-    local i="$1" ns="${P}be$1" ip="${BE_IP[$(($1 - 1))]}" n
-    for n in $(seq 1 100); do
+    local i="$1" ns="${P}be$1" ip="${BE_IP[$(($1 - 1))]}" _
+    for _ in $(seq 1 100); do
         if nsx "$ns" curl -sf --max-time 1 -o /dev/null "http://$ip:$BE_PORT/"; then
             return 0
         fi
