@@ -1,0 +1,381 @@
+#!/usr/bin/env bash
+# The natrix network-namespace lab: a client, the appliance and three HTTP
+# backends, wired as a two-arm deployment with veth pairs and a bridge.
+#
+#   scripts/netns-lab.sh up       build the lab (tears down a previous one first)
+#   scripts/netns-lab.sh down     remove everything; never fails if already down
+#   scripts/netns-lab.sh status   list what exists
+#   scripts/netns-lab.sh config   print the natrix configuration for the lab
+#   scripts/netns-lab.sh command  print the natrix and curl commands to run
+#
+# PREFIX (default "nx") starts every namespace and interface name, so several
+# labs can coexist; keep it at most 11 characters (interface names are limited
+# to 15). Everything lives in namespaces the script creates; the only
+# addresses used are in 198.18.0.0/15.
+#
+#   ${P}client  eth0 198.18.1.2/24 ------ ${P}pub  \
+#                                                   ${P}lb: natrix owns both ends
+#   ${P}sw      bridge ${P}br: ${P}slb -- ${P}priv /  (no IP, kernel silent)
+#                              ${P}s1  -- eth0 of ${P}be1 198.19.1.11/24
+#                              ${P}s2  -- eth0 of ${P}be2 198.19.1.12/24
+#                              ${P}s3  -- eth0 of ${P}be3 198.19.1.13/24
+#
+# natrix: frontend 198.18.1.10:80 (answered to ARP by natrix on the client's
+# segment), own addresses 198.18.1.1 (public) and 198.19.1.1 (the backends'
+# default gateway).
+set -euo pipefail
+
+P="${PREFIX:-nx}"
+if ! [[ "$P" =~ ^[a-z][a-z0-9]{0,10}$ ]]; then
+    echo "netns-lab.sh: PREFIX must be 1 to 11 lower-case letters and digits, starting with a letter (got '$P')" >&2
+    exit 2
+fi
+RUN="/run/natrix-lab-$P"
+
+# Fixed, locally administered MAC addresses (02:4e:58 is "NX").
+MAC_NATRIX="02:4e:58:00:00:01"   # ${P}pub and ${P}priv: appliance.mac
+MAC_CLIENT="02:4e:58:01:00:02"   # client eth0: gateway_mac
+MAC_BE=("02:4e:58:02:00:0b" "02:4e:58:02:00:0c" "02:4e:58:02:00:0d")
+MAC_BR="02:4e:58:03:00:ff"       # the bridge in ${P}sw
+MAC_SLB="02:4e:58:03:00:01"      # bridge port toward ${P}priv
+MAC_SBE=("02:4e:58:03:00:0b" "02:4e:58:03:00:0c" "02:4e:58:03:00:0d")
+
+CLIENT_IP="198.18.1.2"
+FRONTEND_IP="198.18.1.10"
+PUBLIC_IP="198.18.1.1"
+PRIVATE_IP="198.19.1.1"
+BE_IP=("198.19.1.11" "198.19.1.12" "198.19.1.13")
+BE_PORT=8080
+
+NAMESPACES=("${P}client" "${P}lb" "${P}sw" "${P}be1" "${P}be2" "${P}be3")
+
+die() {
+    echo "netns-lab.sh: $*" >&2
+    exit 1
+}
+
+need_root() {
+    [ "$(id -u)" -eq 0 ] || die "must run as root"
+}
+
+ensure_tools() {
+    local need=()
+    command -v ip >/dev/null 2>&1 || need+=(iproute2)
+    command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
+    command -v curl >/dev/null 2>&1 || need+=(curl)
+    command -v python3 >/dev/null 2>&1 || need+=(python3)
+    if ((${#need[@]})); then
+        echo "netns-lab.sh: installing ${need[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+}
+
+ns_exists() {
+    [ -e "/run/netns/$1" ]
+}
+
+# Runs a command in a namespace.
+nsx() {
+    local ns="$1"
+    shift
+    ip netns exec "$ns" "$@"
+}
+
+# No IPv6 anywhere in the lab (no router solicitations, DAD, MLD noise).
+quiet_namespace() {
+    local ns="$1"
+    nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    nsx "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+    nsx "$ns" sysctl -qw net.ipv4.ip_forward=0
+}
+
+# Per-interface: IPv6 off, offloads that af_packet cannot see through off
+# (checksums left to the NIC, segmentation and receive coalescing).
+prepare_if() {
+    local ns="$1" dev="$2" mac="$3"
+    ip -n "$ns" link set dev "$dev" address "$mac"
+    nsx "$ns" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1"
+    nsx "$ns" ethtool -K "$dev" tx off rx off gso off gro off tso off >/dev/null
+}
+
+# A veth pair created directly in its two namespaces (no name in the root
+# namespace, so nothing can collide there).
+veth() {
+    local ns_a="$1" dev_a="$2" mac_a="$3" ns_b="$4" dev_b="$5" mac_b="$6"
+    ip -n "$ns_a" link add name "$dev_a" type veth peer name "$dev_b" netns "$ns_b"
+    prepare_if "$ns_a" "$dev_a" "$mac_a"
+    prepare_if "$ns_b" "$dev_b" "$mac_b"
+}
+
+write_server() {
+    cat >"$RUN/server.py" <<'EOF'
+# A small threaded HTTP server that says which backend it is.
+import http.server
+import socketserver
+import sys
+
+name, address, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+body = ("backend %s\n" % name).encode()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("%s %s\n" % (self.client_address[0], fmt % args))
+        sys.stderr.flush()
+
+
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 1024
+    daemon_threads = True
+
+    def server_bind(self):
+        # HTTPServer.server_bind looks the address up in DNS (getfqdn): skip
+        # that, the lab namespaces have no resolver.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
+Server((address, port), Handler).serve_forever()
+EOF
+}
+
+start_backend() {
+    local i="$1" ns="${P}be$1" ip="${BE_IP[$(($1 - 1))]}"
+    # setsid and ip netns exec both exec in place, so $! is the server's pid.
+    ip netns exec "$ns" setsid python3 "$RUN/server.py" "be$i" "$ip" "$BE_PORT" \
+        </dev/null >"$RUN/be$i.log" 2>&1 &
+    echo $! >"$RUN/be$i.pid"
+}
+
+wait_backend() {
+    local i="$1" ns="${P}be$1" ip="${BE_IP[$(($1 - 1))]}" _
+    for _ in $(seq 1 100); do
+        if nsx "$ns" curl -sf --max-time 1 -o /dev/null "http://$ip:$BE_PORT/"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "backend be$i ($ip:$BE_PORT) does not answer; see $RUN/be$i.log"
+}
+
+print_commands() {
+    cat <<EOF
+natrix:
+  scripts/netns-lab.sh config > /tmp/$P-lab.toml   # same as examples/lab.toml
+  ip netns exec ${P}lb natrix run --config /tmp/$P-lab.toml -- -l 0-1 --no-huge -m 512 --no-pci --no-shconf --file-prefix $P --vdev net_af_packet0,iface=${P}pub --vdev net_af_packet1,iface=${P}priv
+then, from the client:
+  ip netns exec ${P}client curl http://$FRONTEND_IP/
+  ip netns exec ${P}client ab -n 3000 -c 30 http://$FRONTEND_IP/
+backend access logs: $RUN/be{1,2,3}.log
+EOF
+}
+
+cmd_up() {
+    need_root
+    ensure_tools
+    cmd_down
+    # Anything failing from here on leaves no half-built lab behind.
+    UP_DONE=0
+    trap 'if [ "$UP_DONE" != 1 ]; then echo "netns-lab.sh: up failed; tearing down" >&2; cmd_down; fi' EXIT
+    mkdir -p "$RUN"
+
+    local ns
+    for ns in "${NAMESPACES[@]}"; do
+        ip netns add "$ns"
+        quiet_namespace "$ns"
+        ip -n "$ns" link set lo up
+    done
+
+    # Public side: the appliance's public port <-> the client.
+    veth "${P}lb" "${P}pub" "$MAC_NATRIX" "${P}client" eth0 "$MAC_CLIENT"
+    # Private side: a bridge in ${P}sw joins the appliance and the backends.
+    ip -n "${P}sw" link add name "${P}br" type bridge stp_state 0 forward_delay 0 mcast_snooping 0
+    ip -n "${P}sw" link set dev "${P}br" address "$MAC_BR"
+    nsx "${P}sw" sysctl -qw "net.ipv6.conf.${P}br.disable_ipv6=1"
+    veth "${P}lb" "${P}priv" "$MAC_NATRIX" "${P}sw" "${P}slb" "$MAC_SLB"
+    ip -n "${P}sw" link set dev "${P}slb" master "${P}br"
+    local i
+    for i in 1 2 3; do
+        veth "${P}be$i" eth0 "${MAC_BE[$((i - 1))]}" "${P}sw" "${P}s$i" "${MAC_SBE[$((i - 1))]}"
+        ip -n "${P}sw" link set dev "${P}s$i" master "${P}br"
+    done
+
+    # The appliance's interfaces: up, no addresses, no ARP; natrix owns them.
+    ip -n "${P}lb" link set dev "${P}pub" arp off up
+    ip -n "${P}lb" link set dev "${P}priv" arp off up
+
+    ip -n "${P}sw" link set dev "${P}br" up
+    ip -n "${P}sw" link set dev "${P}slb" up
+    for i in 1 2 3; do
+        ip -n "${P}sw" link set dev "${P}s$i" up
+    done
+
+    ip -n "${P}client" addr add "$CLIENT_IP/24" dev eth0
+    ip -n "${P}client" link set dev eth0 up
+
+    write_server
+    for i in 1 2 3; do
+        ip -n "${P}be$i" addr add "${BE_IP[$((i - 1))]}/24" dev eth0
+        ip -n "${P}be$i" link set dev eth0 up
+        ip -n "${P}be$i" route add default via "$PRIVATE_IP" dev eth0
+        start_backend "$i"
+    done
+    for i in 1 2 3; do
+        wait_backend "$i"
+    done
+    UP_DONE=1
+
+    echo "netns-lab.sh: lab $P is up"
+    print_commands
+}
+
+cmd_down() {
+    local i pid ns
+    for i in 1 2 3; do
+        if [ -f "$RUN/be$i.pid" ]; then
+            pid="$(cat "$RUN/be$i.pid")"
+            kill "$pid" 2>/dev/null || true
+        fi
+    done
+    # Any other process left in a lab namespace (a natrix started by hand)
+    # would keep the namespace alive: end it by its id.
+    for ns in "${NAMESPACES[@]}"; do
+        if ns_exists "$ns"; then
+            for pid in $(ip netns pids "$ns" 2>/dev/null); do
+                kill "$pid" 2>/dev/null || true
+            done
+        fi
+    done
+    for ns in "${NAMESPACES[@]}"; do
+        if ns_exists "$ns"; then
+            for i in $(seq 1 20); do
+                if [ -z "$(ip netns pids "$ns" 2>/dev/null)" ]; then
+                    break
+                fi
+                sleep 0.1
+            done
+            for pid in $(ip netns pids "$ns" 2>/dev/null); do
+                kill -9 "$pid" 2>/dev/null || true
+            done
+            # Deleting a namespace destroys its veth ends, and with them the peers.
+            ip netns delete "$ns" 2>/dev/null || true
+        fi
+    done
+    rm -rf "$RUN"
+}
+
+cmd_status() {
+    local ns found=0 i pid
+    for ns in "${NAMESPACES[@]}"; do
+        if ns_exists "$ns"; then
+            found=1
+            echo "namespace $ns:"
+            ip -n "$ns" -br link show | sed 's/^/  link /'
+            ip -n "$ns" -br -4 addr show | sed 's/^/  addr /'
+            local pids
+            pids="$(ip netns pids "$ns" | tr '\n' ' ')"
+            if [ -n "$pids" ]; then
+                echo "  pids $pids"
+            fi
+        fi
+    done
+    if [ -d "$RUN" ]; then
+        found=1
+        for i in 1 2 3; do
+            if [ -f "$RUN/be$i.pid" ]; then
+                pid="$(cat "$RUN/be$i.pid")"
+                if kill -0 "$pid" 2>/dev/null; then
+                    echo "backend be$i: pid $pid, $(wc -l <"$RUN/be$i.log") requests logged"
+                else
+                    echo "backend be$i: pid $pid not running"
+                fi
+            fi
+        done
+    fi
+    if [ "$found" -eq 0 ]; then
+        echo "lab $P is down"
+    fi
+}
+
+cmd_config() {
+    cat <<EOF
+# natrix in the network-namespace lab (scripts/netns-lab.sh): a two-arm
+# appliance between a client namespace and three HTTP backends.
+# Generated by \`scripts/netns-lab.sh config\`; the MAC addresses are the
+# lab's fixed ones, the same for every PREFIX.
+
+[appliance]
+# natrix's one MAC, the source of all it sends: ${P}pub and ${P}priv carry it.
+mac = "$MAC_NATRIX"
+# Answered to ARP: the public side, and the backends' default gateway.
+addresses = ["$PUBLIC_IP", "$PRIVATE_IP"]
+# The client's eth0: replies to clients go straight to it (on-link).
+gateway_mac = "$MAC_CLIENT"
+flow_table_size = 65536
+transitory_timeout = 10
+
+# Two arms: clients on port 0 (net_af_packet0 on ${P}pub), backends on
+# port 1 (net_af_packet1 on ${P}priv).
+[ports]
+topology = "two-arm"
+public = 0
+private = 1
+workers = 1
+
+[[frontend]]
+name = "web"
+address = "$FRONTEND_IP"
+port = 80
+protocol = "tcp"
+
+[[pool]]
+name = "web"
+
+[[pool.backend]]
+address = "${BE_IP[0]}"
+port = $BE_PORT
+mac = "${MAC_BE[0]}"
+
+[[pool.backend]]
+address = "${BE_IP[1]}"
+port = $BE_PORT
+mac = "${MAC_BE[1]}"
+
+[[pool.backend]]
+address = "${BE_IP[2]}"
+port = $BE_PORT
+mac = "${MAC_BE[2]}"
+
+[[rule]]
+frontend = "web"
+pool = "web"
+mode = "random"
+EOF
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+down)
+    need_root
+    cmd_down
+    echo "netns-lab.sh: lab $P is down"
+    ;;
+status) cmd_status ;;
+config) cmd_config ;;
+command) print_commands ;;
+*)
+    echo "usage: [PREFIX=nx] $0 up|down|status|config|command" >&2
+    exit 2
+    ;;
+esac
