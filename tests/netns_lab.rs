@@ -6,7 +6,6 @@
 //! interface is named after a prefix unique to this run and removed when the
 //! test ends, failed or not. Only 198.18.0.0/15 is used, inside those
 //! namespaces.
-#![allow(unexpected_cfgs)] // the `dpdk` feature may not be declared yet
 #![cfg(feature = "dpdk")]
 
 use natrix::config::Config;
