@@ -8,7 +8,9 @@
 
 use crate::bench::{FlowTemplates, FRAME_LEN};
 use crate::config::{Config, Topology};
+use crate::control::ControlServer;
 use crate::dataplane::Dataplane;
+use crate::mgmt::Management;
 use crate::port::{Burst, PacketBuf, Port, BURST};
 use crate::replay::{backend_summaries, Summary};
 use crate::snapshot::{ControlPlane, MAX_BACKEND_IDS};
@@ -484,6 +486,10 @@ pub struct RunOptions {
     /// Benchmark mode: overwrite every received frame with one of this many
     /// established connections to the bench frontend (examples/bench.toml).
     pub synthetic_flows: Option<u64>,
+    /// The control socket to listen on (None: no socket).
+    pub control: Option<std::path::PathBuf>,
+    /// The configuration file, for reloads.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 /// What `natrix run` reports when it stops.
@@ -519,6 +525,12 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
             crate::bench::BENCH_FRONTEND
         ));
     }
+    // Claim the control socket first: a second natrix on the same socket is
+    // refused before it touches any port.
+    let control = match &opts.control {
+        Some(p) => Some(ControlServer::bind(p)?),
+        None => None,
+    };
     let eal = Eal::init(&opts.eal_args).map_err(|e| e.to_string())?;
     let ports_cfg = config.ports.clone();
     let workers = ports_cfg.workers as usize;
@@ -612,22 +624,37 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
         signal_hook::flag::register(sig, term.clone())
             .map_err(|e| format!("signal handler: {e}"))?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(|e| format!("signal handler: {e}"))?;
     let started = Instant::now();
+    let mut mgmt = Management::new(cp, shared.clone(), opts.config_path.clone());
     let manage = {
         let stop = stop.clone();
-        let shared = shared.clone();
         let idle_exit = opts.idle_exit;
         let status = opts.status_line && std::io::stderr().is_terminal();
-        move || management_loop(&stop, &term, &shared, idle_exit, status)
+        move || {
+            management_loop(
+                &mut mgmt,
+                control.as_ref(),
+                &stop,
+                &term,
+                &hup,
+                idle_exit,
+                status,
+            );
+            mgmt
+        }
     };
-    match main_job {
+    let mut mgmt = match main_job {
         Some(mut job) => {
             let m = std::thread::spawn(manage);
             job.worker.run(&job.stop);
-            let _ = m.join();
+            m.join()
+                .map_err(|_| "the management thread panicked".to_string())?
         }
         None => manage(),
-    }
+    };
     // SAFETY: every launched lcore has been told to stop; wait for them.
     unsafe { sys::rte_eal_mp_wait_lcore() };
     let elapsed = started.elapsed();
@@ -636,7 +663,7 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
     for s in &shared {
         total.add(&s.read().0);
     }
-    let snap = cp.snapshot();
+    let snap = mgmt.control_plane().snapshot();
     let ports = eth.iter().map(|p| (p.name.clone(), p.stats())).collect();
     for p in eth {
         p.close();
@@ -657,12 +684,15 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
     })
 }
 
-/// The management side while workers run: watches for signals and idleness,
-/// and draws the status line.
+/// The management side while workers run: answers the control socket,
+/// reloads on SIGHUP, watches for SIGINT/SIGTERM and idleness, and draws the
+/// status line.
 fn management_loop(
+    mgmt: &mut Management,
+    control: Option<&ControlServer>,
     stop: &AtomicBool,
     term: &AtomicBool,
-    shared: &[Arc<SharedCounters>],
+    hup: &AtomicBool,
     idle_exit: Option<Duration>,
     status: bool,
 ) {
@@ -670,34 +700,35 @@ fn management_loop(
     let mut last_rx = 0u64;
     let mut last_change = Instant::now();
     let mut last_status = Instant::now();
-    let mut prev = (0u64, 0u64, 0u64);
     loop {
-        std::thread::sleep(tick);
-        let mut c = Counters::default();
-        let mut active = 0;
-        for s in shared {
-            let (x, a) = s.read();
-            c.add(&x);
-            active += a;
+        match control {
+            Some(c) => c.poll(mgmt, tick),
+            None => std::thread::sleep(tick),
         }
-        if c.rx != last_rx {
-            last_rx = c.rx;
+        mgmt.tick();
+        if hup.swap(false, Ordering::Relaxed) {
+            match mgmt.reload() {
+                Ok(m) => log::warn!("SIGHUP: {m}"),
+                Err(e) => log::error!("SIGHUP: {e}"),
+            }
+        }
+        let s = mgmt.stats();
+        if s.total.rx != last_rx {
+            last_rx = s.total.rx;
             last_change = Instant::now();
         }
         if term.load(Ordering::Relaxed) || idle_exit.is_some_and(|d| last_change.elapsed() >= d) {
             break;
         }
         if status && last_status.elapsed() >= Duration::from_secs(1) {
-            let secs = last_status.elapsed().as_secs_f64();
-            let d = c.dropped();
             eprint!(
-                "\rrx {:>8.3} Mpps  tx {:>8.3} Mpps  drops {:>8}/s  connections {:>9}   ",
-                (c.rx - prev.0) as f64 / secs / 1e6,
-                (c.tx - prev.1) as f64 / secs / 1e6,
-                ((d - prev.2) as f64 / secs) as u64,
-                active
+                "\rrx {:>8.3} Mpps  tx {:>8.3} Mpps  drops {:>8.0}/s  new {:>9.0}/s  connections {:>9}   ",
+                s.total.rx_pps / 1e6,
+                s.total.tx_pps / 1e6,
+                s.total.drop_pps,
+                s.total.new_connections_per_sec,
+                s.total.active_connections
             );
-            prev = (c.rx, c.tx, d);
             last_status = Instant::now();
         }
     }

@@ -87,14 +87,25 @@ impl FlowTable {
     /// A table for about `connections` connections (rounded up so that the
     /// two-choice table stays below ~80% full at that many).
     pub fn new(connections: u32, seed: u64) -> FlowTable {
-        let want = (connections as u64 * 5 / 4).div_ceil(WAYS as u64).max(2);
-        let n = want.next_power_of_two();
+        let n = Self::buckets_for(connections);
         FlowTable {
             buckets: vec![Bucket::default(); n as usize],
             mask: n - 1,
             seed,
             occupied: 0,
         }
+    }
+
+    fn buckets_for(connections: u32) -> u64 {
+        (connections as u64 * 5 / 4)
+            .div_ceil(WAYS as u64)
+            .max(2)
+            .next_power_of_two()
+    }
+
+    /// Entry slots of a table made for `connections` connections.
+    pub fn capacity_for(connections: u32) -> usize {
+        Self::buckets_for(connections) as usize * WAYS
     }
 
     /// Number of entry slots.

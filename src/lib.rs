@@ -4,11 +4,13 @@
 pub mod bench;
 pub mod capture;
 pub mod config;
+pub mod control;
 pub mod dataplane;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod flow;
 pub mod generate;
+pub mod mgmt;
 pub mod port;
 pub mod replay;
 pub mod select;

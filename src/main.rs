@@ -34,6 +34,26 @@ enum Command {
     /// Ports come from the EAL arguments after `--`: `--allow` for NICs,
     /// `--vdev` for virtual devices. SIGINT or SIGTERM stops it cleanly.
     Run(RunArgs),
+    /// Show a running natrix's statistics (through its control socket).
+    Stats {
+        /// Print the statistics as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Change a running natrix's backends: add, remove, drain or weight.
+    Backend {
+        #[command(subcommand)]
+        action: BackendAction,
+        #[command(flatten)]
+        control: ControlArg,
+    },
+    /// Make a running natrix re-read its configuration file (as SIGHUP does).
+    Reload {
+        #[command(flatten)]
+        control: ControlArg,
+    },
     /// Validate a configuration file.
     CheckConfig {
         /// The configuration file (TOML).
@@ -64,6 +84,39 @@ struct ReplayArgs {
 }
 
 #[derive(Args)]
+struct ControlArg {
+    /// The control socket of the natrix to talk to.
+    #[arg(long, value_name = "PATH", default_value = natrix::control::DEFAULT_SOCKET, global = true)]
+    control: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum BackendAction {
+    /// Add a backend to a pool (new connections may choose it at once).
+    Add {
+        pool: String,
+        /// The backend, as ADDRESS:PORT.
+        address: String,
+        /// Its weight (0 to 1000).
+        #[arg(default_value_t = 1)]
+        weight: u32,
+        /// Its MAC (default: that of the pool's first backend, its next hop).
+        #[arg(long)]
+        mac: Option<String>,
+    },
+    /// Remove a backend: its connections are dropped.
+    Remove { pool: String, address: String },
+    /// Drain a backend: it keeps its connections and takes no new ones.
+    Drain { pool: String, address: String },
+    /// Set a backend's weight (0 drains it).
+    Weight {
+        pool: String,
+        address: String,
+        weight: u32,
+    },
+}
+
+#[derive(Args)]
 struct RunArgs {
     /// The configuration file (TOML); its [ports] section picks the ports.
     #[arg(long, short)]
@@ -75,6 +128,9 @@ struct RunArgs {
     /// Print the final statistics as one JSON object.
     #[arg(long)]
     json: bool,
+    /// The control socket (`natrix stats`, `natrix backend`, `natrix reload`).
+    #[arg(long, value_name = "PATH", default_value = natrix::control::DEFAULT_SOCKET)]
+    control: PathBuf,
     /// Benchmark mode: overwrite every received frame (from net_null, say)
     /// with a frame of one of N established connections to 198.18.0.10:80
     /// (use examples/bench.toml); see scripts/bench-dpdk.sh.
@@ -149,6 +205,11 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd_bench(a),
         Command::Demo(a) => cmd_demo(a),
         Command::Run(a) => cmd_run(a),
+        Command::Stats { json, control } => cmd_stats(&control.control, json),
+        Command::Backend { action, control } => cmd_backend(&control.control, action),
+        Command::Reload { control } => {
+            cmd_request(&control.control, serde_json::json!({"command": "reload"}))
+        }
         Command::CheckConfig { file } => cmd_check(&file),
     };
     match r {
@@ -167,6 +228,60 @@ const WEB_TOML: &str = include_str!("../examples/web.toml");
 
 fn load(path: &Path) -> Result<Config> {
     Config::load(path).map_err(|e| e.to_string())
+}
+
+fn cmd_request(path: &Path, req: serde_json::Value) -> Result<()> {
+    let r = natrix::control::request(path, req)?;
+    if !r.ok {
+        return Err(r.error.unwrap_or_else(|| "request refused".into()));
+    }
+    if let Some(m) = r.result.as_ref().and_then(|v| v["message"].as_str()) {
+        println!("{m}");
+    }
+    Ok(())
+}
+
+fn cmd_backend(path: &Path, a: BackendAction) -> Result<()> {
+    let req = match a {
+        BackendAction::Add {
+            pool,
+            address,
+            weight,
+            mac,
+        } => {
+            serde_json::json!({"command": "backend-add", "pool": pool, "address": address, "weight": weight, "mac": mac})
+        }
+        BackendAction::Remove { pool, address } => {
+            serde_json::json!({"command": "backend-remove", "pool": pool, "address": address})
+        }
+        BackendAction::Drain { pool, address } => {
+            serde_json::json!({"command": "backend-drain", "pool": pool, "address": address})
+        }
+        BackendAction::Weight {
+            pool,
+            address,
+            weight,
+        } => {
+            serde_json::json!({"command": "backend-weight", "pool": pool, "address": address, "weight": weight})
+        }
+    };
+    cmd_request(path, req)
+}
+
+fn cmd_stats(path: &Path, json: bool) -> Result<()> {
+    let r = natrix::control::request(path, serde_json::json!({"command": "stats"}))?;
+    if !r.ok {
+        return Err(r.error.unwrap_or_else(|| "request refused".into()));
+    }
+    let v = r.result.unwrap_or_default();
+    if json {
+        println!("{v}");
+        return Ok(());
+    }
+    let s: natrix::mgmt::StatsReport =
+        serde_json::from_value(v).map_err(|e| format!("bad statistics from natrix: {e}"))?;
+    print!("{}", natrix::mgmt::render_stats(&s));
+    Ok(())
 }
 
 fn cmd_check(file: &Path) -> Result<()> {
@@ -192,6 +307,8 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         idle_exit: a.idle_exit.map(std::time::Duration::from_secs_f64),
         status_line: !a.json,
         synthetic_flows: a.synthetic_flows,
+        control: Some(a.control),
+        config_path: Some(a.config.clone()),
     };
     let r = natrix::dpdk::run(config, &opts)?;
     if a.json {
