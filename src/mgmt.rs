@@ -340,9 +340,11 @@ impl Management {
         };
         match v.get("version").and_then(|x| x.as_u64()) {
             Some(n) if n == PROTOCOL_VERSION as u64 => {}
-            Some(n) => return Reply::err(format!(
+            Some(n) => {
+                return Reply::err(format!(
                 "unsupported protocol version {n}: this natrix speaks version {PROTOCOL_VERSION}"
-            )),
+            ))
+            }
             None => return Reply::err("request without a \"version\" number"),
         }
         match serde_json::from_value::<Request>(v) {

@@ -180,6 +180,8 @@ impl Natrix {
         cmd.arg("run")
             .arg("--config")
             .arg(config)
+            .arg("--control")
+            .arg(dir.join("natrix.sock"))
             .arg("--json")
             .arg("--")
             .args([
