@@ -25,6 +25,26 @@ type Pending = (String, Sender<Reply>);
 pub struct ControlServer {
     path: PathBuf,
     requests: Receiver<Pending>,
+    submit: Sender<Pending>,
+}
+
+/// A handle for in-process servers (metrics, telemetry) to ask the management
+/// loop, as the socket's clients do.
+#[derive(Clone)]
+pub struct Asker {
+    submit: Sender<Pending>,
+}
+
+impl Asker {
+    /// Sends one request line and waits for the reply (at most `wait`).
+    pub fn ask(&self, line: &str, wait: Duration) -> Reply {
+        let (tx, rx) = channel::bounded(1);
+        if self.submit.send((line.to_string(), tx)).is_err() {
+            return Reply::err("natrix is stopping");
+        }
+        rx.recv_timeout(wait)
+            .unwrap_or_else(|_| Reply::err("natrix did not answer in time"))
+    }
 }
 
 impl ControlServer {
@@ -51,6 +71,7 @@ impl ControlServer {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let (tx, rx) = channel::unbounded::<Pending>();
+        let submit = tx.clone();
         std::thread::Builder::new()
             .name("natrix-control".into())
             .spawn(move || {
@@ -66,7 +87,15 @@ impl ControlServer {
         Ok(ControlServer {
             path: path.to_path_buf(),
             requests: rx,
+            submit,
         })
+    }
+
+    /// A handle that submits requests in-process.
+    pub fn asker(&self) -> Asker {
+        Asker {
+            submit: self.submit.clone(),
+        }
     }
 
     pub fn path(&self) -> &Path {

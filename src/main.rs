@@ -78,6 +78,14 @@ struct ReplayArgs {
     /// Passes over the capture; the output holds the first.
     #[arg(long, default_value_t = 1)]
     loops: u32,
+    /// Deliver at most this many packets per second (default: as fast as
+    /// the workers go).
+    #[arg(long, value_name = "PPS")]
+    pace: Option<f64>,
+    /// Listen on this control socket while replaying (`natrix stats`,
+    /// `natrix backend`, `natrix top` work against it).
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -354,6 +362,9 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
     if a.loops == 0 {
         return Err("--loops must be at least 1".into());
     }
+    if a.pace.is_some_and(|p| !(p >= 1.0)) {
+        return Err("--pace must be at least 1 packet per second".into());
+    }
     let config = load(&a.config)?;
     let cp = ControlPlane::new(config).map_err(|e| e.to_string())?;
     let opts = ReplayOptions {
@@ -361,8 +372,27 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         loops: a.loops,
         out: a.out,
         progress: true,
+        pace: a.pace,
     };
-    let s = replay::replay_file(&cp, &a.pcap, &opts).map_err(|e| e.to_string())?;
+    let cap = natrix::capture::read(&a.pcap).map_err(|e| e.to_string())?;
+    let s = match &a.control {
+        None => replay::replay_capture(&cp, &cap, &opts).map_err(|e| e.to_string())?,
+        Some(path) => {
+            let server = natrix::control::ControlServer::bind(path)?;
+            let cell = cp.cell();
+            let mut mgmt = natrix::mgmt::Management::new(cp, Vec::new(), Some(a.config.clone()));
+            let mut started = false;
+            let mut tick = |shared: &[std::sync::Arc<natrix::stats::SharedCounters>]| {
+                if !started {
+                    mgmt.set_workers(shared.to_vec());
+                    started = true;
+                }
+                server.poll(&mut mgmt, std::time::Duration::from_millis(20));
+                mgmt.tick();
+            };
+            replay::replay_managed(cell, &cap, &opts, &mut tick).map_err(|e| e.to_string())?
+        }
+    };
     if a.json {
         println!("{}", s.to_json());
     } else {
@@ -424,6 +454,7 @@ fn cmd_demo(a: DemoArgs) -> Result<()> {
         loops: 1,
         out: Some(output.clone()),
         progress: true,
+        pace: None,
     };
     let s = replay::replay_file(&cp, &input, &opts).map_err(|e| e.to_string())?;
     if a.json {

@@ -31,6 +31,9 @@ pub struct ReplayOptions {
     pub out: Option<PathBuf>,
     /// Show a progress line on stderr (only when stderr is a terminal).
     pub progress: bool,
+    /// Deliver at most this many packets per second in all (None: as fast
+    /// as the workers go).
+    pub pace: Option<f64>,
 }
 
 impl Default for ReplayOptions {
@@ -40,6 +43,7 @@ impl Default for ReplayOptions {
             loops: 1,
             out: None,
             progress: false,
+            pace: None,
         }
     }
 }
@@ -313,11 +317,16 @@ struct CapturePort<'a> {
     /// (input index, offset, length) of each frame sent on the first pass.
     out: Vec<(u32, usize, usize)>,
     out_bytes: Vec<u8>,
+    /// Pacing: this queue's packets per second, from `started`.
+    pace: Option<(f64, Instant)>,
+    delivered: u64,
 }
 
 impl<'a> CapturePort<'a> {
     fn new(frames: &'a [Frame], indices: &'a [u32], loops: u32, record: bool) -> Self {
         CapturePort {
+            pace: None,
+            delivered: 0,
             frames,
             indices,
             pos: 0,
@@ -336,7 +345,18 @@ impl Port for CapturePort<'_> {
     type Buf = HeapBuf;
 
     fn rx_burst(&mut self, rx: &mut Burst<HeapBuf>) {
-        while !rx.is_full() && self.pass < self.loops {
+        let mut budget = u64::MAX;
+        if let Some((pps, started)) = self.pace {
+            let allowed = (started.elapsed().as_secs_f64() * pps) as u64;
+            budget = allowed.saturating_sub(self.delivered);
+            if budget == 0 {
+                std::thread::sleep(Duration::from_micros(200));
+                return;
+            }
+        }
+        while !rx.is_full() && self.pass < self.loops && budget > 0 {
+            budget -= 1;
+            self.delivered += 1;
             if self.pos == self.indices.len() {
                 self.pos = 0;
                 self.pass += 1;
@@ -395,7 +415,19 @@ pub fn replay_capture(
     cap: &Capture,
     opts: &ReplayOptions,
 ) -> Result<Summary, ReplayError> {
-    replay_phases(cp.cell(), cap, opts, &[], &mut |_| {})
+    replay_phases(cp.cell(), cap, opts, &[], &mut |_| {}, &mut |_| {})
+}
+
+/// Replays frames while `tick` runs on the calling thread every few
+/// milliseconds with the workers' counters: the management loop of a replay
+/// (`natrix replay --control`), which may publish snapshots at any time.
+pub fn replay_managed(
+    cell: Arc<SnapshotCell>,
+    cap: &Capture,
+    opts: &ReplayOptions,
+    tick: &mut dyn FnMut(&[Arc<SharedCounters>]),
+) -> Result<Summary, ReplayError> {
+    replay_phases(cell, cap, opts, &[], &mut |_| {}, tick)
 }
 
 /// A change to the backend set, applied by the management side once every
@@ -435,7 +467,7 @@ pub fn replay_with_changes(
     };
     // The control plane is borrowed mutably by `between`; the summary reads
     // the final snapshot from the cell, which is the same one.
-    replay_phases(cell, cap, opts, &bounds, &mut between)
+    replay_phases(cell, cap, opts, &bounds, &mut between, &mut |_| {})
 }
 
 fn replay_phases(
@@ -444,6 +476,7 @@ fn replay_phases(
     opts: &ReplayOptions,
     bounds: &[usize],
     between: &mut dyn FnMut(usize),
+    tick: &mut dyn FnMut(&[Arc<SharedCounters>]),
 ) -> Result<Summary, ReplayError> {
     let workers = opts.workers.max(1);
     if workers > 64 {
@@ -509,8 +542,10 @@ fn replay_phases(
                     let from = q.partition_point(|&i| i < lo);
                     let to = q.partition_point(|&i| i < hi);
                     let idx = &q[from..to];
+                    let pace = opts.pace.map(|p| (p / workers as f64, start));
                     s.spawn(move || {
-                        let port = CapturePort::new(frames, idx, loops, record);
+                        let mut port = CapturePort::new(frames, idx, loops, record);
+                        port.pace = pace;
                         let mut worker = crate::worker::Worker::new(dp, port, shared);
                         let never = AtomicBool::new(false);
                         worker.run(&never);
@@ -520,6 +555,10 @@ fn replay_phases(
                     })
                 })
                 .collect();
+            while !handles.iter().all(|h| h.is_finished()) {
+                tick(&shared);
+                std::thread::sleep(Duration::from_millis(2));
+            }
             let r = handles
                 .into_iter()
                 .map(|h| h.join().expect("worker thread panicked"))
