@@ -362,7 +362,7 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
     if a.loops == 0 {
         return Err("--loops must be at least 1".into());
     }
-    if a.pace.is_some_and(|p| !(p >= 1.0)) {
+    if a.pace.is_some_and(|p| p.is_nan() || p < 1.0) {
         return Err("--pace must be at least 1 packet per second".into());
     }
     let config = load(&a.config)?;
