@@ -9,6 +9,7 @@ pub mod dataplane;
 pub mod dpdk;
 pub mod flow;
 pub mod generate;
+pub mod health;
 pub mod port;
 pub mod replay;
 pub mod select;
