@@ -60,7 +60,7 @@ pub struct BackendHealth {
 /// Probe state shared between a probe thread and the checker.
 #[derive(Clone, Debug, Default)]
 struct State {
-    /// `None` until the first probe finishes.
+    /// False until the first probe finishes.
     probed: bool,
     healthy: bool,
     failures: u32,
@@ -121,8 +121,8 @@ impl HealthChecker {
         out
     }
 
-    /// Every backend of every pool, in pool and backend order of the last
-    /// configuration given, with its probe state.
+    /// Every backend of every pool of the last configuration given, with its
+    /// probe state, sorted by pool name and address. Never blocks on a probe.
     pub fn status(&self) -> Vec<BackendHealth> {
         let mut out: Vec<BackendHealth> = self
             .unprobed
