@@ -55,6 +55,7 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
                     mac: MacAddr([0x02, 0, 0, 0, 1, 10 + i]),
                 })
                 .collect(),
+            health: None,
         }],
         rules: vec![Rule {
             frontend: 0,

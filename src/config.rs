@@ -16,6 +16,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::path::Path;
+use std::time::Duration;
 use toml::Spanned;
 
 /// Default flow-table capacity per worker (connections).
@@ -137,6 +138,104 @@ pub struct Frontend {
 pub struct Pool {
     pub name: String,
     pub backends: Vec<Backend>,
+    /// Health probes of the pool's backends (`[pool.health]`); none: always healthy.
+    pub health: Option<HealthCheck>,
+}
+
+/// Default `health.interval`, seconds.
+pub const DEFAULT_HEALTH_INTERVAL_SECS: u32 = 5;
+/// Largest accepted `health.interval`, seconds.
+pub const MAX_HEALTH_INTERVAL_SECS: u32 = 3600;
+/// The default `health.timeout` is the interval, at most this many seconds.
+pub const DEFAULT_HEALTH_TIMEOUT_SECS: u32 = 5;
+/// Smallest accepted `health.timeout`, seconds.
+pub const MIN_HEALTH_TIMEOUT_SECS: f64 = 0.001;
+/// Default `health.unhealthy_threshold` (consecutive failures).
+pub const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 2;
+/// Default `health.healthy_threshold` (consecutive successes).
+pub const DEFAULT_HEALTHY_THRESHOLD: u32 = 1;
+/// Largest accepted health threshold.
+pub const MAX_HEALTH_THRESHOLD: u32 = 10;
+/// Longest accepted `health.path`, bytes.
+pub const MAX_HEALTH_PATH_LEN: usize = 1024;
+
+/// How a backend is probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HealthProtocol {
+    /// A TCP connection that opens within the timeout.
+    #[default]
+    Tcp,
+    /// `GET path` answered with status 200 within the timeout.
+    Http,
+}
+
+impl HealthProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            HealthProtocol::Tcp => "tcp",
+            HealthProtocol::Http => "http",
+        }
+    }
+}
+
+/// What happens to the existing connections of a backend that goes down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DownConnections {
+    /// They continue (only new connections avoid the backend).
+    #[default]
+    Keep,
+    /// They are dropped on their next packet and counted as `backend-down`.
+    Drop,
+}
+
+impl DownConnections {
+    pub fn name(self) -> &'static str {
+        match self {
+            DownConnections::Keep => "keep",
+            DownConnections::Drop => "drop",
+        }
+    }
+}
+
+/// A pool's `[pool.health]` table: how its backends are probed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheck {
+    pub protocol: HealthProtocol,
+    /// Port probed; none: each backend's own port.
+    pub port: Option<u16>,
+    /// Request path of HTTP probes (starts with `/`).
+    pub path: String,
+    /// Time between the starts of two probes of one backend.
+    pub interval: Duration,
+    /// How long a probe may take (at most the interval).
+    pub timeout: Duration,
+    /// Consecutive failures that take a healthy backend down.
+    pub unhealthy_threshold: u32,
+    /// Consecutive successes that bring a down backend back.
+    pub healthy_threshold: u32,
+    pub down_connections: DownConnections,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            protocol: HealthProtocol::Tcp,
+            port: None,
+            path: "/".into(),
+            interval: Duration::from_secs(u64::from(DEFAULT_HEALTH_INTERVAL_SECS)),
+            timeout: Duration::from_secs(u64::from(DEFAULT_HEALTH_TIMEOUT_SECS)),
+            unhealthy_threshold: DEFAULT_UNHEALTHY_THRESHOLD,
+            healthy_threshold: DEFAULT_HEALTHY_THRESHOLD,
+            down_connections: DownConnections::Keep,
+        }
+    }
+}
+
+impl HealthCheck {
+    /// The port probed on a backend whose own port is `backend_port`.
+    pub fn port_for(&self, backend_port: u16) -> u16 {
+        self.port.unwrap_or(backend_port)
+    }
 }
 
 /// One private endpoint behind a pool.
@@ -328,6 +427,21 @@ struct RawPool {
     next_hop_mac: Option<Spanned<String>>,
     #[serde(default)]
     backend: Vec<Spanned<RawBackend>>,
+    health: Option<Spanned<RawHealth>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+struct RawHealth {
+    protocol: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    path: Option<Spanned<String>>,
+    interval: Option<Spanned<i64>>,
+    /// Seconds; an integer or a float (like 0.5).
+    timeout: Option<Spanned<f64>>,
+    unhealthy_threshold: Option<Spanned<i64>>,
+    healthy_threshold: Option<Spanned<i64>>,
+    down_connections: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1054,7 +1168,134 @@ impl Cx<'_> {
                     mac,
                 });
             }
-            out.push(Pool { name, backends });
+            let health = p
+                .health
+                .as_ref()
+                .map(|h| self.health(h, &format!("{path}.health")))
+                .transpose()?;
+            out.push(Pool {
+                name,
+                backends,
+                health,
+            });
+        }
+        Ok(out)
+    }
+
+    fn health(&self, raw: &Spanned<RawHealth>, path: &str) -> Result<HealthCheck, ConfigError> {
+        let h = raw.get_ref();
+        let mut out = HealthCheck::default();
+        if let Some(v) = &h.protocol {
+            out.protocol = match v.get_ref().as_str() {
+                "tcp" => HealthProtocol::Tcp,
+                "http" => HealthProtocol::Http,
+                other => {
+                    return Err(self.err(
+                        v.span(),
+                        format!("{path}.protocol"),
+                        format!(
+                            "unknown health protocol \"{other}\": expected \"tcp\" or \"http\""
+                        ),
+                    ))
+                }
+            };
+        }
+        if let Some(v) = &h.port {
+            out.port = Some(self.port(v, &format!("{path}.port"))?);
+        }
+        if let Some(v) = &h.path {
+            let field = format!("{path}.path");
+            if out.protocol != HealthProtocol::Http {
+                return Err(self.err(
+                    v.span(),
+                    field,
+                    "path is only used by HTTP probes: expected protocol = \"http\", or no path",
+                ));
+            }
+            let s = v.get_ref();
+            if !s.starts_with('/') || s.len() > MAX_HEALTH_PATH_LEN {
+                return Err(self.err(
+                    v.span(),
+                    field,
+                    format!("invalid path {s:?}: expected an absolute path like \"/healthz\" of at most {MAX_HEALTH_PATH_LEN} bytes"),
+                ));
+            }
+            if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic()) {
+                return Err(self.err(
+                    v.span(),
+                    field,
+                    format!("invalid path {s:?}: {c:?} is not allowed: expected printable ASCII without spaces (percent-encode the rest)"),
+                ));
+            }
+            out.path = s.clone();
+        }
+        let interval_secs = match &h.interval {
+            None => DEFAULT_HEALTH_INTERVAL_SECS,
+            Some(v) => self.int(
+                v,
+                &format!("{path}.interval"),
+                1,
+                i64::from(MAX_HEALTH_INTERVAL_SECS),
+                "a number of seconds",
+            )? as u32,
+        };
+        out.interval = Duration::from_secs(u64::from(interval_secs));
+        out.timeout = match &h.timeout {
+            None => Duration::from_secs(u64::from(interval_secs.min(DEFAULT_HEALTH_TIMEOUT_SECS))),
+            Some(v) => {
+                let field = format!("{path}.timeout");
+                let t = *v.get_ref();
+                if !(MIN_HEALTH_TIMEOUT_SECS..=f64::from(MAX_HEALTH_INTERVAL_SECS)).contains(&t) {
+                    return Err(self.err(
+                        v.span(),
+                        field,
+                        format!("{t} is out of range: expected a number of seconds from {MIN_HEALTH_TIMEOUT_SECS} to the interval ({interval_secs})"),
+                    ));
+                }
+                if t > f64::from(interval_secs) {
+                    return Err(self.err(
+                        v.span(),
+                        field,
+                        format!("timeout {t} is longer than the interval ({interval_secs}): expected at most the interval"),
+                    ));
+                }
+                Duration::from_secs_f64(t)
+            }
+        };
+        let threshold = |v: &Option<Spanned<i64>>, key: &str, default: u32| match v {
+            None => Ok(default),
+            Some(v) => self
+                .int(
+                    v,
+                    &format!("{path}.{key}"),
+                    1,
+                    i64::from(MAX_HEALTH_THRESHOLD),
+                    "a number of consecutive probes",
+                )
+                .map(|n| n as u32),
+        };
+        out.unhealthy_threshold = threshold(
+            &h.unhealthy_threshold,
+            "unhealthy_threshold",
+            DEFAULT_UNHEALTHY_THRESHOLD,
+        )?;
+        out.healthy_threshold = threshold(
+            &h.healthy_threshold,
+            "healthy_threshold",
+            DEFAULT_HEALTHY_THRESHOLD,
+        )?;
+        if let Some(v) = &h.down_connections {
+            out.down_connections = match v.get_ref().as_str() {
+                "keep" => DownConnections::Keep,
+                "drop" => DownConnections::Drop,
+                other => {
+                    return Err(self.err(
+                        v.span(),
+                        format!("{path}.down_connections"),
+                        format!("unknown value \"{other}\": expected \"keep\" or \"drop\""),
+                    ))
+                }
+            };
         }
         Ok(out)
     }

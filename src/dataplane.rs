@@ -13,7 +13,7 @@
 use crate::flow::{self, Claim, FlowTable, Lookup, FLAG_TRANSITORY};
 use crate::port::{PacketBuf, BURST};
 use crate::select::{self, Rng, NONE};
-use crate::snapshot::{BackendEntry, BackendStatus, ServiceKind, Snapshot, SnapshotCell};
+use crate::snapshot::{BackendEntry, BackendStatus, Service, ServiceKind, Snapshot, SnapshotCell};
 use crate::stats::{Counters, DropReason, Event};
 use crate::types::{MacAddr, Mode};
 use crate::wire::ethernet::{self, EtherType};
@@ -247,18 +247,19 @@ impl Dataplane {
                     .get(e.backend as usize)
                     .map_or(BackendStatus::Removed, |b| b.status);
                 if !flow::is_expired(&e, now, timeout) {
-                    if status != BackendStatus::Removed {
+                    let gone = matches!(status, BackendStatus::Removed | BackendStatus::DownDrop);
+                    // A SYN on a closing entry is a new connection reusing the
+                    // client port: it is chosen afresh below (so a draining or
+                    // down backend takes no new connection this way).
+                    let reopen = syn && e.flags & FLAG_CLOSING != 0;
+                    if !gone && !reopen {
                         // Established: the common case.
                         let ent = self.flows.get_mut(slot);
                         ent.last_seen = now;
                         if closing {
                             ent.flags |= FLAG_TRANSITORY | FLAG_CLOSING;
                         } else if syn {
-                            // A new connection on a closing entry's client port:
-                            // half-open again, so that its ACK establishes it.
-                            if ent.flags & FLAG_CLOSING != 0 {
-                                ent.flags = FLAG_TRANSITORY;
-                            }
+                            // A retransmitted SYN: still half-open.
                         } else if ent.flags & FLAG_CLOSING == 0 {
                             ent.flags &= !FLAG_TRANSITORY;
                         }
@@ -266,9 +267,14 @@ impl Dataplane {
                         return self.forward(data, p, e.backend);
                     }
                     if p.tcp && !syn {
-                        // The backend is gone, and with it the connection.
+                        // The backend is gone (or down, and the pool drops its
+                        // connections), and with it the connection.
                         self.flows.remove(slot);
-                        return Verdict::Drop(DropReason::BackendRemoved);
+                        return Verdict::Drop(if status == BackendStatus::DownDrop {
+                            DropReason::BackendDown
+                        } else {
+                            DropReason::BackendRemoved
+                        });
                     }
                     // A new SYN, or UDP: start over on another backend.
                     (Some(slot), Claim::Free)
@@ -309,7 +315,7 @@ impl Dataplane {
             self.counters.event(Event::TableFull);
             let b = svc.pick_hash(hash);
             if b == NONE {
-                return Verdict::Drop(DropReason::NoBackend);
+                return Verdict::Drop(no_backend(svc));
             }
             return self.forward(data, p, b);
         };
@@ -322,7 +328,7 @@ impl Dataplane {
             _ => svc.pick_hash(hash),
         };
         if b == NONE {
-            return Verdict::Drop(DropReason::NoBackend);
+            return Verdict::Drop(no_backend(svc));
         }
         let flags = if closing {
             FLAG_TRANSITORY | FLAG_CLOSING
@@ -353,6 +359,16 @@ impl Dataplane {
         self.counters.event(Event::Inbound);
         bump(&mut self.counters.backend_packets, b);
         Verdict::ToPrivate
+    }
+}
+
+/// Why a new connection found no backend: all of them down, or none usable.
+#[inline(always)]
+fn no_backend(svc: &Service) -> DropReason {
+    if svc.pool_down {
+        DropReason::PoolDown
+    } else {
+        DropReason::NoBackend
     }
 }
 

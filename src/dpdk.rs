@@ -629,6 +629,7 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
         .map_err(|e| format!("signal handler: {e}"))?;
     let started = Instant::now();
     let mut mgmt = Management::new(cp, shared.clone(), opts.config_path.clone());
+    mgmt.enable_health();
     let manage = {
         let stop = stop.clone();
         let idle_exit = opts.idle_exit;

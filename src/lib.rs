@@ -10,6 +10,7 @@ pub mod dataplane;
 pub mod dpdk;
 pub mod flow;
 pub mod generate;
+pub mod health;
 pub mod mgmt;
 pub mod port;
 pub mod replay;

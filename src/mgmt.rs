@@ -5,6 +5,7 @@
 
 use crate::config::{self, Config};
 use crate::flow::FlowTable;
+use crate::health::HealthChecker;
 use crate::snapshot::{BackendStatus, ControlPlane, ServiceKind};
 use crate::stats::{Counters, DropReason, Event, SharedCounters};
 use serde::{Deserialize, Serialize};
@@ -159,6 +160,8 @@ pub struct Management {
     /// Per-worker counters one rate interval ago, and now.
     prev: (Instant, Vec<Counters>),
     last: (Instant, Vec<Counters>),
+    /// Health probes (the appliance only: replays and benchmarks send none).
+    health: Option<HealthChecker>,
 }
 
 /// How often rates are sampled.
@@ -181,6 +184,22 @@ impl Management {
             started: now,
             prev: (now, zero.clone()),
             last: (now, zero),
+            health: None,
+        }
+    }
+
+    /// Starts the health probes of every pool that has `[pool.health]`.
+    /// Probes go out through the host's own network stack.
+    pub fn enable_health(&mut self) {
+        if self.cp.config().pools.iter().any(|p| p.health.is_some()) {
+            self.health = Some(HealthChecker::new(self.cp.config()));
+        }
+    }
+
+    /// Tells the probes about backends added or removed.
+    fn health_update(&mut self) {
+        if let Some(h) = &mut self.health {
+            h.update(self.cp.config());
         }
     }
 
@@ -199,8 +218,23 @@ impl Management {
         self.shared.iter().map(|s| s.read()).collect()
     }
 
-    /// Call often (every 100 ms or so): samples the counters for rates.
+    /// Call often (every 100 ms or so): applies health changes, samples the
+    /// counters for rates.
     pub fn tick(&mut self) {
+        if let Some(h) = &mut self.health {
+            for c in h.poll_changes() {
+                let state = if c.healthy { "up" } else { "down" };
+                match self.cp.set_health(&c.pool, c.address, c.healthy) {
+                    Ok(()) => log::warn!(
+                        "pool {:?}: backend {} is {state} ({})",
+                        c.pool,
+                        c.address,
+                        c.reason
+                    ),
+                    Err(e) => log::warn!("health change for {} not applied: {e}", c.address),
+                }
+            }
+        }
         if self.last.0.elapsed() >= RATE_INTERVAL {
             let now: Vec<Counters> = self.read().into_iter().map(|r| r.0).collect();
             self.prev = std::mem::replace(&mut self.last, (Instant::now(), now));
@@ -262,6 +296,8 @@ impl Management {
         };
         let snap = self.cp.snapshot();
         let get = |v: &Vec<u64>, id: usize| v.get(id).copied().unwrap_or(0);
+        let health: Vec<crate::health::BackendHealth> =
+            self.health.as_ref().map(|h| h.status()).unwrap_or_default();
         let mut frontends: Vec<FrontendStats> = snap
             .services
             .iter()
@@ -307,7 +343,14 @@ impl Management {
                     address: format!("{}:{}", b.address, b.port),
                     weight: b.weight,
                     state: b.status.name().to_string(),
-                    healthy: None,
+                    healthy: health
+                        .iter()
+                        .find(|h| {
+                            h.pool == snap.pool_name(b)
+                                && *h.address.ip() == b.address
+                                && h.address.port() == b.port
+                        })
+                        .and_then(|h| h.healthy),
                     connections: conns,
                     packets,
                     pps,
@@ -388,6 +431,9 @@ impl Management {
             }),
             Command::Reload => self.reload(),
         };
+        if r.is_ok() {
+            self.health_update();
+        }
         match r {
             Ok(msg) => {
                 log::info!("{msg}");

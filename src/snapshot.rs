@@ -34,6 +34,13 @@ pub enum BackendStatus {
     Draining,
     /// Gone: its connections are dropped.
     Removed,
+    /// Failed its health probes, pool with `down_connections = "keep"`: takes
+    /// no new connections, keeps its existing ones.
+    Down,
+    /// Failed its health probes, pool with `down_connections = "drop"`: takes
+    /// no new connections, and its TCP connections are dropped (and counted
+    /// as `backend-down`) on their next packet.
+    DownDrop,
 }
 
 impl BackendStatus {
@@ -42,7 +49,14 @@ impl BackendStatus {
             BackendStatus::Active => "active",
             BackendStatus::Draining => "draining",
             BackendStatus::Removed => "removed",
+            BackendStatus::Down => "down",
+            BackendStatus::DownDrop => "down-drop",
         }
+    }
+
+    /// Down after failed health probes (either way of handling connections).
+    pub fn is_down(self) -> bool {
+        matches!(self, BackendStatus::Down | BackendStatus::DownDrop)
     }
 }
 
@@ -56,8 +70,12 @@ pub struct BackendEntry {
     pub address: Ipv4Addr,
     pub port: u16,
     pub mac: MacAddr,
+    /// The configured weight (0 while draining or removed; kept while down).
     pub weight: u32,
     pub status: BackendStatus,
+    /// Health probes' verdict (always true without a `[pool.health]`). A
+    /// draining backend can be down too; its status then says `down`.
+    pub healthy: bool,
     /// Raw big-endian address, for the rewrite.
     pub addr_raw: u32,
     /// Checksum deltas (RFC 1624) of the inbound rewrite: IP header (with the TTL
@@ -93,6 +111,9 @@ pub struct Service {
     pub pool: u16,
     /// Backend ids in table-slot order (append-only: removed ones stay, weight 0).
     pub members: Vec<u16>,
+    /// No member takes new connections because every member that would (weight
+    /// > 0) is down: new connections are dropped as `pool-down`, not `no-backend`.
+    pub pool_down: bool,
     pub weighted: WeightedTable,
     pub maglev: MaglevTable,
 }
@@ -274,6 +295,8 @@ pub struct ControlPlane {
     /// (service, address, port) -> backend id; ids are never reused for another endpoint.
     ids: HashMap<(u16, u32, u16), u16>,
     services: Vec<Service>,
+    /// Backends marked down by health probes: (pool index, endpoint).
+    down: HashSet<(usize, SocketAddrV4)>,
     generation: u64,
     cell: Arc<SnapshotCell>,
 }
@@ -302,6 +325,7 @@ impl ControlPlane {
                 idle_timeout_secs: config::DEFAULT_IDLE_TIMEOUT_MINS * 60,
                 pool: u16::MAX,
                 members: Vec::new(),
+                pool_down: false,
                 weighted: WeightedTable::build(&[]),
                 maglev: MaglevTable::build(config::DEFAULT_MAGLEV_TABLE_SIZE, &[]),
             };
@@ -346,6 +370,7 @@ impl ControlPlane {
             backends,
             ids,
             services,
+            down: HashSet::new(),
             generation: 0,
             cell: Arc::new(SnapshotCell::new(Arc::new(empty_snapshot()))),
         };
@@ -468,6 +493,7 @@ impl ControlPlane {
     pub fn remove_backend(&mut self, pool: &str, addr: SocketAddrV4) -> Result<(), ChangeError> {
         let (p, i) = self.find(pool, addr)?;
         self.config.pools[p].backends.remove(i);
+        self.down.remove(&(p, addr));
         self.retire(p, addr, BackendStatus::Removed);
         self.publish();
         Ok(())
@@ -485,7 +511,17 @@ impl ControlPlane {
         }
         let (p, i) = self.find(pool, addr)?;
         self.config.pools[p].backends[i].weight = weight;
-        if weight == 0 {
+        if self.down.contains(&(p, addr)) {
+            // Down: stays out of the tables; the weight applies when it is back.
+            for s in self.services_of_pool(p) {
+                if let Some(&id) = self
+                    .ids
+                    .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
+                {
+                    self.backends[id as usize].weight = weight;
+                }
+            }
+        } else if weight == 0 {
             self.retire(p, addr, BackendStatus::Draining);
         } else {
             for s in self.services_of_pool(p) {
@@ -510,6 +546,69 @@ impl ControlPlane {
         self.set_weight(pool, addr, 0)
     }
 
+    /// Applies a health-probe verdict. A backend that goes down takes no new
+    /// connections (it leaves the selection tables without moving other
+    /// Maglev keys, as when draining); its existing connections are kept, or
+    /// dropped on their next packet when the pool says `down_connections =
+    /// "drop"`. A backend that comes back returns to the tables with its
+    /// configured weight (a draining one stays draining). Setting the state a
+    /// backend already has changes nothing and publishes nothing.
+    pub fn set_health(
+        &mut self,
+        pool: &str,
+        addr: SocketAddrV4,
+        healthy: bool,
+    ) -> Result<(), ChangeError> {
+        let (p, i) = self.find(pool, addr)?;
+        let key = (p, addr);
+        if self.down.contains(&key) != healthy {
+            return Ok(());
+        }
+        if healthy {
+            self.down.remove(&key);
+            let weight = self.config.pools[p].backends[i].weight;
+            for s in self.services_of_pool(p) {
+                if let Some(&id) = self
+                    .ids
+                    .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
+                {
+                    let b = &mut self.backends[id as usize];
+                    b.healthy = true;
+                    b.weight = weight;
+                    b.status = if weight > 0 {
+                        BackendStatus::Active
+                    } else {
+                        BackendStatus::Draining
+                    };
+                }
+                if weight > 0 {
+                    let size = self.services[s].maglev.size();
+                    rebuild_tables(&mut self.services[s], &self.backends, size);
+                }
+            }
+        } else {
+            self.down.insert(key);
+            let drop = self.config.pools[p]
+                .health
+                .as_ref()
+                .is_some_and(|h| h.down_connections == config::DownConnections::Drop);
+            let status = if drop {
+                BackendStatus::DownDrop
+            } else {
+                BackendStatus::Down
+            };
+            self.retire(p, addr, status);
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// Whether health probes have marked `addr` of `pool` down.
+    pub fn is_down(&self, pool: &str, addr: SocketAddrV4) -> bool {
+        self.pool_index(pool)
+            .is_ok_and(|p| self.down.contains(&(p, addr)))
+    }
+
     /// Takes a backend out of new-connection tables without moving other keys.
     fn retire(&mut self, p: usize, addr: SocketAddrV4, status: BackendStatus) {
         for s in self.services_of_pool(p) {
@@ -520,8 +619,15 @@ impl ControlPlane {
                 continue;
             };
             let b = &mut self.backends[id as usize];
-            b.status = status;
-            b.weight = 0;
+            if status.is_down() {
+                // Down keeps the weight it comes back with.
+                b.healthy = false;
+            } else {
+                b.weight = 0;
+            }
+            if !(status == BackendStatus::Draining && b.status.is_down()) {
+                b.status = status;
+            }
             let svc = &mut self.services[s];
             let slot = svc.members.iter().position(|&m| m == id).unwrap_or(0) as u16;
             let keys = table_keys(svc, &self.backends);
@@ -533,6 +639,16 @@ impl ControlPlane {
 
     fn publish(&mut self) {
         self.generation += 1;
+        for svc in &mut self.services {
+            let members = svc.members.iter().map(|&id| &self.backends[id as usize]);
+            let mut usable = false;
+            let mut down = false;
+            for b in members {
+                usable |= b.status == BackendStatus::Active && b.weight > 0;
+                down |= b.status.is_down() && b.weight > 0;
+            }
+            svc.pool_down = !usable && down;
+        }
         let mut frontends = HashMap::new();
         let mut returns = HashMap::new();
         let mut local = HashSet::new();
@@ -596,6 +712,7 @@ fn make_backend(
         } else {
             BackendStatus::Draining
         },
+        healthy: true,
         addr_raw: be_ip,
         in_ip_delta: in_addr + TTL_DECREMENT_DELTA,
         in_l4_delta: in_addr + checksum::delta16(fe.port, b.port),

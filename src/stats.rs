@@ -71,6 +71,11 @@ reasons! {
         NoBackend = "no-backend",
         /// The connection's backend was removed from its pool.
         BackendRemoved = "backend-removed",
+        /// The connection's backend failed its health probes, and its pool
+        /// drops the connections of down backends (`down_connections = "drop"`).
+        BackendDown = "backend-down",
+        /// A new connection, and every backend of the pool that would take it is down.
+        PoolDown = "pool-down",
         /// Frame larger than the port's buffers.
         Oversize = "oversize",
         /// Capture link type other than Ethernet.

@@ -1157,3 +1157,240 @@ fn ports_section_errors() {
     assert_eq!(e.line, Some(line_of(&text, "queues")), "{e}");
     assert!(e.message.contains("unknown field"), "{e}");
 }
+
+// --- [pool.health] --------------------------------------------------------
+
+/// GOOD with a `[pool.health]` table of `lines` after the pool's backends.
+fn with_health(lines: &str) -> String {
+    GOOD.replace("[[rule]]", &format!("[pool.health]\n{lines}\n\n[[rule]]"))
+}
+
+#[test]
+fn health_defaults() {
+    use natrix::config::{DownConnections, HealthProtocol};
+    use std::time::Duration;
+    assert!(ok(GOOD).pools[0].health.is_none());
+    let h = ok(&with_health("")).pools[0].health.clone().unwrap();
+    assert_eq!(h.protocol, HealthProtocol::Tcp);
+    assert_eq!(h.port, None);
+    assert_eq!(h.port_for(8080), 8080);
+    assert_eq!(h.path, "/");
+    assert_eq!(h.interval, Duration::from_secs(5));
+    assert_eq!(h.timeout, Duration::from_secs(5));
+    assert_eq!(h.unhealthy_threshold, 2);
+    assert_eq!(h.healthy_threshold, 1);
+    assert_eq!(h.down_connections, DownConnections::Keep);
+    // The default timeout is the interval, at most 5 s.
+    let h = ok(&with_health("interval = 2")).pools[0]
+        .health
+        .clone()
+        .unwrap();
+    assert_eq!(h.timeout, Duration::from_secs(2));
+    let h = ok(&with_health("interval = 30")).pools[0]
+        .health
+        .clone()
+        .unwrap();
+    assert_eq!(h.timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn health_explicit_values() {
+    use natrix::config::{DownConnections, HealthProtocol};
+    use std::time::Duration;
+    let text = with_health(
+        "protocol = \"http\"\nport = 9000\npath = \"/healthz?full=1\"\ninterval = 10\ntimeout = 2.5\nunhealthy_threshold = 10\nhealthy_threshold = 3\ndown_connections = \"drop\"",
+    );
+    let h = ok(&text).pools[0].health.clone().unwrap();
+    assert_eq!(h.protocol, HealthProtocol::Http);
+    assert_eq!(h.port_for(8080), 9000);
+    assert_eq!(h.path, "/healthz?full=1");
+    assert_eq!(h.interval, Duration::from_secs(10));
+    assert_eq!(h.timeout, Duration::from_millis(2500));
+    assert_eq!((h.unhealthy_threshold, h.healthy_threshold), (10, 3));
+    assert_eq!(h.down_connections, DownConnections::Drop);
+    // An integer timeout, equal to the interval, is fine; so is an inline table.
+    let h = ok(&with_health("interval = 1\ntimeout = 1")).pools[0]
+        .health
+        .clone()
+        .unwrap();
+    assert_eq!(h.timeout, Duration::from_secs(1));
+    let inline = GOOD.replace(
+        "name = \"web\"\n\n[[pool.backend]]",
+        "name = \"web\"\nhealth = { protocol = \"tcp\", interval = 3600 }\n\n[[pool.backend]]",
+    );
+    let h = ok(&inline).pools[0].health.clone().unwrap();
+    assert_eq!(h.interval, Duration::from_secs(3600));
+}
+
+#[test]
+fn health_errors_name_file_line_and_field() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (lines, the text on the error's line, field, phrase)
+        (
+            "protocol = \"udp\"",
+            "protocol = \"udp\"",
+            "protocol",
+            "unknown health protocol \"udp\": expected \"tcp\" or \"http\"",
+        ),
+        (
+            "port = 0",
+            "port = 0",
+            "port",
+            "0 is out of range: expected a port number from 1 to 65535",
+        ),
+        (
+            "port = 70000",
+            "port = 70000",
+            "port",
+            "70000 is out of range",
+        ),
+        (
+            "path = \"/x\"",
+            "path = \"/x\"",
+            "path",
+            "path is only used by HTTP probes",
+        ),
+        (
+            "protocol = \"http\"\npath = \"healthz\"",
+            "path = ",
+            "path",
+            "expected an absolute path",
+        ),
+        (
+            "protocol = \"http\"\npath = \"/a b\"",
+            "path = ",
+            "path",
+            "' ' is not allowed",
+        ),
+        (
+            "protocol = \"http\"\npath = \"/a\\r\\nX: y\"",
+            "path = ",
+            "path",
+            "is not allowed",
+        ),
+        (
+            "interval = 0",
+            "interval = 0",
+            "interval",
+            "0 is out of range: expected a number of seconds from 1 to 3600",
+        ),
+        (
+            "interval = 3601",
+            "interval = 3601",
+            "interval",
+            "3601 is out of range",
+        ),
+        (
+            "timeout = 0",
+            "timeout = 0",
+            "timeout",
+            "0 is out of range: expected a number of seconds from 0.001",
+        ),
+        (
+            "timeout = -1.5",
+            "timeout = -1.5",
+            "timeout",
+            "-1.5 is out of range",
+        ),
+        (
+            "timeout = nan",
+            "timeout = nan",
+            "timeout",
+            "is out of range",
+        ),
+        (
+            "interval = 2\ntimeout = 3",
+            "timeout = 3",
+            "timeout",
+            "timeout 3 is longer than the interval (2): expected at most the interval",
+        ),
+        (
+            "timeout = 5.5",
+            "timeout = 5.5",
+            "timeout",
+            "longer than the interval (5)",
+        ),
+        (
+            "unhealthy_threshold = 0",
+            "unhealthy_threshold",
+            "unhealthy_threshold",
+            "0 is out of range: expected a number of consecutive probes from 1 to 10",
+        ),
+        (
+            "unhealthy_threshold = 11",
+            "unhealthy_threshold",
+            "unhealthy_threshold",
+            "11 is out of range",
+        ),
+        (
+            "healthy_threshold = 0",
+            "healthy_threshold",
+            "healthy_threshold",
+            "0 is out of range",
+        ),
+        (
+            "healthy_threshold = 11",
+            "healthy_threshold",
+            "healthy_threshold",
+            "11 is out of range",
+        ),
+        (
+            "down_connections = \"close\"",
+            "down_connections",
+            "down_connections",
+            "unknown value \"close\": expected \"keep\" or \"drop\"",
+        ),
+    ];
+    for (lines, at, key, phrase) in cases {
+        let text = with_health(lines);
+        check(
+            &text,
+            line_of(&text, at),
+            &format!("pool[0].health.{key}"),
+            phrase,
+        );
+    }
+}
+
+#[test]
+fn health_unknown_keys_and_wrong_types() {
+    let text = with_health("intervall = 5");
+    check(
+        &text,
+        line_of(&text, "intervall"),
+        "pool[0].health.intervall",
+        "unknown field `intervall`",
+    );
+    let text = with_health("interval = \"5s\"");
+    check(
+        &text,
+        line_of(&text, "\"5s\""),
+        "pool[0].health.interval",
+        "invalid type: string \"5s\", expected an integer",
+    );
+    let text = with_health("interval = 1.5");
+    check(
+        &text,
+        line_of(&text, "1.5"),
+        "pool[0].health.interval",
+        "invalid type: float",
+    );
+    let text = with_health("timeout = \"1\"");
+    check(
+        &text,
+        line_of(&text, "timeout"),
+        "pool[0].health.timeout",
+        "invalid type: string",
+    );
+    // The table of the second pool is that pool's.
+    let two = format!(
+        "{}\n[[pool]]\nname = \"other\"\n[pool.health]\nhealthy_threshold = 0\n",
+        GOOD.replace("[[rule]]\nfrontend = \"web\"\npool = \"web\"\n", "")
+    ) + "[[rule]]\nfrontend = \"web\"\npool = \"web\"\n";
+    check(
+        &two,
+        line_of(&two, "healthy_threshold = 0"),
+        "pool[1].health.healthy_threshold",
+        "0 is out of range",
+    );
+}

@@ -1388,9 +1388,9 @@ fn checksums_survive_many_rewrites() {
 #[test]
 fn new_connection_on_a_closed_client_port_becomes_established() {
     // A client reuses its port within the transitory timeout of the previous
-    // connection's FIN: the new SYN meets the closing entry. Once the new
-    // connection is established it must live for the idle timeout, not the
-    // transitory one.
+    // connection's FIN: the new SYN meets the closing entry. It is a new
+    // connection, so its backend is chosen afresh (and counted); once it is
+    // established it must live for the idle timeout, not the transitory one.
     let mut lb = Lb::new();
     let snap = lb.snap();
     let c = client(54000);
@@ -1410,8 +1410,20 @@ fn new_connection_on_a_closed_client_port_becomes_established() {
     lb.expect("first SYN", &syn.build(), &Want::Any(any(&snap, &syn)));
     for (at, what, p) in &steps[1..] {
         lb.dp.set_clock(*at);
-        lb.expect(what, &p.build(), &Want::Same(any(&snap, p)));
+        let want = if *what == "new SYN on the same port" {
+            Want::Any(any(&snap, p))
+        } else {
+            Want::Same(any(&snap, p))
+        };
+        lb.expect(what, &p.build(), &want);
     }
+    assert_eq!(
+        lb.dp
+            .counters
+            .event_count(natrix::stats::Event::ConnectionCreated),
+        2,
+        "the reused port is a second connection"
+    );
     assert_eq!(
         flags_of(&lb, 54000) & FLAG_TRANSITORY,
         0,
