@@ -69,7 +69,9 @@ impl<P: Port> Worker<P> {
         }
         if n > 0 {
             self.since_publish += 1;
-            if self.since_publish >= PUBLISH_EVERY {
+            // Under full load every PUBLISH_EVERY bursts; below it (a burst
+            // not full) there is time to spare, so at once.
+            if self.since_publish >= PUBLISH_EVERY || n < BURST {
                 self.publish();
             }
         }
