@@ -32,9 +32,12 @@ fn rx(sock: &PathBuf) -> u64 {
     v["total"]["rx"].as_u64().unwrap()
 }
 
-/// (client address, client port, seq, ack, flags) of a TCP frame from a
-/// client to the web frontend, or from the output toward a web backend.
-fn key(f: &[u8]) -> Option<((Ipv4Addr, u16, u32, u32, u8), Ipv4Addr, u16)> {
+/// (client address, client port, seq, ack, flags): what identifies a client
+/// segment before and after translation.
+type SegmentKey = (Ipv4Addr, u16, u32, u32, u8);
+
+/// The key of a TCP frame from a client, with its destination address and port.
+fn key(f: &[u8]) -> Option<(SegmentKey, Ipv4Addr, u16)> {
     if f.len() < 54 || f[12..14] != [8, 0] || f[23] != 6 {
         return None;
     }
@@ -124,7 +127,7 @@ fn backend_changes_during_a_live_replay() {
     // set; frames from `after` + one burst on see the new one.
     let inputs = natrix::capture::read(&input).unwrap().frames;
     let web = Ipv4Addr::new(198, 18, 1, 10);
-    let mut index: HashMap<(Ipv4Addr, u16, u32, u32, u8), usize> = HashMap::new();
+    let mut index: HashMap<SegmentKey, usize> = HashMap::new();
     let mut syn_at: HashMap<(Ipv4Addr, u16), usize> = HashMap::new();
     for (i, f) in inputs.iter().enumerate() {
         if let Some((k, dst, dport)) = key(&f.data) {
