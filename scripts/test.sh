@@ -15,6 +15,7 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v ab >/dev/null 2>&1 || need+=(apache2-utils)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if ((${#need[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing ${need[*]}: install them, or run as root to have them installed" >&2
