@@ -329,11 +329,24 @@ pub struct BenchWorker {
 /// Builds worker `w` of `workers` over `flows` connections in all, and
 /// establishes its connections.
 pub fn setup_worker(cp: &ControlPlane, flows: u64, workers: usize, w: usize) -> BenchWorker {
-    let cell: Arc<SnapshotCell> = cp.cell();
+    let shared = Arc::new(SharedCounters::new(MAX_BACKEND_IDS));
+    let table = cp.config().appliance.flow_table_size;
+    setup_worker_on(cp.cell(), table, shared, flows, workers, w)
+}
+
+/// [`setup_worker`] on a snapshot cell, publishing into `shared`.
+pub fn setup_worker_on(
+    cell: Arc<SnapshotCell>,
+    table: u32,
+    shared: Arc<SharedCounters>,
+    flows: u64,
+    workers: usize,
+    w: usize,
+) -> BenchWorker {
     let per = flows / workers as u64 + u64::from((w as u64) < flows % workers as u64);
-    let dp = Dataplane::new(cell, cp.config().appliance.flow_table_size, w);
+    let dp = Dataplane::new(cell, table, w);
     let port = MemPort::new(w as u64, per as usize, workers as u64);
-    let mut worker = Worker::new(dp, port, Arc::new(SharedCounters::new(MAX_BACKEND_IDS)));
+    let mut worker = Worker::new(dp, port, shared);
     let t = Instant::now();
     let never = AtomicBool::new(false);
     worker.run(&never);
@@ -422,23 +435,37 @@ impl BenchReport {
 }
 
 /// Runs the benchmark: `workers` threads, `flows` connections in all, for `seconds`.
-pub fn run(flows: u64, workers: usize, seconds: f64) -> Result<BenchReport, String> {
+pub fn run(
+    flows: u64,
+    workers: usize,
+    seconds: f64,
+    control: Option<&std::path::Path>,
+) -> Result<BenchReport, String> {
     let workers = workers.clamp(1, 64);
     if flows == 0 || flows > 100_000_000 {
         return Err("--flows must be 1 to 100000000".into());
     }
     let per = flows.div_ceil(workers as u64);
     let cp = ControlPlane::new(bench_config(per as u32)).map_err(|e| e.to_string())?;
+    let cell = cp.cell();
+    let table = cp.config().appliance.flow_table_size;
+    let server = control
+        .map(crate::control::ControlServer::bind)
+        .transpose()?;
+    let shared: Vec<Arc<SharedCounters>> = (0..workers)
+        .map(|_| Arc::new(SharedCounters::new(MAX_BACKEND_IDS)))
+        .collect();
+    let mut mgmt = crate::mgmt::Management::new(cp, shared.clone(), None);
     let stop = AtomicBool::new(false);
     let results: Vec<(u64, u64, f64, f64, u64, u64)> = std::thread::scope(|s| {
-        let cp = &cp;
         let stop = &stop;
         let barrier = Arc::new(std::sync::Barrier::new(workers + 1));
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 let barrier = barrier.clone();
+                let (cell, shared) = (cell.clone(), shared[w].clone());
                 s.spawn(move || {
-                    let mut bw = setup_worker(cp, flows, workers, w);
+                    let mut bw = setup_worker_on(cell, table, shared, flows, workers, w);
                     let syn_rate = bw.worker.port.flows() as f64 / bw.syn_seconds.max(1e-9);
                     barrier.wait();
                     let rx0 = bw.worker.dp.counters.rx;
@@ -461,7 +488,16 @@ pub fn run(flows: u64, workers: usize, seconds: f64) -> Result<BenchReport, Stri
             })
             .collect();
         barrier.wait();
-        std::thread::sleep(Duration::from_secs_f64(seconds.max(0.1)));
+        // The management loop while the workers run: the control socket, if any.
+        let end = Instant::now() + Duration::from_secs_f64(seconds.max(0.1));
+        while Instant::now() < end {
+            let wait = (end - Instant::now()).min(Duration::from_millis(100));
+            match &server {
+                Some(srv) => srv.poll(&mut mgmt, wait),
+                None => std::thread::sleep(wait),
+            }
+            mgmt.tick();
+        }
         stop.store(true, Ordering::Relaxed);
         handles
             .into_iter()

@@ -186,6 +186,9 @@ struct BenchArgs {
     /// Seconds to measure.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
+    /// Listen on this control socket while measuring.
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
     /// Print the results as one JSON object.
     #[arg(long)]
     json: bool,
@@ -420,7 +423,7 @@ fn cmd_gen(a: GenArgs) -> Result<()> {
 }
 
 fn cmd_bench(a: BenchArgs) -> Result<()> {
-    let r = natrix::bench::run(a.flows, a.workers, a.seconds)?;
+    let r = natrix::bench::run(a.flows, a.workers, a.seconds, a.control.as_deref())?;
     if a.json {
         println!("{}", r.to_json());
     } else {

@@ -196,3 +196,47 @@ fn backend_changes_during_a_live_replay() {
     assert!(!sock.exists(), "the control socket is removed on exit");
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn bench_answers_stats_while_it_runs() {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-replay-control")
+        .join(format!("bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let sock = d.join("natrix.sock");
+    let child = Command::new(NATRIX)
+        .args([
+            "bench",
+            "--flows",
+            "2000",
+            "--seconds",
+            "3",
+            "--json",
+            "--control",
+        ])
+        .arg(&sock)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while UnixStream::connect(&sock).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(20), "no control socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    let first = rx(&sock);
+    std::thread::sleep(Duration::from_millis(500));
+    let v: serde_json::Value = serde_json::from_str(&ctl(&sock, &["stats", "--json"])).unwrap();
+    assert!(
+        v["total"]["rx"].as_u64().unwrap() > first,
+        "counters move while the benchmark runs"
+    );
+    assert_eq!(v["total"]["active_connections"], 2000);
+    assert_eq!(v["backends"].as_array().unwrap().len(), 4);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["dropped"], 0);
+    assert!(!sock.exists());
+    std::fs::remove_dir_all(&d).ok();
+}
