@@ -215,18 +215,16 @@ fn install_panic_hook() {
 /// Draws the whole view. `now` dates the figures' age.
 pub fn render(f: &mut Frame, view: &View, now: Instant) {
     let area = f.area();
-    let head = header_line(view);
-    // The header wraps on narrow terminals (at most three lines).
-    let head_h = (head.width() as u16)
-        .div_ceil(area.width.max(1))
-        .clamp(1, 3);
+    // The header wraps between its groups on narrow terminals.
+    let mut head = header_lines(view, area.width);
+    head.truncate(3);
     let [head_area, status, body] = Layout::vertical([
-        Constraint::Length(head_h),
+        Constraint::Length(head.len() as u16),
         Constraint::Length(1),
         Constraint::Min(0),
     ])
     .areas(area);
-    f.render_widget(Paragraph::new(head).wrap(Wrap { trim: true }), head_area);
+    f.render_widget(Paragraph::new(head), head_area);
     f.render_widget(Paragraph::new(status_line(view, now)), status);
     match &view.stats {
         Some((s, _)) => render_tables(f, s, body),
@@ -234,53 +232,72 @@ pub fn render(f: &mut Frame, view: &View, now: Instant) {
     }
 }
 
-fn header_line(view: &View) -> Line<'static> {
+/// The header's groups (natrix, uptime, workers, rates, ...), laid out on as
+/// many lines of `width` as they need.
+fn header_lines(view: &View, width: u16) -> Vec<Line<'static>> {
+    let sep = "  │  ";
+    let sep_w = sep.chars().count();
+    let mut lines: Vec<Line> = Vec::new();
+    let mut cur: Vec<Span> = Vec::new();
+    let mut used = 0;
+    for g in header_groups(view) {
+        let w: usize = g.iter().map(|s| s.width()).sum();
+        if !cur.is_empty() && used + sep_w + w > width as usize {
+            lines.push(Line::from(std::mem::take(&mut cur)));
+            used = 0;
+        }
+        if !cur.is_empty() {
+            cur.push(Span::styled(sep, Style::new().fg(Color::DarkGray)));
+            used += sep_w;
+        }
+        cur.extend(g);
+        used += w;
+    }
+    lines.push(Line::from(cur));
+    lines
+}
+
+fn header_groups(view: &View) -> Vec<Vec<Span<'static>>> {
     let title = Span::styled(
         "natrix",
         Style::new().add_modifier(Modifier::BOLD).fg(Color::Cyan),
     );
     let Some((s, _)) = &view.stats else {
-        return Line::from(vec![title, Span::raw("  (no statistics yet)")]);
+        return vec![vec![title], vec![Span::raw("no statistics yet")]];
     };
     let t = &s.total;
-    let sep = || Span::styled("  │  ", Style::new().fg(Color::DarkGray));
     let bold = |x: String| Span::styled(x, Style::new().add_modifier(Modifier::BOLD));
     let n = s.workers.len();
-    let mut spans = vec![
-        title,
-        sep(),
-        Span::raw("up "),
-        bold(uptime(s.uptime_seconds)),
-        sep(),
-        bold(n.to_string()),
-        Span::raw(if n == 1 { " worker" } else { " workers" }),
-        sep(),
-        Span::raw("rx "),
-        bold(format!("{:.3}", t.rx_pps / 1e6)),
-        Span::raw(" Mpps  tx "),
-        bold(format!("{:.3}", t.tx_pps / 1e6)),
-        Span::raw(" Mpps"),
-        sep(),
-        Span::raw("drops "),
-    ];
     let drops = format!("{}/s", si(t.drop_pps));
-    spans.push(if t.drop_pps > 0.0 {
-        Span::styled(drops, Style::new().fg(Color::Yellow).bold())
-    } else {
-        bold(drops)
-    });
-    spans.extend([
-        sep(),
-        Span::raw("new conns "),
-        bold(format!("{}/s", si(t.new_connections_per_sec))),
-        sep(),
-        Span::raw("active "),
-        bold(t.active_connections.to_string()),
-        sep(),
-        Span::raw("table "),
-        bold(percent(t.occupancy)),
-    ]);
-    Line::from(spans)
+    vec![
+        vec![title],
+        vec![Span::raw("up "), bold(uptime(s.uptime_seconds))],
+        vec![
+            bold(n.to_string()),
+            Span::raw(if n == 1 { " worker" } else { " workers" }),
+        ],
+        vec![
+            Span::raw("rx "),
+            bold(format!("{:.3}", t.rx_pps / 1e6)),
+            Span::raw(" Mpps  tx "),
+            bold(format!("{:.3}", t.tx_pps / 1e6)),
+            Span::raw(" Mpps"),
+        ],
+        vec![
+            Span::raw("drops "),
+            if t.drop_pps > 0.0 {
+                Span::styled(drops, Style::new().fg(Color::Yellow).bold())
+            } else {
+                bold(drops)
+            },
+        ],
+        vec![
+            Span::raw("new conns "),
+            bold(format!("{}/s", si(t.new_connections_per_sec))),
+        ],
+        vec![Span::raw("active "), bold(t.active_connections.to_string())],
+        vec![Span::raw("table "), bold(percent(t.occupancy))],
+    ]
 }
 
 fn status_line(view: &View, now: Instant) -> Line<'static> {
