@@ -17,6 +17,7 @@ pub mod replay;
 pub mod select;
 pub mod snapshot;
 pub mod stats;
+pub mod top;
 pub mod types;
 pub mod wire;
 pub mod worker;

@@ -42,6 +42,16 @@ enum Command {
         #[command(flatten)]
         control: ControlArg,
     },
+    /// A live full-screen view of a running natrix: rates, workers,
+    /// frontends, backends and drops, refreshed every second (q, Esc or
+    /// Ctrl-C quits).
+    Top {
+        /// Seconds between refreshes.
+        #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+        interval: f64,
+        #[command(flatten)]
+        control: ControlArg,
+    },
     /// Change a running natrix's backends: add, remove, drain or weight.
     Backend {
         #[command(subcommand)]
@@ -217,6 +227,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd_demo(a),
         Command::Run(a) => cmd_run(a),
         Command::Stats { json, control } => cmd_stats(&control.control, json),
+        Command::Top { interval, control } => natrix::top::run(&control.control, interval),
         Command::Backend { action, control } => cmd_backend(&control.control, action),
         Command::Reload { control } => {
             cmd_request(&control.control, serde_json::json!({"command": "reload"}))
