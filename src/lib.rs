@@ -10,12 +10,15 @@ pub mod dataplane;
 pub mod dpdk;
 pub mod flow;
 pub mod generate;
+pub mod metrics;
 pub mod mgmt;
 pub mod port;
 pub mod replay;
 pub mod select;
 pub mod snapshot;
 pub mod stats;
+#[cfg(feature = "dpdk")]
+pub mod telemetry;
 pub mod types;
 pub mod wire;
 pub mod worker;
