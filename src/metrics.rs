@@ -105,14 +105,16 @@ impl std::fmt::Display for Value {
     }
 }
 
+/// A sample's labels, as (name, unescaped value).
+pub type Labels = Vec<(&'static str, String)>;
+
 /// One metric family: its HELP and TYPE lines and its samples.
 #[derive(Clone, Debug)]
 pub struct Family {
     pub name: &'static str,
     pub help: &'static str,
     pub kind: Kind,
-    /// (labels, value); labels as (name, unescaped value).
-    pub samples: Vec<(Vec<(&'static str, String)>, Value)>,
+    pub samples: Vec<(Labels, Value)>,
 }
 
 impl Family {
@@ -125,7 +127,7 @@ impl Family {
         }
     }
 
-    fn push(&mut self, labels: Vec<(&'static str, String)>, v: Value) {
+    fn push(&mut self, labels: Labels, v: Value) {
         self.samples.push((labels, v));
     }
 }
@@ -329,11 +331,7 @@ pub fn families(r: &StatsReport) -> Vec<Family> {
         "The backend's weight (0: takes no new connections).",
     );
     for ((pool, frontend, backend), row) in rows {
-        let labels = vec![
-            ("pool", pool),
-            ("frontend", frontend),
-            ("backend", backend),
-        ];
+        let labels = vec![("pool", pool), ("frontend", frontend), ("backend", backend)];
         be_conns.push(labels.clone(), Value::Int(row.connections));
         be_packets.push(labels.clone(), Value::Int(row.packets));
         be_pps.push(labels.clone(), Value::Float(row.pps));
@@ -376,7 +374,8 @@ pub fn render(r: &StatsReport) -> String {
 /// (after a reload, say) keeps being reported with its last value.
 #[derive(Default)]
 pub struct Monotonic {
-    last: HashMap<(&'static str, String), (Vec<(&'static str, String)>, Value)>,
+    /// (family, label text) -> (labels, last value).
+    last: HashMap<(&'static str, String), (Labels, Value)>,
 }
 
 impl Monotonic {
@@ -484,7 +483,13 @@ fn accept_loop(listener: TcpListener, stop: &AtomicBool, state: Arc<Shared>) {
         };
         if state.busy.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
             state.busy.fetch_sub(1, Ordering::AcqRel);
-            let _ = respond(&mut stream, 503, "text/plain", b"too many connections\n", false);
+            let _ = respond(
+                &mut stream,
+                503,
+                "text/plain",
+                b"too many connections\n",
+                false,
+            );
             continue;
         }
         let st = state.clone();
@@ -579,7 +584,13 @@ fn serve(mut stream: TcpStream, st: &Shared) {
         Ok(h) => h,
         Err(0) => return,
         Err(code) => {
-            let _ = respond(&mut stream, code, "text/plain", b"request too large\n", false);
+            let _ = respond(
+                &mut stream,
+                code,
+                "text/plain",
+                b"request too large\n",
+                false,
+            );
             return;
         }
     };
@@ -684,10 +695,15 @@ mod tests {
             uptime_seconds: 12.5,
             workers: vec![w.clone(), WorkerStats::default()],
             total: w,
-            drops: [("no-service".to_string(), 7), ("ttl-expired".to_string(), 0)]
+            drops: [
+                ("no-service".to_string(), 7),
+                ("ttl-expired".to_string(), 0),
+            ]
+            .into_iter()
+            .collect(),
+            events: [("connection-created".to_string(), 4)]
                 .into_iter()
                 .collect(),
-            events: [("connection-created".to_string(), 4)].into_iter().collect(),
             frontends: vec![FrontendStats {
                 name: "we\"b\\\n".into(),
                 address: "198.18.1.10:80".into(),
@@ -834,6 +850,9 @@ mod tests {
         assert_eq!(route(b"POST /metrics HTTP/1.1"), Route::MethodNotAllowed);
         assert_eq!(route(b"\x00\xff garbage"), Route::BadRequest);
         assert_eq!(route(b"GET /metrics"), Route::BadRequest);
-        assert_eq!(route(b"GET /metrics HTTP/1.1\r\nno colon"), Route::BadRequest);
+        assert_eq!(
+            route(b"GET /metrics HTTP/1.1\r\nno colon"),
+            Route::BadRequest
+        );
     }
 }

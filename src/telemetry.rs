@@ -244,8 +244,9 @@ pub fn register() -> Result<(), String> {
             for (cmd, help) in COMMANDS {
                 // SAFETY: both strings are 'static and NUL-terminated;
                 // `callback` has the telemetry_cb signature and never unwinds.
-                let rc =
-                    unsafe { sys::rte_telemetry_register_cmd(cmd.as_ptr(), Some(callback), help.as_ptr()) };
+                let rc = unsafe {
+                    sys::rte_telemetry_register_cmd(cmd.as_ptr(), Some(callback), help.as_ptr())
+                };
                 if rc < 0 {
                     return Err(format!(
                         "telemetry: cannot register {}: error {}",

@@ -183,7 +183,9 @@ fn parse(text: &str) -> Result<(Vec<Sample>, HashMap<String, String>), String> {
         if line.starts_with('#') {
             return Err(err("comment that is neither HELP nor TYPE".into()));
         }
-        let name_end = line.find(['{', ' ']).ok_or_else(|| err("no value".into()))?;
+        let name_end = line
+            .find(['{', ' '])
+            .ok_or_else(|| err("no value".into()))?;
         let name = &line[..name_end];
         if !valid_name(name, false) {
             return Err(err("bad metric name".into()));
@@ -296,7 +298,10 @@ fn metrics_end_to_end() {
     let t = Instant::now();
     let t0 = t;
     while UnixStream::connect(&sock).is_err() || TcpStream::connect(addr).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(20), "natrix did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "natrix did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -382,9 +387,24 @@ fn metrics_end_to_end() {
     assert!(value(&first, "natrix_frontend_connections_total", &web) >= 0.0);
     assert!(value(&first, "natrix_frontend_packets_total", &web) >= 0.0);
     let be = |addr: &'static str| [("pool", "web"), ("frontend", "web"), ("backend", addr)];
-    assert!(value(&first, "natrix_backend_connections_total", &be("198.19.1.11:8080")) >= 0.0);
-    assert!(value(&first, "natrix_backend_packets_total", &be("198.19.1.11:8080")) >= 0.0);
-    assert_eq!(value(&first, "natrix_backend_up", &be("198.19.1.11:8080")), 1.0);
+    assert!(
+        value(
+            &first,
+            "natrix_backend_connections_total",
+            &be("198.19.1.11:8080")
+        ) >= 0.0
+    );
+    assert!(
+        value(
+            &first,
+            "natrix_backend_packets_total",
+            &be("198.19.1.11:8080")
+        ) >= 0.0
+    );
+    assert_eq!(
+        value(&first, "natrix_backend_up", &be("198.19.1.11:8080")),
+        1.0
+    );
     assert_eq!(
         value(&first, "natrix_backend_weight", &be("198.19.1.11:8080")),
         1.0
@@ -402,17 +422,26 @@ fn metrics_end_to_end() {
     }
     std::thread::sleep(Duration::from_millis(1100));
     let (second, _) = scrape(addr);
-    assert_eq!(value(&second, "natrix_backend_up", &be("198.19.1.11:8080")), 1.0);
+    assert_eq!(
+        value(&second, "natrix_backend_up", &be("198.19.1.11:8080")),
+        1.0
+    );
     assert_eq!(
         value(&second, "natrix_backend_weight", &be("198.19.1.11:8080")),
         0.0
     );
-    assert_eq!(value(&second, "natrix_backend_up", &be("198.19.1.12:8080")), 0.0);
+    assert_eq!(
+        value(&second, "natrix_backend_up", &be("198.19.1.12:8080")),
+        0.0
+    );
     assert_eq!(
         value(&second, "natrix_backend_weight", &be("198.19.1.14:8080")),
         5.0
     );
-    assert_eq!(value(&second, "natrix_backend_up", &be("198.19.1.14:8080")), 1.0);
+    assert_eq!(
+        value(&second, "natrix_backend_up", &be("198.19.1.14:8080")),
+        1.0
+    );
     // Counters never go backwards.
     let now: HashMap<String, f64> = second.iter().map(|s| (s.key(), s.value)).collect();
     for s in first.iter().filter(|s| s.name.ends_with("_total")) {
@@ -422,7 +451,9 @@ fn metrics_end_to_end() {
         assert!(*v >= s.value, "{} went from {} to {v}", s.key(), s.value);
     }
     assert!(value(&second, "natrix_packets_received_total", &w0) > rx);
-    assert!(value(&second, "natrix_uptime_seconds", &[]) > value(&first, "natrix_uptime_seconds", &[]));
+    assert!(
+        value(&second, "natrix_uptime_seconds", &[]) > value(&first, "natrix_uptime_seconds", &[])
+    );
 
     // Other paths: 404. Garbage: 400 or a clean close. Nothing kills it.
     assert_eq!(get(addr, "/").0, 404);
@@ -440,7 +471,10 @@ fn metrics_end_to_end() {
     // A client that connects and says nothing does not block others.
     let _idle = TcpStream::connect(addr).unwrap();
     // A huge request head is refused, not buffered without end.
-    let big = format!("GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(100_000));
+    let big = format!(
+        "GET /metrics HTTP/1.1\r\nX: {}\r\n\r\n",
+        "a".repeat(100_000)
+    );
     if let Some((code, _, _)) = http_raw(addr, big.as_bytes()) {
         assert!(code >= 400, "{code}");
     }
@@ -491,7 +525,10 @@ fn replay_serves_metrics() {
     let _proc = Proc(child);
     let t = Instant::now();
     while TcpStream::connect(addr).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(20), "replay did not listen");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "replay did not listen"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // Wait until the workers have received something.
@@ -500,7 +537,13 @@ fn replay_serves_metrics() {
         if find(&s, "natrix_packets_received_total", &[("worker", "0")])
             .is_some_and(|x| x.value > 0.0)
         {
-            assert!(value(&s, "natrix_events_total", &[("event", "connection-created")]) > 0.0);
+            assert!(
+                value(
+                    &s,
+                    "natrix_events_total",
+                    &[("event", "connection-created")]
+                ) > 0.0
+            );
             break;
         }
         assert!(t.elapsed() < Duration::from_secs(20), "no packets counted");

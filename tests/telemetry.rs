@@ -153,7 +153,10 @@ fn natrix_commands_in_dpdk_telemetry() {
         {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "natrix did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "natrix did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -185,8 +188,18 @@ fn natrix_commands_in_dpdk_telemetry() {
             "{what}: telemetry {tel}, natrix stats {a} .. {b}"
         );
     };
-    between(u(&st["rx"]), &before["total"]["rx"], &after["total"]["rx"], "rx");
-    between(u(&st["tx"]), &before["total"]["tx"], &after["total"]["tx"], "tx");
+    between(
+        u(&st["rx"]),
+        &before["total"]["rx"],
+        &after["total"]["rx"],
+        "rx",
+    );
+    between(
+        u(&st["tx"]),
+        &before["total"]["tx"],
+        &after["total"]["tx"],
+        "tx",
+    );
     between(
         u(&st["dropped"]),
         &before["total"]["dropped"],
@@ -228,20 +241,39 @@ fn natrix_commands_in_dpdk_telemetry() {
     assert!(events.get("connection_created").is_some());
 
     assert_eq!(workers, &serde_json::json!([0]));
-    between(u(&w0["rx"]), &before["workers"][0]["rx"], &after["workers"][0]["rx"], "worker 0 rx");
+    between(
+        u(&w0["rx"]),
+        &before["workers"][0]["rx"],
+        &after["workers"][0]["rx"],
+        "worker 0 rx",
+    );
 
     let b = backends.as_object().unwrap();
     for be in after["backends"].as_array().unwrap() {
-        let key = format!("{}/{}", be["pool"].as_str().unwrap(), be["address"].as_str().unwrap())
-            .replace(['.', ':', '-'], "_");
+        let key = format!(
+            "{}/{}",
+            be["pool"].as_str().unwrap(),
+            be["address"].as_str().unwrap()
+        )
+        .replace(['.', ':', '-'], "_");
         assert!(b.contains_key(&key), "no {key} in {backends}");
     }
     assert_eq!(u(&b["web/198_19_1_11_8080"]), 0);
 
     // DPDK's own commands still answer, and list natrix's.
     assert!(u(&ethdev["ipackets"]) > 0, "{ethdev}");
-    let cmds: Vec<&str> = list.as_array().unwrap().iter().filter_map(|c| c.as_str()).collect();
-    for c in ["/natrix/stats", "/natrix/drops", "/natrix/backends", "/ethdev/stats"] {
+    let cmds: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    for c in [
+        "/natrix/stats",
+        "/natrix/drops",
+        "/natrix/backends",
+        "/ethdev/stats",
+    ] {
         assert!(cmds.contains(&c), "{c} not in {cmds:?}");
     }
 
