@@ -91,6 +91,17 @@ impl ControlServer {
         })
     }
 
+    /// A server without a socket: only in-process askers (the metrics
+    /// listener) submit requests to it.
+    pub fn in_process() -> ControlServer {
+        let (tx, rx) = channel::unbounded::<Pending>();
+        ControlServer {
+            path: PathBuf::new(),
+            requests: rx,
+            submit: tx,
+        }
+    }
+
     /// A handle that submits requests in-process.
     pub fn asker(&self) -> Asker {
         Asker {
@@ -115,7 +126,9 @@ impl ControlServer {
 
 impl Drop for ControlServer {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -490,6 +490,8 @@ pub struct RunOptions {
     pub control: Option<std::path::PathBuf>,
     /// The configuration file, for reloads.
     pub config_path: Option<std::path::PathBuf>,
+    /// Serve Prometheus metrics on this address (None: no listener).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// What `natrix run` reports when it stops.
@@ -527,11 +529,20 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
     }
     // Claim the control socket first: a second natrix on the same socket is
     // refused before it touches any port.
-    let control = match &opts.control {
-        Some(p) => Some(ControlServer::bind(p)?),
-        None => None,
+    let control = match (&opts.control, opts.metrics) {
+        (Some(p), _) => Some(ControlServer::bind(p)?),
+        // The metrics listener asks the management loop, socket or not.
+        (None, Some(_)) => Some(ControlServer::in_process()),
+        (None, None) => None,
+    };
+    let _metrics = match (opts.metrics, &control) {
+        (Some(addr), Some(c)) => Some(crate::metrics::MetricsServer::start(addr, c.asker())?),
+        _ => None,
     };
     let eal = Eal::init(&opts.eal_args).map_err(|e| e.to_string())?;
+    if let Err(e) = crate::telemetry::register() {
+        log::warn!("{e}");
+    }
     let ports_cfg = config.ports.clone();
     let workers = ports_cfg.workers as usize;
     let needed: Vec<u16> = match ports_cfg.topology {
@@ -714,6 +725,7 @@ fn management_loop(
             }
         }
         let s = mgmt.stats();
+        crate::telemetry::publish(&s);
         if s.total.rx != last_rx {
             last_rx = s.total.rx;
             last_change = Instant::now();

@@ -11,12 +11,15 @@ pub mod dpdk;
 pub mod flow;
 pub mod generate;
 pub mod health;
+pub mod metrics;
 pub mod mgmt;
 pub mod port;
 pub mod replay;
 pub mod select;
 pub mod snapshot;
 pub mod stats;
+#[cfg(feature = "dpdk")]
+pub mod telemetry;
 pub mod top;
 pub mod types;
 pub mod wire;

@@ -96,6 +96,11 @@ struct ReplayArgs {
     /// `natrix backend`, `natrix top` work against it).
     #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
+    /// Serve Prometheus metrics over HTTP at ADDR/metrics: PORT or :PORT
+    /// listens on 127.0.0.1 (loopback only), ADDRESS:PORT on that address
+    /// (default without a value: 127.0.0.1:9100). Off unless given.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9100")]
+    metrics: Option<String>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -149,6 +154,11 @@ struct RunArgs {
     /// The control socket (`natrix stats`, `natrix backend`, `natrix reload`).
     #[arg(long, value_name = "PATH", default_value = natrix::control::DEFAULT_SOCKET)]
     control: PathBuf,
+    /// Serve Prometheus metrics over HTTP at ADDR/metrics: PORT or :PORT
+    /// listens on 127.0.0.1 (loopback only), ADDRESS:PORT on that address
+    /// (default without a value: 127.0.0.1:9100). Off unless given.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9100")]
+    metrics: Option<String>,
     /// Benchmark mode: overwrite every received frame (from net_null, say)
     /// with a frame of one of N established connections to 198.18.0.10:80
     /// (use examples/bench.toml); see scripts/bench-dpdk.sh.
@@ -331,6 +341,11 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         synthetic_flows: a.synthetic_flows,
         control: Some(a.control),
         config_path: Some(a.config.clone()),
+        metrics: a
+            .metrics
+            .as_deref()
+            .map(natrix::metrics::parse_listen)
+            .transpose()?,
     };
     let r = natrix::dpdk::run(config, &opts)?;
     if a.json {
@@ -379,6 +394,13 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
     if a.pace.is_some_and(|p| p.is_nan() || p < 1.0) {
         return Err("--pace must be at least 1 packet per second".into());
     }
+    let metrics = match (&a.metrics, &a.control) {
+        (Some(m), Some(_)) => Some(natrix::metrics::parse_listen(m)?),
+        (Some(_), None) => {
+            return Err("--metrics needs --control PATH with replay: the metrics are answered by the management loop, which replay runs only with a control socket".into())
+        }
+        (None, _) => None,
+    };
     let config = load(&a.config)?;
     let cp = ControlPlane::new(config).map_err(|e| e.to_string())?;
     let opts = ReplayOptions {
@@ -393,6 +415,10 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         None => replay::replay_capture(&cp, &cap, &opts).map_err(|e| e.to_string())?,
         Some(path) => {
             let server = natrix::control::ControlServer::bind(path)?;
+            let _metrics = match metrics {
+                Some(addr) => Some(natrix::metrics::MetricsServer::start(addr, server.asker())?),
+                None => None,
+            };
             let cell = cp.cell();
             let mut mgmt = natrix::mgmt::Management::new(cp, Vec::new(), Some(a.config.clone()));
             let mut started = false;
