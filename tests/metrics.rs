@@ -371,7 +371,7 @@ fn metrics_end_to_end() {
             .iter()
             .filter(|s| s.name == "natrix_drops_total")
             .count(),
-        23
+        natrix::stats::DropReason::COUNT
     );
     assert!(find(
         &first,

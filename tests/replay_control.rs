@@ -27,6 +27,21 @@ fn ctl(sock: &PathBuf, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Requests on one connection, replies parsed.
+fn raw(sock: &PathBuf, lines: &[&str]) -> Vec<serde_json::Value> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = UnixStream::connect(sock).unwrap();
+    let mut rd = BufReader::new(s.try_clone().unwrap());
+    let mut out = Vec::new();
+    for l in lines {
+        s.write_all(format!("{l}\n").as_bytes()).unwrap();
+        let mut reply = String::new();
+        rd.read_line(&mut reply).unwrap();
+        out.push(serde_json::from_str(&reply).unwrap());
+    }
+    out
+}
+
 fn rx(sock: &PathBuf) -> u64 {
     let v: serde_json::Value = serde_json::from_str(&ctl(sock, &["stats", "--json"])).unwrap();
     v["total"]["rx"].as_u64().unwrap()
@@ -63,7 +78,7 @@ fn backend_changes_during_a_live_replay() {
     let output = d.join("out.pcap");
     let sock = d.join("natrix.sock");
     let st = Command::new(NATRIX)
-        .args(["gen", "--connections", "1500", "--seed", "3", "--config"])
+        .args(["gen", "--connections", "600", "--seed", "3", "--config"])
         .arg(&config)
         .arg("--out")
         .arg(&input)
@@ -72,7 +87,7 @@ fn backend_changes_during_a_live_replay() {
         .unwrap();
     assert!(st.success());
     let child = Command::new(NATRIX)
-        .args(["replay", "--json", "--pace", "20000", "--config"])
+        .args(["replay", "--json", "--pace", "5000", "--config"])
         .arg(&config)
         .arg("--pcap")
         .arg(&input)
@@ -173,7 +188,7 @@ fn backend_changes_during_a_live_replay() {
     );
     assert!(summary["drops"]["backend-removed"].as_u64().unwrap() > 0);
     let n: u32 = new_conns.values().sum();
-    assert!(n > 300, "{new_conns:?}");
+    assert!(n > 150, "{new_conns:?}");
     assert_eq!(
         new_conns.get(&Ipv4Addr::new(198, 19, 1, 11)),
         None,
