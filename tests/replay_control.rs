@@ -104,27 +104,25 @@ fn backend_changes_during_a_live_replay() {
         assert!(t.elapsed() < Duration::from_secs(20), "no control socket");
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(800));
-    let before = rx(&sock);
-    ctl(&sock, &["backend", "drain", "web", "198.19.1.11:8080"]);
-    ctl(&sock, &["backend", "remove", "web", "198.19.1.13:8080"]);
-    ctl(
-        &sock,
-        &["backend", "weight", "web", "198.19.1.12:8080", "3"],
-    );
-    ctl(
+    std::thread::sleep(Duration::from_millis(1500));
+    // All four changes on one connection, back to back, between two
+    // statistics requests: the window they land in is a few packets wide.
+    let replies = raw(
         &sock,
         &[
-            "backend",
-            "add",
-            "web",
-            "198.19.1.14:8080",
-            "1",
-            "--mac",
-            "02:00:00:00:01:0e",
+            r#"{"version":1,"command":"stats"}"#,
+            r#"{"version":1,"command":"backend-drain","pool":"web","address":"198.19.1.11:8080"}"#,
+            r#"{"version":1,"command":"backend-remove","pool":"web","address":"198.19.1.13:8080"}"#,
+            r#"{"version":1,"command":"backend-weight","pool":"web","address":"198.19.1.12:8080","weight":3}"#,
+            r#"{"version":1,"command":"backend-add","pool":"web","address":"198.19.1.14:8080","weight":1,"mac":"02:00:00:00:01:0e"}"#,
+            r#"{"version":1,"command":"stats"}"#,
         ],
     );
-    let after = rx(&sock);
+    for r in &replies {
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    let before = replies[0]["result"]["total"]["rx"].as_u64().unwrap();
+    let after = replies[5]["result"]["total"]["rx"].as_u64().unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
