@@ -7,6 +7,9 @@
 #   scripts/netns-lab.sh status   list what exists
 #   scripts/netns-lab.sh config   print the natrix configuration for the lab
 #   scripts/netns-lab.sh command  print the natrix and curl commands to run
+#   scripts/netns-lab.sh backend-stop N   stop be N's HTTP server (its health
+#                                         probes fail: connection refused)
+#   scripts/netns-lab.sh backend-start N  start it again; returns once it answers
 #
 # PREFIX (default "nx") starts every namespace and interface name, so several
 # labs can coexist; keep it at most 11 characters (interface names are limited
@@ -16,6 +19,7 @@
 #   ${P}client  eth0 198.18.1.2/24 ------ ${P}pub  \
 #                                                   ${P}lb: natrix owns both ends
 #   ${P}sw      bridge ${P}br: ${P}slb -- ${P}priv /  (no IP, kernel silent)
+#                              ${P}smg -- ${P}mgmt 198.19.1.2/24 (${P}lb's kernel)
 #                              ${P}s1  -- eth0 of ${P}be1 198.19.1.11/24
 #                              ${P}s2  -- eth0 of ${P}be2 198.19.1.12/24
 #                              ${P}s3  -- eth0 of ${P}be3 198.19.1.13/24
@@ -23,6 +27,11 @@
 # natrix: frontend 198.18.1.10:80 (answered to ARP by natrix on the client's
 # segment), own addresses 198.18.1.1 (public) and 198.19.1.1 (the backends'
 # default gateway).
+#
+# ${P}mgmt is the management leg: the kernel of ${P}lb, where natrix's
+# management thread sends its health probes from, reaches the backends on it
+# directly. The backends answer 198.19.1.2 on-link, so probe traffic never
+# crosses natrix (their default route, for client traffic, stays natrix).
 set -euo pipefail
 
 P="${PREFIX:-nx}"
@@ -39,11 +48,14 @@ MAC_BE=("02:4e:58:02:00:0b" "02:4e:58:02:00:0c" "02:4e:58:02:00:0d")
 MAC_BR="02:4e:58:03:00:ff"       # the bridge in ${P}sw
 MAC_SLB="02:4e:58:03:00:01"      # bridge port toward ${P}priv
 MAC_SBE=("02:4e:58:03:00:0b" "02:4e:58:03:00:0c" "02:4e:58:03:00:0d")
+MAC_MGMT="02:4e:58:04:00:02"     # ${P}mgmt: the lb namespace's kernel
+MAC_SMG="02:4e:58:03:00:02"      # bridge port toward ${P}mgmt
 
 CLIENT_IP="198.18.1.2"
 FRONTEND_IP="198.18.1.10"
 PUBLIC_IP="198.18.1.1"
 PRIVATE_IP="198.19.1.1"
+MGMT_IP="198.19.1.2"
 BE_IP=("198.19.1.11" "198.19.1.12" "198.19.1.13")
 BE_PORT=8080
 
@@ -153,9 +165,36 @@ EOF
 start_backend() {
     local i="$1" ns="${P}be$1" ip="${BE_IP[$(($1 - 1))]}"
     # setsid and ip netns exec both exec in place, so $! is the server's pid.
+    # Appends: a restarted server (backend-start) keeps the earlier log.
     ip netns exec "$ns" setsid python3 "$RUN/server.py" "be$i" "$ip" "$BE_PORT" \
-        </dev/null >"$RUN/be$i.log" 2>&1 &
+        </dev/null >>"$RUN/be$i.log" 2>&1 &
     echo $! >"$RUN/be$i.pid"
+}
+
+# Stops be N's server and waits until it is gone (its port then refuses).
+stop_backend() {
+    local i="$1" pid _
+    [ -f "$RUN/be$i.pid" ] || return 0
+    pid="$(cat "$RUN/be$i.pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$RUN/be$i.pid"
+}
+
+# The backend number argument of backend-stop and backend-start.
+backend_arg() {
+    case "${1:-}" in
+    1 | 2 | 3) echo "$1" ;;
+    *) die "backend number 1, 2 or 3 expected (got '${1:-}')" ;;
+    esac
+}
+
+lab_up() {
+    ns_exists "${P}be1" && [ -d "$RUN" ] || die "lab $P is not up"
 }
 
 wait_backend() {
@@ -177,7 +216,11 @@ natrix:
 then, from the client:
   ip netns exec ${P}client curl http://$FRONTEND_IP/
   ip netns exec ${P}client ab -n 3000 -c 30 http://$FRONTEND_IP/
-backend access logs: $RUN/be{1,2,3}.log
+backend access logs: $RUN/be{1,2,3}.log (health probes come from $MGMT_IP)
+make be2 fail its health probes, and recover:
+  scripts/netns-lab.sh backend-stop 2
+  scripts/netns-lab.sh backend-start 2
+  natrix stats --control SOCK    # with natrix run --control SOCK
 EOF
 }
 
@@ -205,6 +248,9 @@ cmd_up() {
     nsx "${P}sw" sysctl -qw "net.ipv6.conf.${P}br.disable_ipv6=1"
     veth "${P}lb" "${P}priv" "$MAC_NATRIX" "${P}sw" "${P}slb" "$MAC_SLB"
     ip -n "${P}sw" link set dev "${P}slb" master "${P}br"
+    # Management leg: the lb namespace's kernel on the backends' segment.
+    veth "${P}lb" "${P}mgmt" "$MAC_MGMT" "${P}sw" "${P}smg" "$MAC_SMG"
+    ip -n "${P}sw" link set dev "${P}smg" master "${P}br"
     local i
     for i in 1 2 3; do
         veth "${P}be$i" eth0 "${MAC_BE[$((i - 1))]}" "${P}sw" "${P}s$i" "${MAC_SBE[$((i - 1))]}"
@@ -217,6 +263,12 @@ cmd_up() {
 
     ip -n "${P}sw" link set dev "${P}br" up
     ip -n "${P}sw" link set dev "${P}slb" up
+    ip -n "${P}sw" link set dev "${P}smg" up
+
+    # The management leg has the lb namespace's only address; no route
+    # beyond its /24 (the backends' segment).
+    ip -n "${P}lb" addr add "$MGMT_IP/24" dev "${P}mgmt"
+    ip -n "${P}lb" link set dev "${P}mgmt" up
     for i in 1 2 3; do
         ip -n "${P}sw" link set dev "${P}s$i" up
     done
@@ -233,6 +285,11 @@ cmd_up() {
     done
     for i in 1 2 3; do
         wait_backend "$i"
+    done
+    # The probes' path: each backend answers the lb namespace's kernel.
+    for i in 1 2 3; do
+        nsx "${P}lb" curl -sf --max-time 2 -o /dev/null "http://${BE_IP[$((i - 1))]}:$BE_PORT/" ||
+            die "backend be$i does not answer $MGMT_IP over ${P}mgmt"
     done
     UP_DONE=1
 
@@ -268,7 +325,8 @@ cmd_down() {
             for pid in $(ip netns pids "$ns" 2>/dev/null); do
                 kill -9 "$pid" 2>/dev/null || true
             done
-            # Deleting a namespace destroys its veth ends, and with them the peers.
+            # Deleting a namespace destroys its veth ends, and with them the
+            # peers (${P}mgmt goes with ${P}lb, ${P}smg with it).
             ip netns delete "$ns" 2>/dev/null || true
         fi
     done
@@ -296,10 +354,12 @@ cmd_status() {
             if [ -f "$RUN/be$i.pid" ]; then
                 pid="$(cat "$RUN/be$i.pid")"
                 if kill -0 "$pid" 2>/dev/null; then
-                    echo "backend be$i: pid $pid, $(wc -l <"$RUN/be$i.log") requests logged"
+                    echo "backend be$i: pid $pid, $(wc -l <"$RUN/be$i.log") requests logged ($(grep -c "^$MGMT_IP " "$RUN/be$i.log") health probes)"
                 else
                     echo "backend be$i: pid $pid not running"
                 fi
+            elif [ -f "$RUN/be$i.log" ]; then
+                echo "backend be$i: stopped (backend-stop $i)"
             fi
         done
     fi
@@ -342,6 +402,18 @@ protocol = "tcp"
 [[pool]]
 name = "web"
 
+# Probes from natrix's management thread, through ${P}lb's kernel and
+# ${P}mgmt ($MGMT_IP), never through natrix's ports: GET / every second
+# must answer 200 within 0.5 s; two failures in a row take a backend down,
+# one success brings it back.
+[pool.health]
+protocol = "http"
+path = "/"
+interval = 1
+timeout = 0.5
+unhealthy_threshold = 2
+healthy_threshold = 1
+
 [[pool.backend]]
 address = "${BE_IP[0]}"
 port = $BE_PORT
@@ -374,8 +446,24 @@ down)
 status) cmd_status ;;
 config) cmd_config ;;
 command) print_commands ;;
+backend-stop)
+    need_root
+    n="$(backend_arg "${2:-}")"
+    lab_up
+    stop_backend "$n"
+    echo "netns-lab.sh: backend be$n stopped"
+    ;;
+backend-start)
+    need_root
+    n="$(backend_arg "${2:-}")"
+    lab_up
+    stop_backend "$n"
+    start_backend "$n"
+    wait_backend "$n"
+    echo "netns-lab.sh: backend be$n started"
+    ;;
 *)
-    echo "usage: [PREFIX=nx] $0 up|down|status|config|command" >&2
+    echo "usage: [PREFIX=nx] $0 up|down|status|config|command|backend-stop N|backend-start N" >&2
     exit 2
     ;;
 esac

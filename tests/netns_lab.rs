@@ -6,6 +6,11 @@
 //! interface is named after a prefix unique to this run and removed when the
 //! test ends, failed or not. Only 198.18.0.0/15 is used, inside those
 //! namespaces.
+//!
+//! The lab's configuration probes the backends (`[pool.health]`, HTTP, every
+//! second) from natrix's management thread through the lb namespace's kernel
+//! and its management leg (198.19.1.2), never through natrix's ports: the
+//! probes show in the backends' logs, never in natrix's counters.
 #![cfg(feature = "dpdk")]
 
 use natrix::config::Config;
@@ -13,10 +18,15 @@ use serde_json::Value;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 const FRONTEND_URL: &str = "http://198.18.1.10/";
+/// The lb namespace's kernel on the management leg: the probes' source.
+const MGMT_IP: &str = "198.19.1.2";
+const BACKENDS: [&str; 3] = ["198.19.1.11:8080", "198.19.1.12:8080", "198.19.1.13:8080"];
 const SINGLE_REQUESTS: usize = 30;
 const LOAD_REQUESTS: usize = 3000;
 const LOAD_CONCURRENCY: usize = 30;
@@ -118,19 +128,43 @@ impl Lab {
         PathBuf::from(format!("/run/natrix-lab-{}/be{i}.log", self.prefix))
     }
 
-    /// Requests each backend has logged so far.
+    /// Requests each backend has logged so far from anyone but the
+    /// management leg (health probes excluded).
     fn backend_requests(&self) -> [usize; 3] {
+        self.backend_gets(|from_mgmt| !from_mgmt)
+    }
+
+    /// Health probes (requests from the management leg) each backend has
+    /// logged so far.
+    fn backend_probes(&self) -> [usize; 3] {
+        self.backend_gets(|from_mgmt| from_mgmt)
+    }
+
+    fn backend_gets(&self, wanted: impl Fn(bool) -> bool) -> [usize; 3] {
+        let mgmt = format!("{MGMT_IP} ");
         let mut n = [0; 3];
         for (i, slot) in n.iter_mut().enumerate() {
             let log = std::fs::read_to_string(self.backend_log(i + 1)).unwrap_or_default();
-            *slot = log.lines().filter(|l| l.contains("\"GET ")).count();
+            *slot = log
+                .lines()
+                .filter(|l| l.contains("\"GET ") && wanted(l.starts_with(&mgmt)))
+                .count();
         }
         n
     }
 
     /// One GET from the client: (HTTP status, body); status 0 when curl failed.
     fn curl(&self) -> (u32, String) {
-        let out = run(self.exec("client", "curl").args([
+        client_curl(&self.prefix)
+    }
+}
+
+/// One GET from the lab's client, on a new connection: (HTTP status, body);
+/// status 0 when curl failed. Takes the prefix only, for client threads.
+fn client_curl(prefix: &str) -> (u32, String) {
+    let out = run(Command::new("ip")
+        .args(["netns", "exec", &format!("{prefix}client"), "curl"])
+        .args([
             "-s",
             "--max-time",
             "2",
@@ -138,15 +172,14 @@ impl Lab {
             "\n%{http_code}",
             FRONTEND_URL,
         ]));
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-        let code = if out.status.success() {
-            code.trim().parse().unwrap_or(0)
-        } else {
-            0
-        };
-        (code, body.to_string())
-    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let code = if out.status.success() {
+        code.trim().parse().unwrap_or(0)
+    } else {
+        0
+    };
+    (code, body.to_string())
 }
 
 impl Drop for Lab {
@@ -169,19 +202,22 @@ struct Natrix {
     child: Option<Child>,
     stdout: PathBuf,
     stderr: PathBuf,
+    /// natrix's control socket (`--control`).
+    control: PathBuf,
 }
 
 impl Natrix {
     fn start(lab: &Lab, config: &Path, dir: &Path) -> Natrix {
         let stdout = dir.join("natrix.stdout");
         let stderr = dir.join("natrix.stderr");
+        let control = dir.join("natrix.sock");
         let p = &lab.prefix;
         let mut cmd = lab.exec("lb", env!("CARGO_BIN_EXE_natrix"));
         cmd.arg("run")
             .arg("--config")
             .arg(config)
             .arg("--control")
-            .arg(dir.join("natrix.sock"))
+            .arg(&control)
             .arg("--json")
             .arg("--")
             .args([
@@ -206,6 +242,55 @@ impl Natrix {
             child: Some(child),
             stdout,
             stderr,
+            control,
+        }
+    }
+
+    /// `natrix stats --json` through the control socket (a Unix socket in the
+    /// test's directory: reached from the host's namespace).
+    fn live_stats(&self) -> Result<Value, String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_natrix"))
+            .args(["stats", "--json", "--control"])
+            .arg(&self.control)
+            .output()
+            .map_err(|e| format!("cannot run natrix stats: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "natrix stats: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("natrix stats: bad JSON: {e}"))
+    }
+
+    /// Polls `natrix stats` every 50 ms until `done` holds for the backends
+    /// list, up to `limit`: the instant it first held, or the last statistics
+    /// (or error) seen.
+    fn wait_backends(
+        &mut self,
+        limit: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Result<Instant, String> {
+        let deadline = Instant::now() + limit;
+        let mut last;
+        loop {
+            self.assert_running();
+            match self.live_stats() {
+                Ok(v) => {
+                    let seen = Instant::now();
+                    if let Some(b) = v["backends"].as_array() {
+                        if done(b) {
+                            return Ok(seen);
+                        }
+                    }
+                    last = v["backends"].to_string();
+                }
+                Err(e) => last = e,
+            }
+            if Instant::now() >= deadline {
+                return Err(last);
+            }
+            sleep(Duration::from_millis(50));
         }
     }
 
@@ -280,6 +365,80 @@ impl Drop for Natrix {
     }
 }
 
+/// One backend's `state` and `healthy` in natrix's statistics.
+fn backend_health<'a>(backends: &'a [Value], address: &str) -> (&'a str, Option<bool>) {
+    let b = backends
+        .iter()
+        .find(|b| b["address"] == address)
+        .unwrap_or_else(|| panic!("no backend {address} in {backends:?}"));
+    (b["state"].as_str().unwrap_or(""), b["healthy"].as_bool())
+}
+
+fn all_healthy(backends: &[Value]) -> bool {
+    BACKENDS
+        .iter()
+        .all(|a| backend_health(backends, a) == ("active", Some(true)))
+}
+
+/// The lab tests run one at a time: each runs natrix polling two lcores, and
+/// two at once would starve each other (and the probes' timings).
+static LAB_LOCK: Mutex<()> = Mutex::new(());
+
+/// A lab and natrix running in it, answering on the frontend, with its first
+/// health probes answered. Fields drop in order: natrix, then the lab.
+struct Running {
+    natrix: Natrix,
+    lab: Lab,
+    dir: PathBuf,
+    config: Config,
+    /// curl runs it took until the frontend answered (the last one did).
+    attempts: usize,
+}
+
+impl Running {
+    fn start(prefix: &str) -> Running {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("netns-lab-{prefix}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        // The lab, removed whatever happens below.
+        let lab = Lab::up(prefix);
+        let config_path = dir.join("lab.toml");
+        std::fs::write(&config_path, run_ok(lab.script().arg("config"))).unwrap();
+        let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
+        // natrix, ready once the frontend answers.
+        let mut natrix = Natrix::start(&lab, &config_path, &dir);
+        let mut attempts = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            natrix.assert_running();
+            attempts += 1;
+            if lab.curl().0 == 200 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the frontend did not answer within 20 s\n{}",
+                natrix.output()
+            );
+            sleep(Duration::from_millis(250));
+        }
+        // The probes reach every backend over the management leg: each
+        // backend's first probe answered (`healthy` is null until then).
+        if let Err(last) = natrix.wait_backends(Duration::from_secs(5), all_healthy) {
+            panic!(
+                "the backends are not all probed healthy within 5 s: {last}\n{}",
+                natrix.output()
+            );
+        }
+        Running {
+            natrix,
+            lab,
+            dir,
+            config,
+            attempts,
+        }
+    }
+}
+
 /// The statistics object in natrix's stdout, which may also carry EAL's log
 /// lines: the last JSON object with `packets_in` that starts a line.
 fn final_stats(stdout: &str) -> Value {
@@ -329,10 +488,8 @@ fn http_through_natrix_in_the_lab() {
         return;
     }
     ensure_ab();
-
+    let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
     let prefix = format!("nx{:04x}", std::process::id() & 0xffff);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("netns-lab-{prefix}"));
-    std::fs::create_dir_all(&dir).unwrap();
 
     // examples/lab.toml is the script's configuration for the default prefix.
     let example = std::fs::read_to_string(root().join("examples/lab.toml")).unwrap();
@@ -347,31 +504,18 @@ fn http_through_natrix_in_the_lab() {
         "examples/lab.toml differs from `scripts/netns-lab.sh config`"
     );
 
-    // (a) The lab, removed whatever happens below.
-    let lab = Lab::up(&prefix);
-    let config_path = dir.join("lab.toml");
-    std::fs::write(&config_path, run_ok(lab.script().arg("config"))).unwrap();
-    let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
+    // (a) The lab, removed whatever happens below, and (b) natrix in it,
+    // ready once the frontend answers and the probes found every backend.
+    let Running {
+        mut natrix,
+        lab,
+        dir,
+        config,
+        attempts,
+    } = Running::start(&prefix);
     let natrix_mac = config.appliance.mac.to_string();
-
-    // (b) natrix, ready once the frontend answers.
-    let mut natrix = Natrix::start(&lab, &config_path, &dir);
-    let mut connections = 0usize; // TCP connections the client opened that were answered
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        natrix.assert_running();
-        let (code, _) = lab.curl();
-        if code == 200 {
-            connections += 1;
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the frontend did not answer within 20 s\n{}",
-            natrix.output()
-        );
-        sleep(Duration::from_millis(250));
-    }
+    let mut connections = 1usize; // TCP connections the client opened that were answered
+    let mut curls = attempts; // connections the client tried to open
 
     // (c) Single requests: each answered, by a backend.
     for i in 0..SINGLE_REQUESTS {
@@ -384,6 +528,7 @@ fn http_through_natrix_in_the_lab() {
             "request {i}: the body names no backend: {body:?}"
         );
         connections += 1;
+        curls += 1;
     }
 
     // (d) Load: no failures, and the three backends share it.
@@ -415,6 +560,7 @@ fn http_through_natrix_in_the_lab() {
     assert_eq!(ab_field(&report, "Failed requests:"), Some(0), "{failure}");
     assert_eq!(ab_field(&report, "Non-2xx responses:"), None, "{failure}");
     connections += LOAD_REQUESTS;
+    curls += LOAD_REQUESTS;
 
     // The servers log after answering; give the last lines a moment.
     let mut served = [0usize; 3];
@@ -451,13 +597,31 @@ fn http_through_natrix_in_the_lab() {
         "the client's neighbour entry for 198.18.1.10 is not natrix's MAC {natrix_mac}: {neigh:?}"
     );
 
-    // (f) natrix's own account.
+    // The health probes ran all along, over the management leg; every
+    // backend is still healthy.
+    let probes = lab.backend_probes();
+    assert!(
+        probes.iter().all(|&n| n >= 2),
+        "health probes logged by the backends: {probes:?}"
+    );
+    let live = natrix.live_stats().unwrap_or_else(|e| panic!("{e}"));
+    let live_backends = live["backends"].as_array().cloned().unwrap_or_default();
+    assert!(all_healthy(&live_backends), "{live}");
+
+    // (f) natrix's own account. Probes never cross natrix: every connection
+    // it created is one the client tried to open (ab may open up to its
+    // concurrency more than it sends requests on, closed unused at the end).
     let stdout = natrix.stop();
     let stats = final_stats(&stdout);
     let created = count(&stats, &["events", "connection-created"]);
     assert!(
         created >= connections as u64,
         "{created} connections created, the client opened {connections}: {stats}"
+    );
+    assert!(
+        created <= (curls + LOAD_CONCURRENCY) as u64,
+        "{created} connections created, the client tried only {curls} \
+         (and ab up to {LOAD_CONCURRENCY} more): health probes through natrix? {stats}"
     );
     assert!(
         count(&stats, &["events", "arp-replied"]) >= 1,
@@ -489,12 +653,281 @@ fn http_through_natrix_in_the_lab() {
     );
     eprintln!(
         "netns_lab: {connections} client connections, natrix created {created}; \
-         packets in {pin}, out {pout}, dropped {dropped}; backends served {served:?}; drops {}",
+         packets in {pin}, out {pout}, dropped {dropped}; backends served {served:?}; \
+         health probes {probes:?}; drops {}",
         stats["drops"]
     );
 
     drop(natrix);
     drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One request of the client loop.
+struct Sample {
+    start: Instant,
+    end: Instant,
+    /// HTTP status; 0 when curl failed.
+    code: u32,
+    /// 1 to 3: the backend that answered; 0 for none.
+    backend: usize,
+}
+
+/// The backend a body names ("backend be2"), 0 for none.
+fn backend_of(body: &str) -> usize {
+    (1..=3)
+        .find(|i| body.trim() == format!("backend be{i}"))
+        .unwrap_or(0)
+}
+
+/// Sets the flag when dropped: stops the client loop even when the test
+/// panics (the scope joins the loop before the panic goes on).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Samples started at or after `from`.
+fn started_after(samples: &Mutex<Vec<Sample>>, from: Instant) -> usize {
+    samples
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter(|s| s.start >= from)
+        .count()
+}
+
+/// Waits up to `limit` until `n` requests started at or after `from` finished.
+fn wait_samples(samples: &Mutex<Vec<Sample>>, from: Instant, n: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while started_after(samples, from) < n {
+        assert!(
+            Instant::now() < deadline,
+            "the client finished only {} requests in {limit:?}",
+            started_after(samples, from)
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+/// The issue's scenario: while the client keeps sending requests, be2's
+/// server stops; the probes take it down within interval x
+/// unhealthy_threshold (plus the probe's timeout and some slack), and every
+/// request sent after that is answered by be1 or be3. Then be2's server
+/// starts again, the probes bring it back, and it takes new connections.
+#[test]
+fn backend_down_and_back_with_health_probes() {
+    if !is_root() {
+        eprintln!("netns_lab: skipped, needs root (network namespaces)");
+        return;
+    }
+    let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+    let prefix = format!("nx{:04x}h", std::process::id() & 0xffff);
+    let mut r = Running::start(&prefix);
+    let health = r.config.pools[0]
+        .health
+        .clone()
+        .expect("the lab's pool has [pool.health]");
+    let slack = Duration::from_millis(1500);
+    let down_limit = health.interval * health.unhealthy_threshold + slack;
+    let up_limit = health.interval * health.healthy_threshold + slack;
+    let be2 = BACKENDS[1];
+
+    let stop = AtomicBool::new(false);
+    let samples: Mutex<Vec<Sample>> = Mutex::new(Vec::new());
+    let prefix = r.lab.prefix.clone();
+    let report = std::thread::scope(|scope| {
+        let _stop_client = StopOnDrop(&stop);
+        // The client: one request after the other, each on a new connection.
+        scope.spawn(|| {
+            while !stop.load(Ordering::SeqCst) {
+                let start = Instant::now();
+                let (code, body) = client_curl(&prefix);
+                let sample = Sample {
+                    start,
+                    end: Instant::now(),
+                    code,
+                    backend: backend_of(&body),
+                };
+                samples
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(sample);
+            }
+        });
+
+        // Before: the three backends answer.
+        let t0 = Instant::now();
+        wait_samples(&samples, t0, 30, Duration::from_secs(30));
+        {
+            let s = samples.lock().unwrap_or_else(PoisonError::into_inner);
+            let failed = s.iter().filter(|s| s.code != 200).count();
+            assert_eq!(
+                failed,
+                0,
+                "{failed} of {} requests failed before be2 stopped",
+                s.len()
+            );
+            for i in 1..=3 {
+                assert!(
+                    s.iter().any(|s| s.backend == i),
+                    "be{i} answered none of {} requests",
+                    s.len()
+                );
+            }
+        }
+
+        // be2's server stops at T; the probes take it down.
+        let t_stop = Instant::now();
+        run_ok(r.lab.script().args(["backend-stop", "2"]));
+        let t_down = r
+            .natrix
+            .wait_backends(down_limit + Duration::from_secs(5), |b| {
+                backend_health(b, be2) == ("down", Some(false))
+            })
+            .unwrap_or_else(|last| {
+                panic!(
+                    "be2 not down within {:?}: {last}",
+                    down_limit + Duration::from_secs(5)
+                )
+            });
+        let to_down = t_down - t_stop;
+        assert!(
+            to_down <= down_limit,
+            "be2 went down {to_down:?} after its server stopped, more than {down_limit:?}"
+        );
+        let others = r.natrix.live_stats().unwrap_or_else(|e| panic!("{e}"));
+        let others = others["backends"].as_array().cloned().unwrap_or_default();
+        for a in [BACKENDS[0], BACKENDS[2]] {
+            assert_eq!(
+                backend_health(&others, a),
+                ("active", Some(true)),
+                "{others:?}"
+            );
+        }
+
+        // While be2 is down: every request succeeds, on be1 or be3.
+        wait_samples(&samples, t_down, 50, Duration::from_secs(60));
+        // The last moment natrix is known to have had be2 down: requests that
+        // finished before it chose their backend while be2 was down.
+        let t_still_down = Instant::now();
+        let (_, still) = backend_health(
+            r.natrix.live_stats().unwrap_or_else(|e| panic!("{e}"))["backends"]
+                .as_array()
+                .map(|b| b.as_slice())
+                .unwrap_or_default(),
+            be2,
+        );
+        assert_eq!(
+            still,
+            Some(false),
+            "be2 came back while its server was stopped"
+        );
+
+        // be2's server starts again; the probes bring it back.
+        let t_start = Instant::now();
+        run_ok(r.lab.script().args(["backend-start", "2"]));
+        let t_serving = Instant::now();
+        let t_up = r
+            .natrix
+            .wait_backends(up_limit + Duration::from_secs(5), |b| {
+                backend_health(b, be2) == ("active", Some(true))
+            })
+            .unwrap_or_else(|last| {
+                panic!(
+                    "be2 not back within {:?}: {last}",
+                    up_limit + Duration::from_secs(5)
+                )
+            });
+        let to_up = t_up - t_serving;
+        assert!(
+            to_up <= up_limit,
+            "be2 came back {to_up:?} after its server answered again, more than {up_limit:?}"
+        );
+
+        // It takes new connections: be2 answers one of the next 50 requests.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = samples.lock().unwrap_or_else(PoisonError::into_inner);
+            let after: Vec<&Sample> = s.iter().filter(|s| s.start >= t_up).collect();
+            if after.iter().take(50).any(|s| s.backend == 2) {
+                break;
+            }
+            assert!(
+                after.len() < 50,
+                "be2 answered none of the first 50 requests after it came back: {:?}",
+                after.iter().take(50).map(|s| s.backend).collect::<Vec<_>>()
+            );
+            assert!(Instant::now() < deadline, "the client stalled");
+            drop(s);
+            sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::SeqCst);
+        (t_stop, t_down, t_still_down, t_start, t_serving, t_up)
+    });
+    let (t_stop, t_down, t_still_down, t_start, t_serving, t_up) = report;
+    let (to_down, to_up) = (t_down - t_stop, t_up - t_serving);
+    let samples = samples.into_inner().unwrap_or_else(PoisonError::into_inner);
+
+    // Every request started once be2 was seen down succeeded; those whose
+    // backend natrix chose while be2 was down went to be1 or be3.
+    let after_down: Vec<&Sample> = samples.iter().filter(|s| s.start >= t_down).collect();
+    let failed: Vec<(Duration, u32)> = after_down
+        .iter()
+        .filter(|s| s.code != 200 || s.backend == 0)
+        .map(|s| (s.start - t_down, s.code))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests started after be2 was seen down failed (start after down, status): {failed:?}",
+        failed.len(),
+        after_down.len()
+    );
+    let while_down: Vec<&Sample> = after_down
+        .iter()
+        .copied()
+        .filter(|s| s.end <= t_still_down)
+        .collect();
+    assert!(
+        while_down.len() >= 50,
+        "{} requests while be2 was down",
+        while_down.len()
+    );
+    let on_be2 = while_down.iter().filter(|s| s.backend == 2).count();
+    assert_eq!(on_be2, 0, "be2 answered {on_be2} requests while down");
+    let failed_before = samples
+        .iter()
+        .filter(|s| s.start >= t_stop && s.start < t_down && s.code != 200)
+        .count();
+    let after_up = samples.iter().filter(|s| s.start >= t_up).count();
+
+    // natrix's account: the client's connections only (no probe crossed it);
+    // be2's failed ones included.
+    let stdout = r.natrix.stop();
+    let stats = final_stats(&stdout);
+    let created = count(&stats, &["events", "connection-created"]);
+    let tried = r.attempts + samples.len();
+    let answered = 1 + samples.iter().filter(|s| s.code == 200).count();
+    assert!(
+        (answered as u64..=tried as u64).contains(&created),
+        "{created} connections created; the client tried {tried}, {answered} answered: {stats}"
+    );
+    let probes = r.lab.backend_probes();
+    eprintln!(
+        "netns_lab health: be2 down {to_down:?} after its server stopped (limit {down_limit:?}), \
+         back {to_up:?} after it answered again ({:?} after backend-start began; limit {up_limit:?}); \
+         {} requests, {failed_before} failed between the stop and the down, {} while down \
+         (0 failed), {after_up} after the return; natrix created {created} connections; \
+         health probes logged {probes:?}",
+        t_up - t_start,
+        samples.len(),
+        while_down.len()
+    );
+    let dir = r.dir.clone();
+    drop(r);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
