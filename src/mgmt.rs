@@ -162,6 +162,7 @@ pub struct Management {
     last: (Instant, Vec<Counters>),
     /// Health probes (the appliance only: replays and benchmarks send none).
     health: Option<HealthChecker>,
+    health_enabled: bool,
 }
 
 /// How often rates are sampled.
@@ -185,21 +186,26 @@ impl Management {
             prev: (now, zero.clone()),
             last: (now, zero),
             health: None,
+            health_enabled: false,
         }
     }
 
     /// Starts the health probes of every pool that has `[pool.health]`.
     /// Probes go out through the host's own network stack.
     pub fn enable_health(&mut self) {
+        self.health_enabled = true;
         if self.cp.config().pools.iter().any(|p| p.health.is_some()) {
             self.health = Some(HealthChecker::new(self.cp.config()));
         }
     }
 
-    /// Tells the probes about backends added or removed.
+    /// Tells the probes about backends added or removed, and pools whose
+    /// health settings changed.
     fn health_update(&mut self) {
         if let Some(h) = &mut self.health {
             h.update(self.cp.config());
+        } else if self.health_enabled && self.cp.config().pools.iter().any(|p| p.health.is_some()) {
+            self.health = Some(HealthChecker::new(self.cp.config()));
         }
     }
 
@@ -517,10 +523,21 @@ impl Management {
         for ch in &changes {
             apply(&mut self.cp, ch).map_err(|e| format!("reload failed midway: {e}"))?;
         }
+        let mut health_changes = 0;
+        for (o, n) in old.pools.iter().zip(&new.pools) {
+            if o.health != n.health {
+                self.cp
+                    .set_pool_health(&n.name, n.health.clone())
+                    .map_err(|e| format!("reload failed midway: {e}"))?;
+                health_changes += 1;
+            }
+        }
+        self.health_update();
         Ok(format!(
-            "reloaded {}: {} change(s)",
+            "reloaded {}: {} backend change(s), {} pool health setting(s)",
             path.display(),
-            changes.len()
+            changes.len(),
+            health_changes
         ))
     }
 

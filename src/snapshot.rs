@@ -392,6 +392,18 @@ impl ControlPlane {
         &self.config
     }
 
+    /// Replaces a pool's health-check settings (a reload). A backend already
+    /// down keeps its state until its next transition.
+    pub fn set_pool_health(
+        &mut self,
+        pool: &str,
+        health: Option<config::HealthCheck>,
+    ) -> Result<(), ChangeError> {
+        let p = self.pool_index(pool)?;
+        self.config.pools[p].health = health;
+        Ok(())
+    }
+
     fn pool_index(&self, pool: &str) -> Result<usize, ChangeError> {
         self.config
             .pools
