@@ -331,28 +331,17 @@ impl Config {
     }
 }
 
-/// Whether `n` is a prime number.
+/// Whether `n` is a prime number (the one implementation lives in `select`).
 pub fn is_prime(n: u32) -> bool {
-    if n < 4 {
-        return n >= 2;
-    }
-    if n.is_multiple_of(2) || n.is_multiple_of(3) {
-        return false;
-    }
-    let n = u64::from(n);
-    let mut i: u64 = 5;
-    while i * i <= n {
-        if n.is_multiple_of(i) || n.is_multiple_of(i + 2) {
-            return false;
-        }
-        i += 6;
-    }
-    true
+    crate::select::is_prime(n)
 }
+
+/// The largest prime that fits in a `u32`.
+const LARGEST_U32_PRIME: u32 = 4_294_967_291;
 
 /// The smallest prime `>= n`, if it fits in a `u32`.
 pub fn next_prime(n: u32) -> Option<u32> {
-    (n..=u32::MAX).find(|&c| is_prime(c))
+    (n <= LARGEST_U32_PRIME).then(|| crate::select::next_prime(n))
 }
 
 /// The Maglev table size used when a rule does not set one: 65537, or the
