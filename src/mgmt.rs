@@ -6,7 +6,7 @@
 use crate::config::{self, Config};
 use crate::flow::FlowTable;
 use crate::health::HealthChecker;
-use crate::snapshot::{BackendStatus, ControlPlane, ServiceKind};
+use crate::snapshot::{ControlPlane, ServiceKind};
 use crate::stats::{Counters, DropReason, Event, SharedCounters};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -539,15 +539,6 @@ impl Management {
             changes.len(),
             health_changes
         ))
-    }
-
-    /// Backend states for display.
-    pub fn backend_state(&self, pool: &str, a: SocketAddrV4) -> Option<BackendStatus> {
-        let snap = self.cp.snapshot();
-        snap.backends
-            .iter()
-            .find(|b| snap.pool_name(b) == pool && b.address == *a.ip() && b.port == a.port())
-            .map(|b| b.status)
     }
 }
 

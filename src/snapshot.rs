@@ -446,7 +446,7 @@ impl ControlPlane {
         // The return direction must stay unambiguous.
         for &s in &svcs {
             let proto = self.services[s].protocol;
-            for (other, be) in self.backends.iter().enumerate() {
+            for be in &self.backends {
                 let osvc = be.service as usize;
                 if be.status != BackendStatus::Removed
                     && be.address == b.address
@@ -454,7 +454,6 @@ impl ControlPlane {
                     && self.services[osvc].protocol == proto
                     && osvc != s
                 {
-                    let _ = other;
                     return Err(ChangeError(format!(
                         "ambiguous return direction: {}:{}/{} already serves frontend {:?}",
                         b.address, b.port, proto, self.services[osvc].name
