@@ -88,8 +88,15 @@ impl FlowTable {
     /// two-choice table stays below ~80% full at that many).
     pub fn new(connections: u32, seed: u64) -> FlowTable {
         let n = Self::buckets_for(connections);
-        let buckets = vec![Bucket::default(); n as usize];
-        advise_huge_pages(&buckets);
+        // Advise before the buckets are written: a page first touched inside
+        // a MADV_HUGEPAGE range is faulted in as a huge page, while pages
+        // already backed by 4 KiB ones wait for khugepaged.
+        let mut buckets = Vec::with_capacity(n as usize);
+        advise_huge_pages(
+            buckets.as_ptr() as usize,
+            n as usize * std::mem::size_of::<Bucket>(),
+        );
+        buckets.resize(n as usize, Bucket::default());
         FlowTable {
             buckets,
             mask: n - 1,
@@ -335,17 +342,16 @@ pub fn is_expired(e: &Entry, now: u32, timeout: u32) -> bool {
 /// THP in "madvise" mode, the default on Debian, nothing else enables them.)
 /// Measured: see BENCHMARKS.md.
 #[allow(unsafe_code)]
-fn advise_huge_pages(buckets: &[Bucket]) {
+fn advise_huge_pages(start: usize, bytes: usize) {
     const HUGE: usize = 2 << 20;
-    let bytes = std::mem::size_of_val(buckets);
     if bytes < 2 * HUGE {
         return;
     }
-    let start = buckets.as_ptr() as usize;
     let aligned = (start + HUGE - 1) & !(HUGE - 1);
     let len = (start + bytes - aligned) & !(HUGE - 1);
     #[cfg(target_os = "linux")]
-    // SAFETY: the range lies inside the table's own allocation, which lives
+    // SAFETY: the range lies inside the table's own allocation (its capacity,
+    // reserved and not moved afterwards: the table never grows), which lives
     // as long as the table; MADV_HUGEPAGE only changes how the kernel backs
     // those pages, never their contents. Failure (THP off) is harmless.
     unsafe {
