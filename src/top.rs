@@ -4,8 +4,9 @@
 //! The statistics are fetched on a thread of their own, so that the keys stay
 //! responsive however slowly natrix answers; when natrix cannot be reached,
 //! the view shows why and keeps retrying, so that top outlives a restart of
-//! the appliance. The terminal is restored on every way out: a quit key, an
-//! error, or a panic (through a panic hook, since release builds abort).
+//! the appliance. The terminal is restored on every way out: a quit key,
+//! SIGTERM or SIGHUP (kill, or the ssh session closing), an error, or a panic
+//! (through a panic hook, since release builds abort).
 
 use crate::mgmt::{BackendStats, FrontendStats, StatsReport, WorkerStats};
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -18,7 +19,9 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 use ratatui::{Frame, Terminal};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Shortest and longest refresh interval accepted.
@@ -85,12 +88,24 @@ pub fn run(socket: &Path, interval_secs: f64) -> Result<(), String> {
     }
     let interval = Duration::from_secs_f64(interval_secs);
     let answers = spawn_fetcher(socket.to_path_buf(), interval)?;
+    // Signals that would otherwise end the process with the terminal still
+    // raw: the loop sees the flag within one poll and leaves the normal way.
+    // (In raw mode Ctrl-C is a key; SIGINT from kill is caught too.)
+    let signalled = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+    ] {
+        signal_hook::flag::register(sig, signalled.clone())
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
     install_panic_hook();
     let guard = Screen::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))
         .map_err(|e| format!("terminal: {e}"))?;
     let mut view = View::new(socket, interval);
-    let r = event_loop(&mut terminal, &mut view, &answers);
+    let r = event_loop(&mut terminal, &mut view, &answers, &signalled);
     drop(terminal);
     drop(guard);
     r
@@ -120,11 +135,15 @@ fn event_loop<B: ratatui::backend::Backend>(
     terminal: &mut Terminal<B>,
     view: &mut View,
     answers: &Receiver<Result<StatsReport, String>>,
+    signalled: &AtomicBool,
 ) -> Result<(), String> {
     let io = |e: std::io::Error| format!("terminal: {e}");
     let mut dirty = true;
     let mut drawn = Instant::now();
     loop {
+        if signalled.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         loop {
             match answers.try_recv() {
                 Ok(r) => {

@@ -509,3 +509,51 @@ fn quit_keys() {
     release.kind = KeyEventKind::Release;
     assert!(!quits(&release));
 }
+
+/// SIGTERM (and SIGHUP, as when an ssh session closes) ends top the normal
+/// way: the shell that ran it gets its terminal back in cooked mode, off the
+/// alternate screen, and top's exit status is 0.
+#[test]
+fn top_restores_the_terminal_on_sigterm() {
+    for sig in ["TERM", "HUP"] {
+        let d = dir(&format!("sig{sig}"));
+        let sock = d.join("natrix.sock");
+        let status = d.join("status");
+        let stty = d.join("stty");
+        let command = format!(
+            "{}; stty -a > '{}'",
+            top_command(&sock, &status),
+            stty.display()
+        );
+        let tmux = Tmux::start(&command);
+        tmux.wait_for(Duration::from_secs(5), "the view", |s| {
+            s.contains("cannot reach natrix")
+        });
+        let pattern = format!("top --control {}", sock.display());
+        let o = Command::new("pkill")
+            .args([&format!("-{sig}"), "-f", &pattern])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "pkill -{sig} found no natrix top");
+        assert_eq!(exit_status(&status), "0", "natrix top's status on SIG{sig}");
+        let t = Instant::now();
+        let modes = loop {
+            match std::fs::read_to_string(&stty) {
+                Ok(s) if s.contains("icanon") => break s,
+                _ => {}
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(3),
+                "no stty report after SIG{sig}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let words: Vec<&str> = modes.split_whitespace().collect();
+        for mode in ["icanon", "echo", "isig"] {
+            assert!(
+                words.contains(&mode),
+                "the terminal is left with -{mode} after SIG{sig}:\n{modes}"
+            );
+        }
+    }
+}
