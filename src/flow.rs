@@ -160,13 +160,19 @@ impl FlowTable {
     #[inline(always)]
     pub fn lookup(&self, key: u64, hash: u64) -> Lookup {
         let (b1, b2) = self.buckets_of(hash);
-        let mut free = [None; 2];
-        let mut empty = [0u8; 2];
-        for (i, b) in [b1, b2].into_iter().enumerate() {
+        // The common case first: the key is there. Compare only, no
+        // bookkeeping for a free slot.
+        for b in [b1, b2] {
             for (w, e) in self.buckets[b].entries.iter().enumerate() {
                 if e.key == key {
                     return Lookup::Hit(b * WAYS + w);
                 }
+            }
+        }
+        let mut free = [None; 2];
+        let mut empty = [0u8; 2];
+        for (i, b) in [b1, b2].into_iter().enumerate() {
+            for (w, e) in self.buckets[b].entries.iter().enumerate() {
                 if e.key == 0 {
                     empty[i] += 1;
                     if free[i].is_none() {

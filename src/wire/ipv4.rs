@@ -278,7 +278,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// checksum included, folds to all ones).
     #[inline]
     pub fn verify_checksum(&self) -> bool {
-        checksum::fold(checksum::sum(self.header())) == 0xffff
+        checksum::sums_to_ones_32(self.header())
     }
 }
 
