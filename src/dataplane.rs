@@ -172,7 +172,7 @@ impl Dataplane {
                 Ok(u) => (u.src_port(), u.dst_port(), 0, false),
                 Err(_) => return Verdict::Drop(MalformedUdp),
             },
-            Protocol::Icmp => return answer_echo(snap, &mut self.counters, data, l3, l4, end, dst),
+            Protocol::Icmp => return self.icmp(data, l3, l4, end, ttl, dst),
             _ => return Verdict::Drop(UnsupportedProtocol),
         };
         let pn: u8 = proto.into();
@@ -220,6 +220,103 @@ impl Dataplane {
             return Verdict::ToPublic;
         }
         Verdict::Drop(NoService)
+    }
+
+    /// An ICMP message: echo requests to a local address are answered; errors
+    /// about a TCP or UDP packet of a frontend or a backend are translated and
+    /// passed on; the rest is dropped. Rare, so done in the first pass.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn icmp(
+        &mut self,
+        data: &mut [u8],
+        l3: usize,
+        l4: usize,
+        end: usize,
+        ttl: u8,
+        dst: u32,
+    ) -> Verdict {
+        let msg_type = match icmp::Packet::new_checked(&data[l4..end]) {
+            Ok(m) => m.msg_type(),
+            Err(_) => return Verdict::Drop(DropReason::MalformedIcmp),
+        };
+        if !matches!(
+            msg_type,
+            icmp::DEST_UNREACHABLE | icmp::TIME_EXCEEDED | icmp::PARAMETER_PROBLEM
+        ) {
+            return answer_echo(&self.snap, &mut self.counters, data, l3, l4, end, dst);
+        }
+        let Some(q) = icmp::Quoted::parse(&data[l4..end]) else {
+            return Verdict::Drop(DropReason::MalformedIcmp);
+        };
+        if !icmp::Packet::new_unchecked(&data[l4..end]).verify_checksum() {
+            return Verdict::Drop(DropReason::MalformedIcmp);
+        }
+        if q.proto != 6 && q.proto != 17 {
+            return Verdict::Drop(DropReason::IcmpUnsupported);
+        }
+        let snap = &*self.snap;
+        // From the client side, about a packet a frontend sent (a reply), and
+        // addressed to that frontend: to the backend of the connection.
+        if dst == q.src {
+            if let Some(s) = snap.frontend(q.src, q.sport, q.proto) {
+                let svc = &snap.services[s as usize];
+                let id = if svc.kind == ServiceKind::Nat {
+                    svc.members[0]
+                } else {
+                    // The connection, if live; an error does not refresh it.
+                    let key = flow::flow_key(q.dst, q.dport, s);
+                    let Lookup::Hit(slot) = self.flows.lookup(key, self.flows.hash(key)) else {
+                        return Verdict::Drop(DropReason::IcmpNoFlow);
+                    };
+                    let e = self.flows.get(slot);
+                    let timeout = if e.flags & FLAG_TRANSITORY != 0 {
+                        snap.transitory_timeout_secs
+                    } else {
+                        svc.idle_timeout_secs
+                    };
+                    if flow::is_expired(e, self.now, timeout) {
+                        return Verdict::Drop(DropReason::IcmpNoFlow);
+                    }
+                    e.backend
+                };
+                let be = match snap.backends.get(id as usize) {
+                    Some(be) if be.status != BackendStatus::Removed => be,
+                    _ => return Verdict::Drop(DropReason::IcmpNoFlow),
+                };
+                if ttl <= 1 {
+                    return Verdict::Drop(DropReason::TtlExpired);
+                }
+                translate_icmp_error(data, l3, l4, end, &q, true, be, q.src, q.sport);
+                {
+                    let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+                    eth.set_dst_addr(be.mac);
+                    eth.set_src_addr(snap.mac);
+                }
+                self.counters.event(Event::IcmpErrorForwarded);
+                return Verdict::ToPrivate;
+            }
+        }
+        // From a backend, about a packet it was sent (a client's), and
+        // addressed to that client: to the client, from the frontend.
+        if dst == q.src {
+            if let Some(id) = snap.return_backend(q.dst, q.dport, q.proto) {
+                if ttl <= 1 {
+                    return Verdict::Drop(DropReason::TtlExpired);
+                }
+                let be = &snap.backends[id as usize];
+                let svc = &snap.services[be.service as usize];
+                translate_icmp_error(data, l3, l4, end, &q, false, be, svc.addr_raw, svc.port);
+                {
+                    let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+                    eth.set_dst_addr(snap.gateway_mac);
+                    eth.set_src_addr(snap.mac);
+                }
+                self.counters.event(Event::IcmpErrorForwarded);
+                return Verdict::ToPublic;
+            }
+        }
+        Verdict::Drop(DropReason::IcmpUnsupported)
     }
 
     /// Second pass: find or create the connection, then rewrite.
@@ -468,6 +565,82 @@ fn rewrite_return(
         ip.set_checksum(c);
     }
     patch_l4(data, l4, is_tcp, false, fe_port, be.out_l4_delta);
+}
+
+/// Rewrites an ICMP error and the packet it quotes, in place. `inbound`: the
+/// error goes to backend `be` (the outer destination and the quoted source,
+/// a frontend, become the backend's address and port); otherwise it comes
+/// from `be` toward a client (the outer source and the quoted destination
+/// become the frontend's, `fe_port` being the frontend's port).
+///
+/// The outer IPv4 and quoted TCP/UDP checksums take the backend's
+/// precomputed deltas (the same address and port change as its connections'
+/// packets); the quoted IPv4 header's checksum the address change alone;
+/// the ICMP checksum, which covers the quote, is computed afresh.
+#[allow(clippy::too_many_arguments)]
+fn translate_icmp_error(
+    data: &mut [u8],
+    l3: usize,
+    l4: usize,
+    end: usize,
+    q: &icmp::Quoted,
+    inbound: bool,
+    be: &BackendEntry,
+    fe_addr: u32,
+    fe_port: u16,
+) {
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut data[l3..]);
+        let ttl = ip.ttl();
+        ip.set_ttl(ttl - 1);
+        let delta = if inbound {
+            ip.set_dst_addr(be.address);
+            be.in_ip_delta
+        } else {
+            ip.set_src_addr(fe_addr.into());
+            be.out_ip_delta
+        };
+        let c = checksum::apply(ip.checksum(), delta);
+        ip.set_checksum(c);
+    }
+    let il3 = l4 + icmp::ERROR_HEADER_LEN;
+    let il4 = il3 + q.header_len;
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut data[il3..il4]);
+        let delta = if inbound {
+            ip.set_src_addr(be.address);
+            checksum::delta32(fe_addr, be.addr_raw)
+        } else {
+            ip.set_dst_addr(fe_addr.into());
+            checksum::delta32(be.addr_raw, fe_addr)
+        };
+        let c = checksum::apply(ip.checksum(), delta);
+        ip.set_checksum(c);
+    }
+    {
+        // The quoted TCP or UDP header, often cut short: the ports are always
+        // there (RFC 792 quotes 8 bytes), a TCP checksum not always.
+        let l4q = &mut data[il4..end];
+        let (at, port, delta) = if inbound {
+            (0, be.port, be.in_l4_delta)
+        } else {
+            (2, fe_port, be.out_l4_delta)
+        };
+        l4q[at..at + 2].copy_from_slice(&port.to_be_bytes());
+        let ck = if q.proto == 6 { 16 } else { 6 };
+        if l4q.len() >= ck + 2 {
+            let c = u16::from_be_bytes([l4q[ck], l4q[ck + 1]]);
+            // A UDP checksum of 0 means none, and stays so.
+            if q.proto == 6 || c != 0 {
+                let mut n = checksum::apply(c, delta);
+                if q.proto == 17 && n == 0 {
+                    n = 0xffff;
+                }
+                l4q[ck..ck + 2].copy_from_slice(&n.to_be_bytes());
+            }
+        }
+    }
+    icmp::Packet::new_unchecked(&mut data[l4..end]).fill_checksum();
 }
 
 /// Answers an ARP request for a frontend or appliance address, in place (RFC 826).

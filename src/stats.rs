@@ -55,8 +55,13 @@ reasons! {
         MalformedUdp = "malformed-udp",
         /// ICMP message cut off or with a bad checksum.
         MalformedIcmp = "malformed-icmp",
-        /// ICMP other than an echo request to a local address.
+        /// ICMP other than an echo request to a local address or an error
+        /// (destination unreachable, time exceeded, parameter problem) about
+        /// a TCP or UDP packet of a frontend or backend.
         IcmpUnsupported = "icmp-unsupported",
+        /// ICMP error from the client side about a connection natrix does not
+        /// track (or no longer does), so no backend to send it to.
+        IcmpNoFlow = "icmp-no-flow",
         /// ARP that is not an Ethernet/IPv4 request or reply.
         MalformedArp = "malformed-arp",
         /// ARP not asking for one of our addresses (replies, gratuitous, others').
@@ -110,6 +115,10 @@ reasons! {
         ArpReplied = "arp-replied",
         /// ICMP echo requests answered.
         EchoReplied = "echo-replied",
+        /// ICMP errors translated and passed on: from the client side to a
+        /// connection's backend (path MTU discovery, unreachable clients), or
+        /// from a backend to its client.
+        IcmpErrorForwarded = "icmp-error-forwarded",
     }
 }
 

@@ -462,7 +462,7 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         MalformedIcmp,
     ));
     t.push(drop(
-        "ICMP destination unreachable to a frontend",
+        "ICMP destination unreachable quoting neither TCP nor UDP",
         Pkt::icmp(CLIENT, WEB.0, 3, 1, [0; 4])
             .payload(&[0x45; 28])
             .build(),

@@ -38,6 +38,53 @@ pub const DEST_UNREACHABLE: u8 = 3;
 pub const ECHO_REQUEST: u8 = 8;
 /// Time Exceeded message type.
 pub const TIME_EXCEEDED: u8 = 11;
+/// Parameter Problem message type.
+pub const PARAMETER_PROBLEM: u8 = 12;
+
+/// Where an error message's quoted datagram starts: after type, code,
+/// checksum and one word (unused, pointer, or next-hop MTU).
+pub const ERROR_HEADER_LEN: usize = 8;
+
+/// The datagram an ICMP error quotes (RFC 792: its IPv4 header and at least
+/// the first 8 bytes of its payload; RFC 1812 routers quote more): the fields
+/// a NAT needs to match it to a connection. Addresses are raw big-endian.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quoted {
+    pub src: u32,
+    pub dst: u32,
+    pub proto: u8,
+    /// The quoted IPv4 header's length (IHL x 4).
+    pub header_len: usize,
+    /// The first two 16-bit words after the quoted header: the ports of TCP
+    /// and UDP.
+    pub sport: u16,
+    pub dport: u16,
+}
+
+impl Quoted {
+    /// Reads the quote of the error `message` (the whole ICMP message): `None`
+    /// unless it holds an IPv4 header of a valid length and 8 more bytes.
+    /// The quoted total length and checksum are not checked: the quote is
+    /// usually cut short, and is what was sent, not what arrived.
+    pub fn parse(message: &[u8]) -> Option<Quoted> {
+        let q = message.get(ERROR_HEADER_LEN..)?;
+        let ver_ihl = *q.first()?;
+        let header_len = usize::from(ver_ihl & 0x0f) * 4;
+        if ver_ihl >> 4 != 4 || header_len < 20 || q.len() < header_len + 8 {
+            return None;
+        }
+        let word = |at: usize| u32::from_be_bytes([q[at], q[at + 1], q[at + 2], q[at + 3]]);
+        let half = |at: usize| u16::from_be_bytes([q[at], q[at + 1]]);
+        Some(Quoted {
+            src: word(12),
+            dst: word(16),
+            proto: q[9],
+            header_len,
+            sport: half(header_len),
+            dport: half(header_len + 2),
+        })
+    }
+}
 
 /// A view of an ICMP message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,282 @@
+//! ICMP errors through the NAT, both ways, as translation cases: the input an
+//! error as a router or a backend sends it, the expected output built with
+//! etherparse from a description of the packet (checksums computed by
+//! etherparse, the quoted datagram rebuilt whole and cut to the same length),
+//! compared byte for byte.
+//!
+//! - From the client side, about a packet a frontend sent (a reply): a router
+//!   that cannot forward a reply (fragmentation needed, for path MTU
+//!   discovery) tells the frontend; natrix passes it to the connection's
+//!   backend, quoting the packet as the backend sent it.
+//! - From a backend, about a packet it was sent (a client's): port
+//!   unreachable and the like go to the client, from the frontend, quoting
+//!   the packet as the client sent it.
+
+mod common;
+
+use common::*;
+use natrix::dataplane::Verdict;
+use natrix::snapshot::{BackendEntry, Snapshot};
+use natrix::stats::{DropReason, Event};
+use std::net::Ipv4Addr;
+
+/// A router on the client side.
+const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 250, 1);
+/// An ICMP error's type, code, and the word after the checksum.
+type Kind = (u8, u8, [u8; 4]);
+/// A frontend as (address, port).
+type Endpoint = (Ipv4Addr, u16);
+
+/// Fragmentation needed, next-hop MTU 1400 (RFC 1191).
+const FRAG_NEEDED: Kind = (3, 4, [0, 0, 0x05, 0x78]);
+const PORT_UNREACHABLE: Kind = (3, 3, [0; 4]);
+const TTL_EXCEEDED: Kind = (11, 0, [0; 4]);
+
+fn client(port: u16) -> (Ipv4Addr, u16) {
+    (CLIENT, port)
+}
+
+/// The first `n` bytes of `p`'s IPv4 datagram, as an ICMP error quotes it.
+fn quote(p: &Pkt, n: usize) -> Vec<u8> {
+    let frame = p.build();
+    let ip = &frame[p.l3()..];
+    ip[..n.min(ip.len())].to_vec()
+}
+
+/// An ICMP error carrying `quoted`.
+fn error(src: Ipv4Addr, dst: Ipv4Addr, kind: Kind, quoted: &[u8]) -> Pkt {
+    Pkt::icmp(src, dst, kind.0, kind.1, kind.2).payload(quoted)
+}
+
+/// The backend a connection's first packet went to, read off natrix's output.
+fn backend_of<'a>(snap: &'a Snapshot, out: &[u8]) -> &'a BackendEntry {
+    let addr = Ipv4Addr::new(out[30], out[31], out[32], out[33]);
+    let port = u16::from_be_bytes([out[36], out[37]]);
+    snap.backends
+        .iter()
+        .find(|b| b.address == addr && b.port == port)
+        .unwrap_or_else(|| panic!("{addr}:{port} is no backend"))
+}
+
+/// A reply of backend `be` to a client, as the backend sends it and as natrix
+/// sends it on (`to_client`), with a payload large enough to need
+/// fragmenting at the router's MTU.
+fn reply(
+    be: &BackendEntry,
+    to: (Ipv4Addr, u16),
+    tcp: bool,
+    frontend: (Ipv4Addr, u16),
+) -> (Pkt, Pkt) {
+    let from = (be.address, be.port);
+    let sent = if tcp {
+        Pkt::tcp(from, to, TCP_ACK | TCP_PSH).payload(&[0x5a; 1440])
+    } else {
+        Pkt::udp(from, to).payload(&[0xa5; 1440])
+    }
+    .macs(BE_SIDE_MAC, LB_MAC);
+    let on = to_client(&sent, frontend);
+    (sent, on)
+}
+
+/// From the client side, about replies natrix sent for each kind of service:
+/// to the connection's backend, quoting the reply as the backend sent it.
+/// Quotes of 28 bytes (RFC 792's minimum: no TCP checksum), 40, and the whole
+/// datagram.
+#[test]
+fn errors_about_replies_go_to_the_connections_backend() {
+    let mut lb = Lb::new();
+    let snap = lb.snap();
+    let cases: [(&str, (Ipv4Addr, u16), bool); 4] = [
+        ("web, random, tcp", WEB, true),
+        ("tls, maglev, tcp", TLS, true),
+        ("dns, source-ip, udp", DNS, false),
+        ("api, source-ip-protocol, tcp", API, true),
+    ];
+    let mut forwarded = 0;
+    for (i, (what, fe, tcp)) in cases.into_iter().enumerate() {
+        let c = client(45000 + i as u16);
+        let first = if tcp {
+            Pkt::tcp(c, fe, TCP_SYN)
+        } else {
+            Pkt::udp(c, fe)
+        };
+        let out = lb.expect(what, &first.build(), &inbound(&snap, &first));
+        let be = backend_of(&snap, &out);
+        let (sent, on) = reply(be, c, tcp, fe);
+        for n in [28, 40, 20 + 1460] {
+            let input = error(ROUTER, fe.0, FRAG_NEEDED, &quote(&on, n)).ttl(50);
+            let mut want = error(ROUTER, be.address, FRAG_NEEDED, &quote(&sent, n))
+                .ttl(49)
+                .macs(LB_MAC, be.mac.0);
+            // The quote keeps the TTL the reply had when the router saw it.
+            let mut q = sent.clone();
+            q.ttl = on.ttl;
+            want = want.payload(&quote(&q, n));
+            lb.expect(
+                &format!("{what}: frag-needed quoting {n} bytes"),
+                &input.build(),
+                &Want::Exact(Verdict::ToPrivate, want.build()),
+            );
+            forwarded += 1;
+        }
+    }
+    assert_eq!(lb.event(Event::IcmpErrorForwarded), forwarded);
+}
+
+/// An inbound NAT rule has no connection state: its one backend.
+#[test]
+fn errors_about_nat_rule_replies_go_to_its_backend() {
+    let mut lb = Lb::new();
+    let snap = lb.snap();
+    let be = snap
+        .backends
+        .iter()
+        .find(|b| b.address == NAT_BE && b.port == 22)
+        .expect("the ssh NAT rule's backend");
+    let c = client(46000);
+    let (sent, on) = reply(be, c, true, SSH);
+    let input = error(ROUTER, SSH.0, FRAG_NEEDED, &quote(&on, 48));
+    let mut q = sent.clone();
+    q.ttl = on.ttl;
+    let want = error(ROUTER, NAT_BE, FRAG_NEEDED, &quote(&q, 48))
+        .ttl(63)
+        .macs(LB_MAC, be.mac.0);
+    lb.expect(
+        "ssh NAT rule",
+        &input.build(),
+        &Want::Exact(Verdict::ToPrivate, want.build()),
+    );
+}
+
+/// From a backend, about a client's packet it was sent: to the client, from
+/// the frontend, quoting the packet as the client sent it.
+#[test]
+fn errors_from_backends_go_to_the_client_from_the_frontend() {
+    let mut lb = Lb::new();
+    let snap = lb.snap();
+    let cases: [(&str, Endpoint, bool, Kind, usize); 4] = [
+        ("dns: port unreachable", DNS, false, PORT_UNREACHABLE, 576),
+        ("web: ttl exceeded", WEB, true, TTL_EXCEEDED, 28),
+        (
+            "tls: port unreachable, 40 bytes",
+            TLS,
+            true,
+            PORT_UNREACHABLE,
+            40,
+        ),
+        ("syslog NAT rule", SYSLOG, false, PORT_UNREACHABLE, 576),
+    ];
+    for (i, (what, fe, tcp, kind, n)) in cases.into_iter().enumerate() {
+        let c = client(47000 + i as u16);
+        let sent = if tcp {
+            Pkt::tcp(c, fe, TCP_SYN)
+        } else {
+            Pkt::udp(c, fe)
+        };
+        let svc = service_of(&snap, fe.0, fe.1, sent.proto());
+        let be = &snap.backends[svc.members[0] as usize];
+        // What the backend received: the client's packet, translated.
+        let got = to_backend(&sent, be);
+        let input = error(be.address, CLIENT, kind, &quote(&got, n)).macs(BE_SIDE_MAC, LB_MAC);
+        let mut q = sent.clone();
+        q.ttl = got.ttl;
+        let want = error(fe.0, CLIENT, kind, &quote(&q, n))
+            .ttl(63)
+            .macs(LB_MAC, GW_MAC);
+        lb.expect(
+            what,
+            &input.build(),
+            &Want::Exact(Verdict::ToPublic, want.build()),
+        );
+    }
+    assert_eq!(lb.event(Event::IcmpErrorForwarded), 4);
+}
+
+/// Errors natrix cannot place, or that are damaged, are dropped under a
+/// named reason and left untouched.
+#[test]
+fn errors_that_cannot_be_placed_are_dropped_and_counted() {
+    let mut lb = Lb::new();
+    let snap = lb.snap();
+    let web_be = &snap.backends[service_of(&snap, WEB.0, WEB.1, 6).members[0] as usize];
+    let (_, on) = reply(web_be, client(48000), true, WEB);
+    let cases: Vec<(&str, Vec<u8>, DropReason)> = vec![
+        (
+            "a reply of a connection natrix never saw",
+            error(ROUTER, WEB.0, FRAG_NEEDED, &quote(&on, 28)).build(),
+            DropReason::IcmpNoFlow,
+        ),
+        (
+            "a quote cut inside the ports",
+            error(ROUTER, WEB.0, FRAG_NEEDED, &quote(&on, 24)).build(),
+            DropReason::MalformedIcmp,
+        ),
+        (
+            "a quote that is no IPv4 header",
+            error(ROUTER, WEB.0, FRAG_NEEDED, &[0x60; 48]).build(),
+            DropReason::MalformedIcmp,
+        ),
+        (
+            "a bad ICMP checksum",
+            {
+                let p = error(ROUTER, WEB.0, FRAG_NEEDED, &quote(&on, 28));
+                let mut f = p.build();
+                let at = p.l4_offset() + 7;
+                f[at] ^= 0x01;
+                f
+            },
+            DropReason::MalformedIcmp,
+        ),
+        (
+            "about an echo request",
+            error(
+                ROUTER,
+                WEB.0,
+                FRAG_NEEDED,
+                &quote(&Pkt::echo_request(WEB.0, CLIENT, 1, 1), 28),
+            )
+            .build(),
+            DropReason::IcmpUnsupported,
+        ),
+        (
+            "about a packet of no frontend or backend",
+            error(
+                ROUTER,
+                Ipv4Addr::new(198, 18, 77, 7),
+                FRAG_NEEDED,
+                &quote(
+                    &Pkt::udp((Ipv4Addr::new(198, 18, 77, 7), 53), client(48001)),
+                    28,
+                ),
+            )
+            .build(),
+            DropReason::IcmpUnsupported,
+        ),
+        (
+            "addressed to the appliance, not to the quoted frontend",
+            error(ROUTER, LB_ADDR, FRAG_NEEDED, &quote(&on, 28)).build(),
+            DropReason::IcmpUnsupported,
+        ),
+        (
+            "a redirect (type 5)",
+            error(ROUTER, WEB.0, (5, 1, [198, 18, 250, 2]), &quote(&on, 28)).build(),
+            DropReason::IcmpUnsupported,
+        ),
+    ];
+    for (what, frame, reason) in cases {
+        lb.expect(what, &frame, &Want::Drop(reason));
+    }
+    // TTL 1: not forwarded, whichever way.
+    let c = client(48002);
+    let syn = Pkt::tcp(c, WEB, TCP_SYN);
+    let out = lb.expect("syn", &syn.build(), &inbound(&snap, &syn));
+    let be = backend_of(&snap, &out);
+    let (_, on) = reply(be, c, true, WEB);
+    let input = error(ROUTER, WEB.0, FRAG_NEEDED, &quote(&on, 28)).ttl(1);
+    lb.expect("ttl 1", &input.build(), &Want::Drop(DropReason::TtlExpired));
+    // A live connection: the same error with a TTL to spare goes through.
+    let input = error(ROUTER, WEB.0, FRAG_NEEDED, &quote(&on, 28));
+    let got = lb.one(&input.build());
+    assert_eq!(got.0, Verdict::ToPrivate);
+    assert_eq!(lb.event(Event::IcmpErrorForwarded), 1);
+}
