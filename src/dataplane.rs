@@ -255,11 +255,15 @@ impl Dataplane {
         if q.proto != 6 && q.proto != 17 {
             return Verdict::Drop(DropReason::IcmpUnsupported);
         }
+        // Either way, an error goes to the source of the packet it quotes.
+        if dst != q.src {
+            return Verdict::Drop(DropReason::IcmpUnsupported);
+        }
         let snap = &*self.snap;
-        // From the client side, about a packet a frontend sent (a reply), and
-        // addressed to that frontend: to the backend of the connection.
-        if dst == q.src {
+        let (be, inbound, fe_addr, fe_port) =
             if let Some(s) = snap.frontend(q.src, q.sport, q.proto) {
+                // From the client side, about a packet a frontend sent (a reply):
+                // to the backend of the connection.
                 let svc = &snap.services[s as usize];
                 let id = if svc.kind == ServiceKind::Nat {
                     svc.members[0]
@@ -280,43 +284,33 @@ impl Dataplane {
                     }
                     e.backend
                 };
-                let be = match snap.backends.get(id as usize) {
-                    Some(be) if be.status != BackendStatus::Removed => be,
+                match snap.backends.get(id as usize) {
+                    Some(be) if be.status != BackendStatus::Removed => (be, true, q.src, q.sport),
                     _ => return Verdict::Drop(DropReason::IcmpNoFlow),
-                };
-                if ttl <= 1 {
-                    return Verdict::Drop(DropReason::TtlExpired);
                 }
-                translate_icmp_error(data, l3, l4, end, &q, true, be, q.src, q.sport);
-                {
-                    let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
-                    eth.set_dst_addr(be.mac);
-                    eth.set_src_addr(snap.mac);
-                }
-                self.counters.event(Event::IcmpErrorForwarded);
-                return Verdict::ToPrivate;
-            }
-        }
-        // From a backend, about a packet it was sent (a client's), and
-        // addressed to that client: to the client, from the frontend.
-        if dst == q.src {
-            if let Some(id) = snap.return_backend(q.dst, q.dport, q.proto) {
-                if ttl <= 1 {
-                    return Verdict::Drop(DropReason::TtlExpired);
-                }
+            } else if let Some(id) = snap.return_backend(q.dst, q.dport, q.proto) {
+                // From a backend, about a packet it was sent (a client's): to the
+                // client, from the frontend.
                 let be = &snap.backends[id as usize];
                 let svc = &snap.services[be.service as usize];
-                translate_icmp_error(data, l3, l4, end, &q, false, be, svc.addr_raw, svc.port);
-                {
-                    let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
-                    eth.set_dst_addr(snap.gateway_mac);
-                    eth.set_src_addr(snap.mac);
-                }
-                self.counters.event(Event::IcmpErrorForwarded);
-                return Verdict::ToPublic;
-            }
+                (be, false, svc.addr_raw, svc.port)
+            } else {
+                return Verdict::Drop(DropReason::IcmpUnsupported);
+            };
+        if ttl <= 1 {
+            return Verdict::Drop(DropReason::TtlExpired);
         }
-        Verdict::Drop(DropReason::IcmpUnsupported)
+        translate_icmp_error(data, l3, l4, end, &q, inbound, be, fe_addr, fe_port);
+        let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+        eth.set_src_addr(snap.mac);
+        self.counters.event(Event::IcmpErrorForwarded);
+        if inbound {
+            eth.set_dst_addr(be.mac);
+            Verdict::ToPrivate
+        } else {
+            eth.set_dst_addr(snap.gateway_mac);
+            Verdict::ToPublic
+        }
     }
 
     /// Second pass: find or create the connection, then rewrite.
