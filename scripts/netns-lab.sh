@@ -433,6 +433,21 @@ mac = "${MAC_BE[2]}"
 frontend = "web"
 pool = "web"
 mode = "random"
+
+# UDP port 7 is forwarded to be1, where nothing listens on it: be1's kernel
+# answers with ICMP port unreachable, which natrix translates back to the
+# client, whose kernel then reports "connection refused".
+[[frontend]]
+name = "echo"
+address = "$FRONTEND_IP"
+port = 7
+protocol = "udp"
+
+[[nat_rule]]
+frontend = "echo"
+address = "${BE_IP[0]}"
+port = 7
+mac = "${MAC_BE[0]}"
 EOF
 }
 

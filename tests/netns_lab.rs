@@ -820,7 +820,13 @@ fn http_through_natrix_in_the_lab() {
     let backends = stats["backends"]
         .as_array()
         .unwrap_or_else(|| panic!("statistics have no backends list: {stats}"));
-    assert_eq!(backends.len(), 3, "{stats}");
+    // The web pool's three, and the echo NAT rule's one (be1, port 7).
+    assert_eq!(
+        backends.iter().filter(|b| b["frontend"] == "web").count(),
+        3,
+        "{stats}"
+    );
+    assert_eq!(backends.len(), 4, "{stats}");
     let per_backend: u64 = backends
         .iter()
         .map(|b| {
@@ -1130,4 +1136,50 @@ fn final_stats_skips_eal_lines() {
         ab_field("Complete requests:      3000\n", "Complete requests:"),
         Some(3000)
     );
+}
+
+/// A real kernel checks natrix's ICMP translation: a UDP datagram from the
+/// client to the lab's `echo` frontend (port 7, an inbound NAT rule to be1,
+/// where nothing listens) makes be1's kernel answer with ICMP port
+/// unreachable. natrix rewrites it (outer source, quoted destination, their
+/// checksums) so that the client's kernel matches it to the client's
+/// connected socket, whose next receive fails with "connection refused".
+/// Without the translation the client would only time out.
+#[test]
+fn udp_port_unreachable_reaches_the_client() {
+    if !is_root() {
+        eprintln!("netns_lab: skipped, needs root (network namespaces)");
+        return;
+    }
+    let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+    let prefix = format!("nx{:04x}u", std::process::id() & 0xffff);
+    let mut r = Running::start(&prefix);
+    let probe = "import socket\n\
+                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                 s.settimeout(3)\n\
+                 s.connect(('198.18.1.10', 7))\n\
+                 s.send(b'natrix')\n\
+                 try:\n    s.recv(100)\n    print('answered')\n\
+                 except ConnectionRefusedError:\n    print('refused')\n\
+                 except socket.timeout:\n    print('timeout')\n";
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        let out = run_ok(r.lab.exec("client", "python3").args(["-c", probe]));
+        outcomes.push(out.trim().to_string());
+    }
+    let stdout = r.natrix.stop();
+    let stats = final_stats(&stdout);
+    assert!(
+        outcomes.iter().all(|o| o == "refused"),
+        "the client's UDP sends to the echo frontend: {outcomes:?} (refused expected): {stats}"
+    );
+    assert_eq!(
+        count(&stats, &["events", "icmp-error-forwarded"]),
+        3,
+        "{stats}"
+    );
+    assert_eq!(count(&stats, &["drops", "icmp-unsupported"]), 0, "{stats}");
+    let dir = r.dir.clone();
+    drop(r);
+    let _ = std::fs::remove_dir_all(&dir);
 }
