@@ -216,6 +216,8 @@ natrix:
 then, from the client:
   ip netns exec ${P}client curl http://$FRONTEND_IP/
   ip netns exec ${P}client ab -n 3000 -c 30 http://$FRONTEND_IP/
+be1's ICMP port unreachable (UDP port 7: nothing listens), translated by natrix:
+  ip netns exec ${P}client python3 -c "import socket; s = socket.socket(2, 2); s.connect(('$FRONTEND_IP', 7)); s.send(b'hi'); s.recv(9)"
 backend access logs: $RUN/be{1,2,3}.log (health probes come from $MGMT_IP)
 make be2 fail its health probes, and recover:
   scripts/netns-lab.sh backend-stop 2
