@@ -683,16 +683,13 @@ fn answer_echo(
     if !snap.is_local(dst) {
         return Verdict::Drop(DropReason::IcmpUnsupported);
     }
-    match icmp::Packet::new_checked(&data[l4..end]) {
-        Ok(m) => {
-            if m.msg_type() != icmp::ECHO_REQUEST || m.code() != 0 {
-                return Verdict::Drop(DropReason::IcmpUnsupported);
-            }
-            if !m.verify_checksum() {
-                return Verdict::Drop(DropReason::MalformedIcmp);
-            }
-        }
-        Err(_) => return Verdict::Drop(DropReason::MalformedIcmp),
+    // The caller checked the ICMP header's length.
+    let m = icmp::Packet::new_unchecked(&data[l4..end]);
+    if m.msg_type() != icmp::ECHO_REQUEST || m.code() != 0 {
+        return Verdict::Drop(DropReason::IcmpUnsupported);
+    }
+    if !m.verify_checksum() {
+        return Verdict::Drop(DropReason::MalformedIcmp);
     }
     {
         let mut m = icmp::Packet::new_unchecked(&mut data[l4..end]);

@@ -525,34 +525,38 @@ fn render_frontends(f: &mut Frame, fronts: &[FrontendStats], area: Rect) {
         Row::new(cells)
     });
     let name = fronts.iter().map(|x| x.name.len()).max().unwrap_or(0);
-    let mut widths = vec![
-        Constraint::Length(name.clamp(8, 32) as u16),
-        Constraint::Length(21),
-        Constraint::Length(5),
-        Constraint::Length(8),
-        Constraint::Length(11),
-        Constraint::Length(9),
-    ];
-    let mut names = vec![
-        "frontend",
-        "address",
-        "proto",
-        "kind",
-        "connections",
-        "new/s",
-    ];
-    if wide {
-        widths.push(Constraint::Length(10));
-        names.push("packets");
-    }
-    widths.push(Constraint::Length(9));
-    names.push("pps");
+    let (widths, names) = columns(
+        &[
+            ("frontend", name.clamp(8, 32) as u16),
+            ("address", 21),
+            ("proto", 5),
+            ("kind", 8),
+            ("connections", 11),
+            ("new/s", 9),
+        ],
+        wide,
+    );
     f.render_widget(
         Table::new(rows, widths)
             .header(header_row(&names, 4))
             .block(block(format!(" frontends ({}) ", fronts.len()))),
         area,
     );
+}
+
+/// The widths and names of a table's columns: `fixed` (name, width), then
+/// the packet count when the table is `wide`, then the packet rate.
+fn columns(fixed: &[(&'static str, u16)], wide: bool) -> (Vec<Constraint>, Vec<&'static str>) {
+    let rates: &[(&'static str, u16)] = if wide {
+        &[("packets", 10), ("pps", 9)]
+    } else {
+        &[("pps", 9)]
+    };
+    fixed
+        .iter()
+        .chain(rates)
+        .map(|&(name, width)| (Constraint::Length(width), name))
+        .unzip()
 }
 
 fn render_backends(f: &mut Frame, backs: &[BackendStats], area: Rect) {
@@ -589,28 +593,17 @@ fn render_backends(f: &mut Frame, backs: &[BackendStats], area: Rect) {
         }
     });
     let pool = backs.iter().map(|b| b.pool.len()).max().unwrap_or(0);
-    let mut widths = vec![
-        Constraint::Length(pool.clamp(4, 32) as u16),
-        Constraint::Length(21),
-        Constraint::Length(8),
-        Constraint::Length(9),
-        Constraint::Length(6),
-        Constraint::Length(11),
-    ];
-    let mut names = vec![
-        "pool",
-        "backend",
-        "state",
-        "health",
-        "weight",
-        "connections",
-    ];
-    if wide {
-        widths.push(Constraint::Length(10));
-        names.push("packets");
-    }
-    widths.push(Constraint::Length(9));
-    names.push("pps");
+    let (widths, names) = columns(
+        &[
+            ("pool", pool.clamp(4, 32) as u16),
+            ("backend", 21),
+            ("state", 8),
+            ("health", 9),
+            ("weight", 6),
+            ("connections", 11),
+        ],
+        wide,
+    );
     f.render_widget(
         Table::new(rows, widths)
             .header(header_row(&names, 4))

@@ -6,13 +6,14 @@
 
 use natrix::mgmt::{BackendStats, FrontendStats, StatsReport, WorkerStats};
 use natrix::top::{render, View};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-const NATRIX: &str = env!("CARGO_BIN_EXE_natrix");
+mod appliance;
+
+use appliance::{Appliance, NATRIX};
 
 fn dir(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -25,54 +26,6 @@ fn dir(name: &str) -> PathBuf {
 
 fn web_toml() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web.toml")
-}
-
-/// `natrix run` on net_null with its own control socket; killed when dropped.
-struct Appliance {
-    child: Child,
-}
-
-impl Appliance {
-    fn start(config: &Path, sock: &Path) -> Appliance {
-        let child = Command::new(NATRIX)
-            .args(["run", "--json", "--config"])
-            .arg(config)
-            .arg("--control")
-            .arg(sock)
-            .args([
-                "--",
-                "-l",
-                "0-1",
-                "--no-huge",
-                "-m",
-                "512",
-                "--no-pci",
-                "--no-shconf",
-            ])
-            .args(["--log-level=error", "--vdev", "net_null0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let app = Appliance { child };
-        let t = Instant::now();
-        while UnixStream::connect(sock).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "natrix did not open {}",
-                sock.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        app
-    }
-}
-
-impl Drop for Appliance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A tmux server of its own (`tmux -L NAME`, no configuration file) holding
