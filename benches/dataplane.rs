@@ -6,9 +6,9 @@
 //! workers, and adds 10M connections; BENCHMARKS.md records both.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use natrix::bench::{bench_config, setup_worker};
-use natrix::port::BURST;
-use natrix::snapshot::ControlPlane;
+use natrix::app::bench::{bench_config, setup_worker};
+use natrix::dataplane::snapshot::ControlPlane;
+use natrix::ports::BURST;
 use std::time::Duration;
 
 /// Bursts per measured iteration.

@@ -1,9 +1,9 @@
 //! The `natrix` command.
 
 use clap::{Args, Parser, Subcommand};
+use natrix::app::replay::{self, ReplayOptions};
 use natrix::config::Config;
-use natrix::replay::{self, ReplayOptions};
-use natrix::snapshot::ControlPlane;
+use natrix::dataplane::snapshot::ControlPlane;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -109,7 +109,7 @@ struct ReplayArgs {
 #[derive(Args)]
 struct ControlArg {
     /// The control socket of the natrix to talk to.
-    #[arg(long, value_name = "PATH", default_value = natrix::control::DEFAULT_SOCKET, global = true)]
+    #[arg(long, value_name = "PATH", default_value = natrix::control::socket::DEFAULT_SOCKET, global = true)]
     control: PathBuf,
 }
 
@@ -152,7 +152,7 @@ struct RunArgs {
     #[arg(long)]
     json: bool,
     /// The control socket (`natrix stats`, `natrix backend`, `natrix reload`).
-    #[arg(long, value_name = "PATH", default_value = natrix::control::DEFAULT_SOCKET)]
+    #[arg(long, value_name = "PATH", default_value = natrix::control::socket::DEFAULT_SOCKET)]
     control: PathBuf,
     /// Serve Prometheus metrics over HTTP at ADDR/metrics: PORT or :PORT
     /// listens on 127.0.0.1 (loopback only), ADDRESS:PORT on that address
@@ -237,7 +237,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd_demo(a),
         Command::Run(a) => cmd_run(a),
         Command::Stats { json, control } => cmd_stats(&control.control, json),
-        Command::Top { interval, control } => natrix::top::run(&control.control, interval),
+        Command::Top { interval, control } => natrix::app::top::run(&control.control, interval),
         Command::Backend { action, control } => cmd_backend(&control.control, action),
         Command::Reload { control } => {
             cmd_request(&control.control, serde_json::json!({"command": "reload"}))
@@ -263,7 +263,7 @@ fn load(path: &Path) -> Result<Config> {
 }
 
 fn cmd_request(path: &Path, req: serde_json::Value) -> Result<()> {
-    let r = natrix::control::request(path, req)?;
+    let r = natrix::control::socket::request(path, req)?;
     if !r.ok {
         return Err(r.error.unwrap_or_else(|| "request refused".into()));
     }
@@ -301,7 +301,7 @@ fn cmd_backend(path: &Path, a: BackendAction) -> Result<()> {
 }
 
 fn cmd_stats(path: &Path, json: bool) -> Result<()> {
-    let r = natrix::control::request(path, serde_json::json!({"command": "stats"}))?;
+    let r = natrix::control::socket::request(path, serde_json::json!({"command": "stats"}))?;
     if !r.ok {
         return Err(r.error.unwrap_or_else(|| "request refused".into()));
     }
@@ -310,9 +310,9 @@ fn cmd_stats(path: &Path, json: bool) -> Result<()> {
         println!("{v}");
         return Ok(());
     }
-    let s: natrix::mgmt::StatsReport =
+    let s: natrix::control::mgmt::StatsReport =
         serde_json::from_value(v).map_err(|e| format!("bad statistics from natrix: {e}"))?;
-    print!("{}", natrix::mgmt::render_stats(&s));
+    print!("{}", natrix::control::mgmt::render_stats(&s));
     Ok(())
 }
 
@@ -334,7 +334,7 @@ fn cmd_check(file: &Path) -> Result<()> {
 #[cfg(feature = "dpdk")]
 fn cmd_run(a: RunArgs) -> Result<()> {
     let config = load(&a.config)?;
-    let opts = natrix::dpdk::RunOptions {
+    let opts = natrix::ports::dpdk::RunOptions {
         eal_args: a.eal,
         idle_exit: a.idle_exit.map(std::time::Duration::from_secs_f64),
         status_line: !a.json,
@@ -344,10 +344,10 @@ fn cmd_run(a: RunArgs) -> Result<()> {
         metrics: a
             .metrics
             .as_deref()
-            .map(natrix::metrics::parse_listen)
+            .map(natrix::control::metrics::parse_listen)
             .transpose()?,
     };
-    let r = natrix::dpdk::run(config, &opts)?;
+    let r = natrix::ports::dpdk::run(config, &opts)?;
     if a.json {
         let mut j = r.summary.to_json();
         j["ports"] = r
@@ -395,7 +395,7 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         return Err("--pace must be at least 1 packet per second".into());
     }
     let metrics = match (&a.metrics, &a.control) {
-        (Some(m), Some(_)) => Some(natrix::metrics::parse_listen(m)?),
+        (Some(m), Some(_)) => Some(natrix::control::metrics::parse_listen(m)?),
         (Some(_), None) => {
             return Err("--metrics needs --control PATH with replay: the metrics are answered by the management loop, which replay runs only with a control socket".into())
         }
@@ -410,26 +410,31 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
         progress: true,
         pace: a.pace,
     };
-    let cap = natrix::capture::read(&a.pcap).map_err(|e| e.to_string())?;
+    let cap = natrix::ports::capture::read(&a.pcap).map_err(|e| e.to_string())?;
     let s = match &a.control {
         None => replay::replay_capture(&cp, &cap, &opts).map_err(|e| e.to_string())?,
         Some(path) => {
-            let server = natrix::control::ControlServer::bind(path)?;
+            let server = natrix::control::socket::ControlServer::bind(path)?;
             let _metrics = match metrics {
-                Some(addr) => Some(natrix::metrics::MetricsServer::start(addr, server.asker())?),
+                Some(addr) => Some(natrix::control::metrics::MetricsServer::start(
+                    addr,
+                    server.asker(),
+                )?),
                 None => None,
             };
             let cell = cp.cell();
-            let mut mgmt = natrix::mgmt::Management::new(cp, Vec::new(), Some(a.config.clone()));
+            let mut mgmt =
+                natrix::control::mgmt::Management::new(cp, Vec::new(), Some(a.config.clone()));
             let mut started = false;
-            let mut tick = |shared: &[std::sync::Arc<natrix::stats::SharedCounters>]| {
-                if !started {
-                    mgmt.set_workers(shared.to_vec());
-                    started = true;
-                }
-                server.poll(&mut mgmt, std::time::Duration::from_millis(20));
-                mgmt.tick();
-            };
+            let mut tick =
+                |shared: &[std::sync::Arc<natrix::dataplane::counters::SharedCounters>]| {
+                    if !started {
+                        mgmt.set_workers(shared.to_vec());
+                        started = true;
+                    }
+                    server.poll(&mut mgmt, std::time::Duration::from_millis(20));
+                    mgmt.tick();
+                };
             replay::replay_managed(cell, &cap, &opts, &mut tick).map_err(|e| e.to_string())?
         }
     };
@@ -441,8 +446,8 @@ fn cmd_replay(a: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
-fn gen_options(a: &GenArgs) -> natrix::generate::GenOptions {
-    natrix::generate::GenOptions {
+fn gen_options(a: &GenArgs) -> natrix::app::generate::GenOptions {
+    natrix::app::generate::GenOptions {
         connections: a.connections,
         clients: a.clients,
         segments: a.segments,
@@ -453,14 +458,14 @@ fn gen_options(a: &GenArgs) -> natrix::generate::GenOptions {
 
 fn cmd_gen(a: GenArgs) -> Result<()> {
     let config = load(&a.config)?;
-    let n =
-        natrix::generate::write(&config, &gen_options(&a), &a.out).map_err(|e| e.to_string())?;
+    let n = natrix::app::generate::write(&config, &gen_options(&a), &a.out)
+        .map_err(|e| e.to_string())?;
     println!("{}: {n} packets", a.out.display());
     Ok(())
 }
 
 fn cmd_bench(a: BenchArgs) -> Result<()> {
-    let r = natrix::bench::run(a.flows, a.workers, a.seconds, a.control.as_deref())?;
+    let r = natrix::app::bench::run(a.flows, a.workers, a.seconds, a.control.as_deref())?;
     if a.json {
         println!("{}", r.to_json());
     } else {
@@ -486,8 +491,8 @@ fn cmd_demo(a: DemoArgs) -> Result<()> {
     std::fs::create_dir_all(&a.dir).map_err(|e| format!("{}: {e}", a.dir.display()))?;
     let input = a.dir.join("web-traffic.pcap");
     let output = a.dir.join("web-translated.pcap");
-    let gen = natrix::generate::GenOptions::default();
-    let n = natrix::generate::write(&config, &gen, &input).map_err(|e| e.to_string())?;
+    let gen = natrix::app::generate::GenOptions::default();
+    let n = natrix::app::generate::write(&config, &gen, &input).map_err(|e| e.to_string())?;
     let cp = ControlPlane::new(config).map_err(|e| e.to_string())?;
     let opts = ReplayOptions {
         workers: 2,

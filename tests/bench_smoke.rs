@@ -1,6 +1,6 @@
-use natrix::bench;
-use natrix::snapshot::ControlPlane;
-use natrix::stats::{DropReason, Event};
+use natrix::app::bench;
+use natrix::dataplane::counters::{DropReason, Event};
+use natrix::dataplane::snapshot::ControlPlane;
 
 #[test]
 fn bench_worker_serves_every_flow_without_drops() {

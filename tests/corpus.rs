@@ -1,10 +1,10 @@
 //! Replays every capture of the tcpdump test corpus through natrix.
 
-use natrix::capture::{self, Capture, Frame};
+use natrix::app::replay::{self, ReplayOptions, Summary};
 use natrix::config::Config;
-use natrix::replay::{self, ReplayOptions, Summary};
-use natrix::snapshot::ControlPlane;
-use natrix::stats::{DropReason, Event};
+use natrix::dataplane::counters::{DropReason, Event};
+use natrix::dataplane::snapshot::ControlPlane;
+use natrix::ports::capture::{self, Capture, Frame};
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
-//! Distribution, stability and determinism tests for `natrix::select`.
+//! Distribution, stability and determinism tests for `natrix::dataplane::select`.
 
-use natrix::select::{
+use natrix::dataplane::select::{
     hash_src, hash_src_proto, hash_tuple, is_prime, mix64, next_prime, MaglevTable, Rng,
     WeightedTable, NONE, WEIGHTED_SLOTS,
 };

@@ -2,13 +2,13 @@
 //! path (parse, flow table, selection, rewrite), not just the selection tables.
 
 use etherparse::PacketBuilder;
-use natrix::capture::{Capture, Frame};
+use natrix::app::replay::{self, Change, ReplayOptions};
 use natrix::config::Config;
+use natrix::dataplane::counters::{DropReason, Event};
+use natrix::dataplane::snapshot::ControlPlane;
 use natrix::dataplane::{Dataplane, Verdict};
-use natrix::port::{HeapBuf, PacketBuf, BURST};
-use natrix::replay::{self, Change, ReplayOptions};
-use natrix::snapshot::ControlPlane;
-use natrix::stats::{DropReason, Event};
+use natrix::ports::capture::{Capture, Frame};
+use natrix::ports::{HeapBuf, PacketBuf, BURST};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
@@ -228,7 +228,7 @@ fn backend_changes_in_the_middle_of_a_replay() {
         assert_eq!(s.packets_in, 12000);
         assert_eq!(s.packets_in, s.packets_out + s.dropped());
 
-        let written = natrix::capture::read(&out).unwrap().frames;
+        let written = natrix::ports::capture::read(&out).unwrap().frames;
         // Output frames are in input order; dropped ones are missing. Match them
         // to inputs through the client address and port and the TCP flags.
         let mut first: HashMap<(Ipv4Addr, u16), Ipv4Addr> = HashMap::new();

@@ -53,7 +53,7 @@ fn json(out: &[u8]) -> serde_json::Value {
 
 /// The frames of a classic pcap file, without their timestamps.
 fn frames(path: &Path) -> Vec<Vec<u8>> {
-    natrix::capture::read(path)
+    natrix::ports::capture::read(path)
         .unwrap()
         .frames
         .into_iter()

@@ -2,12 +2,12 @@
 //! and accepted by the real data path exactly as intended.
 
 use etherparse::{LinkSlice, NetSlice, SlicedPacket, TransportSlice};
-use natrix::capture::{self, Capture, Frame};
+use natrix::app::generate::{self, GenOptions, GenSummary, StrayKind};
+use natrix::app::replay::{replay_capture, ReplayOptions, Summary};
 use natrix::config::Config;
-use natrix::generate::{self, GenOptions, GenSummary, StrayKind};
-use natrix::replay::{replay_capture, ReplayOptions, Summary};
-use natrix::snapshot::ControlPlane;
-use natrix::stats::{DropReason, Event};
+use natrix::dataplane::counters::{DropReason, Event};
+use natrix::dataplane::snapshot::ControlPlane;
+use natrix::ports::capture::{self, Capture, Frame};
 use natrix::types::{L4Proto, MacAddr, Mode};
 use natrix::wire::checksum;
 use std::collections::{HashMap, HashSet};

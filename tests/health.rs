@@ -3,11 +3,11 @@
 
 use etherparse::PacketBuilder;
 use natrix::config::Config;
+use natrix::control::health::{HealthChange, HealthChecker};
+use natrix::dataplane::counters::DropReason;
+use natrix::dataplane::snapshot::{BackendStatus, ControlPlane};
 use natrix::dataplane::{Dataplane, Verdict};
-use natrix::health::{HealthChange, HealthChecker};
-use natrix::port::{HeapBuf, PacketBuf, BURST};
-use natrix::snapshot::{BackendStatus, ControlPlane};
-use natrix::stats::DropReason;
+use natrix::ports::{HeapBuf, PacketBuf, BURST};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};

@@ -15,9 +15,9 @@
 mod common;
 
 use common::*;
+use natrix::dataplane::counters::{DropReason, Event};
+use natrix::dataplane::snapshot::{BackendEntry, Snapshot};
 use natrix::dataplane::Verdict;
-use natrix::snapshot::{BackendEntry, Snapshot};
-use natrix::stats::{DropReason, Event};
 use std::net::Ipv4Addr;
 
 /// A router on the client side.

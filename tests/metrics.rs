@@ -371,7 +371,7 @@ fn metrics_end_to_end() {
             .iter()
             .filter(|s| s.name == "natrix_drops_total")
             .count(),
-        natrix::stats::DropReason::COUNT
+        natrix::dataplane::counters::DropReason::COUNT
     );
     assert!(find(
         &first,

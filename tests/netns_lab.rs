@@ -284,7 +284,7 @@ impl ClientCapture {
         // Packets the filter passed that did not reach the file.
         let dropped = report(" packets received by filter") - report(" packets captured")
             + report(" packets dropped by kernel");
-        let capture = natrix::capture::read(&self.file).unwrap_or_else(|e| panic!("{e}"));
+        let capture = natrix::ports::capture::read(&self.file).unwrap_or_else(|e| panic!("{e}"));
         (client_account(&capture.frames), dropped)
     }
 }
@@ -332,7 +332,7 @@ fn check_created(capture: ClientCapture, created: u64, stats: &Value) -> ClientA
 }
 
 /// Reads the client's frames (Ethernet, IPv4, TCP) toward the frontend.
-fn client_account(frames: &[natrix::capture::Frame]) -> ClientAccount {
+fn client_account(frames: &[natrix::ports::capture::Frame]) -> ClientAccount {
     use etherparse::{NetSlice, SlicedPacket, TransportSlice};
     use std::collections::HashMap;
     let frontend = [198, 18, 1, 10];

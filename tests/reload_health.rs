@@ -3,8 +3,8 @@
 //! this test starts and stops).
 
 use natrix::config::Config;
-use natrix::mgmt::Management;
-use natrix::snapshot::ControlPlane;
+use natrix::control::mgmt::Management;
+use natrix::dataplane::snapshot::ControlPlane;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,11 @@ port = {port}
     t
 }
 
-fn wait_for(mgmt: &mut Management, what: &str, ok: impl Fn(&natrix::mgmt::BackendStats) -> bool) {
+fn wait_for(
+    mgmt: &mut Management,
+    what: &str,
+    ok: impl Fn(&natrix::control::mgmt::BackendStats) -> bool,
+) {
     let t = Instant::now();
     loop {
         mgmt.tick();

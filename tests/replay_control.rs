@@ -142,7 +142,7 @@ fn backend_changes_during_a_live_replay() {
 
     // One worker processes frames in order: frames before `before` saw the old
     // set; frames from `after` + one burst on see the new one.
-    let inputs = natrix::capture::read(&input).unwrap().frames;
+    let inputs = natrix::ports::capture::read(&input).unwrap().frames;
     let web = Ipv4Addr::new(198, 18, 1, 10);
     let mut index: HashMap<SegmentKey, usize> = HashMap::new();
     let mut syn_at: HashMap<(Ipv4Addr, u16), usize> = HashMap::new();
@@ -158,7 +158,7 @@ fn backend_changes_during_a_live_replay() {
     }
     let mut first_backend: HashMap<(Ipv4Addr, u16), Ipv4Addr> = HashMap::new();
     let (mut kept, mut new_conns) = (0, HashMap::<Ipv4Addr, u32>::new());
-    for f in natrix::capture::read(&output).unwrap().frames {
+    for f in natrix::ports::capture::read(&output).unwrap().frames {
         let Some((k, dst, dport)) = key(&f.data) else {
             continue;
         };

@@ -2,7 +2,7 @@
 //! traffic for examples/web.toml and let tcpdump verify every checksum of the
 //! translated packets.
 
-use natrix::capture;
+use natrix::ports::capture;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

@@ -4,8 +4,8 @@
 //! the Debian package `tmux`).
 #![cfg(feature = "dpdk")]
 
-use natrix::mgmt::{BackendStats, FrontendStats, StatsReport, WorkerStats};
-use natrix::top::{render, View};
+use natrix::app::top::{render, View};
+use natrix::control::mgmt::{BackendStats, FrontendStats, StatsReport, WorkerStats};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -451,7 +451,7 @@ fn rendering_fits_small_and_large_terminals() {
 #[test]
 fn quit_keys() {
     use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-    use natrix::top::quits;
+    use natrix::app::top::quits;
     let key = |c, m| KeyEvent::new(c, m);
     assert!(quits(&key(KeyCode::Char('q'), KeyModifiers::NONE)));
     assert!(quits(&key(KeyCode::Esc, KeyModifiers::NONE)));

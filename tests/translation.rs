@@ -11,10 +11,10 @@ mod common;
 
 use common::*;
 use natrix::config::Backend;
+use natrix::dataplane::counters::{DropReason, Event};
+use natrix::dataplane::flow::FLAG_TRANSITORY;
+use natrix::dataplane::snapshot::Snapshot;
 use natrix::dataplane::Verdict;
-use natrix::flow::FLAG_TRANSITORY;
-use natrix::snapshot::Snapshot;
-use natrix::stats::{DropReason, Event};
 use natrix::types::{MacAddr, Mode};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -1420,7 +1420,7 @@ fn new_connection_on_a_closed_client_port_becomes_established() {
     assert_eq!(
         lb.dp
             .counters
-            .event_count(natrix::stats::Event::ConnectionCreated),
+            .event_count(natrix::dataplane::counters::Event::ConnectionCreated),
         2,
         "the reused port is a second connection"
     );

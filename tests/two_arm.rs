@@ -4,11 +4,11 @@
 
 use etherparse::PacketBuilder;
 use natrix::config::Config;
+use natrix::dataplane::counters::SharedCounters;
+use natrix::dataplane::snapshot::ControlPlane;
+use natrix::dataplane::worker::Worker;
 use natrix::dataplane::Dataplane;
-use natrix::port::{Burst, HeapBuf, PacketBuf, Port};
-use natrix::snapshot::ControlPlane;
-use natrix::stats::SharedCounters;
-use natrix::worker::Worker;
+use natrix::ports::{Burst, HeapBuf, PacketBuf, Port};
 use std::collections::VecDeque;
 use std::sync::Arc;
 

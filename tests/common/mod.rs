@@ -9,11 +9,11 @@ use etherparse::{
     PacketBuilder, TcpHeader, VlanId,
 };
 use natrix::config::Config;
+use natrix::dataplane::counters::{Counters, DropReason, Event};
+use natrix::dataplane::select;
+use natrix::dataplane::snapshot::{BackendEntry, BackendStatus, ControlPlane, Service, Snapshot};
 use natrix::dataplane::{Dataplane, Verdict, HASH_SEED};
-use natrix::port::{HeapBuf, PacketBuf, BURST};
-use natrix::select;
-use natrix::snapshot::{BackendEntry, BackendStatus, ControlPlane, Service, Snapshot};
-use natrix::stats::{Counters, DropReason, Event};
+use natrix::ports::{HeapBuf, PacketBuf, BURST};
 use natrix::types::Mode;
 use std::net::Ipv4Addr;
 

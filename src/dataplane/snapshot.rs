@@ -7,7 +7,7 @@
 //! load of the generation. Workers never lock.
 
 use crate::config::{self, Config};
-use crate::select::{self, MaglevTable, WeightedTable, NONE};
+use crate::dataplane::select::{self, MaglevTable, WeightedTable, NONE};
 use crate::types::{L4Proto, MacAddr, Mode};
 use crate::wire::checksum;
 use arc_swap::ArcSwap;

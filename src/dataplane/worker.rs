@@ -6,9 +6,9 @@
 //! packets leave by the private port, translated return packets and answers
 //! (ARP, ICMP echo) by the public one, or by the port they came from.
 
+use crate::dataplane::counters::{DropReason, SharedCounters};
 use crate::dataplane::{Dataplane, Verdict};
-use crate::port::{Burst, Port, BURST};
-use crate::stats::{DropReason, SharedCounters};
+use crate::ports::{Burst, Port, BURST};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 

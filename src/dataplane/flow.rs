@@ -16,7 +16,7 @@
 //! Entries are never moved. Expired entries stay where they are until a new
 //! connection reuses their slot, so a lookup never needs tombstones.
 
-use crate::select::mix64;
+use crate::dataplane::select::mix64;
 
 /// Entries per bucket.
 pub const WAYS: usize = 4;

@@ -4,10 +4,10 @@
 //! appliance's loop call into this.
 
 use crate::config::{self, Config};
-use crate::flow::FlowTable;
-use crate::health::HealthChecker;
-use crate::snapshot::{ControlPlane, ServiceKind};
-use crate::stats::{Counters, DropReason, Event, SharedCounters};
+use crate::control::health::HealthChecker;
+use crate::dataplane::counters::{Counters, DropReason, Event, SharedCounters};
+use crate::dataplane::flow::FlowTable;
+use crate::dataplane::snapshot::{ControlPlane, ServiceKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
@@ -302,7 +302,7 @@ impl Management {
         };
         let snap = self.cp.snapshot();
         let get = |v: &Vec<u64>, id: usize| v.get(id).copied().unwrap_or(0);
-        let health: Vec<crate::health::BackendHealth> =
+        let health: Vec<crate::control::health::BackendHealth> =
             self.health.as_ref().map(|h| h.status()).unwrap_or_default();
         let mut frontends: Vec<FrontendStats> = snap
             .services

@@ -10,11 +10,19 @@
 //!
 //! Nothing here locks, allocates, logs or formats.
 
-use crate::flow::{self, Claim, FlowTable, Lookup, FLAG_TRANSITORY};
-use crate::port::{PacketBuf, BURST};
-use crate::select::{self, Rng, NONE};
-use crate::snapshot::{BackendEntry, BackendStatus, Service, ServiceKind, Snapshot, SnapshotCell};
-use crate::stats::{Counters, DropReason, Event};
+pub mod counters;
+pub mod flow;
+pub mod select;
+pub mod snapshot;
+pub mod worker;
+
+use crate::dataplane::counters::{Counters, DropReason, Event};
+use crate::dataplane::flow::{Claim, FlowTable, Lookup, FLAG_TRANSITORY};
+use crate::dataplane::select::{Rng, NONE};
+use crate::dataplane::snapshot::{
+    BackendEntry, BackendStatus, Service, ServiceKind, Snapshot, SnapshotCell,
+};
+use crate::ports::{PacketBuf, BURST};
 use crate::types::{MacAddr, Mode};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{self, Protocol};

@@ -2,6 +2,10 @@
 //! buffer is a DPDK mbuf, a slot of an in-memory generator or a packet read from
 //! a capture: it sees [`PacketBuf`]s in a fixed-size [`Burst`] on the stack.
 
+pub mod capture;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
+
 use arrayvec::ArrayVec;
 
 /// Packets per burst (DPDK's customary 32).

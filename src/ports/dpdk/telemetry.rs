@@ -19,7 +19,7 @@
 //! `-` of drop reasons, the `.` and `:` of addresses) become `_`.
 #![allow(unsafe_code)]
 
-use crate::mgmt::{StatsReport, WorkerStats};
+use crate::control::mgmt::{StatsReport, WorkerStats};
 use dpdk_sys as sys;
 use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, CStr, CString};
@@ -204,7 +204,7 @@ fn fill(cmd: &str, params: &str, info: *mut sys::rte_tel_data) -> c_int {
 
 fn empty_report() -> StatsReport {
     StatsReport {
-        version: crate::mgmt::PROTOCOL_VERSION,
+        version: crate::control::mgmt::PROTOCOL_VERSION,
         uptime_seconds: 0.0,
         workers: Vec::new(),
         total: WorkerStats::default(),

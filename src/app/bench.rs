@@ -7,13 +7,13 @@
 //! a valid packet of a live connection, and that write is counted in the cost.
 
 use crate::config::{Appliance, Backend, Config, Frontend, Pool, Ports, Rule};
+use crate::dataplane::counters::{DropReason, SharedCounters};
+use crate::dataplane::snapshot::{ControlPlane, SnapshotCell, MAX_BACKEND_IDS};
+use crate::dataplane::worker::Worker;
 use crate::dataplane::Dataplane;
-use crate::port::{Burst, HeapBuf, Port, BURST};
-use crate::snapshot::{ControlPlane, SnapshotCell, MAX_BACKEND_IDS};
-use crate::stats::{DropReason, SharedCounters};
+use crate::ports::{Burst, HeapBuf, Port, BURST};
 use crate::types::{L4Proto, MacAddr, Mode};
 use crate::wire::{checksum, ethernet, ipv4, tcp};
-use crate::worker::Worker;
 use serde_json::json;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -450,12 +450,12 @@ pub fn run(
     let cell = cp.cell();
     let table = cp.config().appliance.flow_table_size;
     let server = control
-        .map(crate::control::ControlServer::bind)
+        .map(crate::control::socket::ControlServer::bind)
         .transpose()?;
     let shared: Vec<Arc<SharedCounters>> = (0..workers)
         .map(|_| Arc::new(SharedCounters::new(MAX_BACKEND_IDS)))
         .collect();
-    let mut mgmt = crate::mgmt::Management::new(cp, shared.clone(), None);
+    let mut mgmt = crate::control::mgmt::Management::new(cp, shared.clone(), None);
     let stop = AtomicBool::new(false);
     let results: Vec<(u64, u64, f64, f64, u64, u64)> = std::thread::scope(|s| {
         let stop = &stop;

@@ -4,18 +4,21 @@
 //!
 //! `unsafe` lives here and in the `dpdk-sys` bindings only; every block says
 //! why it holds.
+
 #![allow(unsafe_code)]
 
-use crate::bench::{FlowTemplates, FRAME_LEN};
+pub mod telemetry;
+
+use crate::app::bench::{FlowTemplates, FRAME_LEN};
+use crate::app::replay::{backend_summaries, Summary};
 use crate::config::{Config, Topology};
-use crate::control::ControlServer;
+use crate::control::mgmt::Management;
+use crate::control::socket::ControlServer;
+use crate::dataplane::counters::{Counters, SharedCounters};
+use crate::dataplane::snapshot::{ControlPlane, MAX_BACKEND_IDS};
+use crate::dataplane::worker::Worker;
 use crate::dataplane::Dataplane;
-use crate::mgmt::Management;
-use crate::port::{Burst, PacketBuf, Port, BURST};
-use crate::replay::{backend_summaries, Summary};
-use crate::snapshot::{ControlPlane, MAX_BACKEND_IDS};
-use crate::stats::{Counters, SharedCounters};
-use crate::worker::Worker;
+use crate::ports::{Burst, PacketBuf, Port, BURST};
 use dpdk_sys as sys;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::io::IsTerminal;
@@ -517,14 +520,14 @@ extern "C" fn lcore_main(arg: *mut c_void) -> c_int {
 pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
     if opts.synthetic_flows.is_some()
         && !config.frontends.iter().any(|f| {
-            f.address == crate::bench::BENCH_FRONTEND
+            f.address == crate::app::bench::BENCH_FRONTEND
                 && f.port == 80
                 && f.protocol == crate::types::L4Proto::Tcp
         })
     {
         return Err(format!(
             "--synthetic-flows sends to {}:80/tcp: use examples/bench.toml, or a configuration with that frontend",
-            crate::bench::BENCH_FRONTEND
+            crate::app::bench::BENCH_FRONTEND
         ));
     }
     // Claim the control socket first: a second natrix on the same socket is
@@ -536,11 +539,14 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
         (None, None) => None,
     };
     let _metrics = match (opts.metrics, &control) {
-        (Some(addr), Some(c)) => Some(crate::metrics::MetricsServer::start(addr, c.asker())?),
+        (Some(addr), Some(c)) => Some(crate::control::metrics::MetricsServer::start(
+            addr,
+            c.asker(),
+        )?),
         _ => None,
     };
     let eal = Eal::init(&opts.eal_args).map_err(|e| e.to_string())?;
-    if let Err(e) = crate::telemetry::register() {
+    if let Err(e) = crate::ports::dpdk::telemetry::register() {
         log::warn!("{e}");
     }
     let ports_cfg = config.ports.clone();
@@ -725,7 +731,7 @@ fn management_loop(
             }
         }
         let s = mgmt.stats();
-        crate::telemetry::publish(&s);
+        crate::ports::dpdk::telemetry::publish(&s);
         if s.total.rx != last_rx {
             last_rx = s.total.rx;
             last_change = Instant::now();

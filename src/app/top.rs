@@ -8,7 +8,7 @@
 //! SIGTERM or SIGHUP (kill, or the ssh session closing), an error, or a panic
 //! (through a panic hook, since release builds abort).
 
-use crate::mgmt::{BackendStats, FrontendStats, StatsReport, WorkerStats};
+use crate::control::mgmt::{BackendStats, FrontendStats, StatsReport, WorkerStats};
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::backend::CrosstermBackend;
@@ -63,7 +63,7 @@ impl View {
 
 /// Asks natrix for one statistics snapshot.
 pub fn fetch(socket: &Path) -> Result<StatsReport, String> {
-    let r = crate::control::request(socket, serde_json::json!({"command": "stats"}))?;
+    let r = crate::control::socket::request(socket, serde_json::json!({"command": "stats"}))?;
     if !r.ok {
         return Err(r
             .error

@@ -333,7 +333,7 @@ impl Config {
 
 /// Whether `n` is a prime number (the one implementation lives in `select`).
 pub fn is_prime(n: u32) -> bool {
-    crate::select::is_prime(n)
+    crate::dataplane::select::is_prime(n)
 }
 
 /// The largest prime that fits in a `u32`.
@@ -341,7 +341,7 @@ const LARGEST_U32_PRIME: u32 = 4_294_967_291;
 
 /// The smallest prime `>= n`, if it fits in a `u32`.
 pub fn next_prime(n: u32) -> Option<u32> {
-    (n <= LARGEST_U32_PRIME).then(|| crate::select::next_prime(n))
+    (n <= LARGEST_U32_PRIME).then(|| crate::dataplane::select::next_prime(n))
 }
 
 /// The Maglev table size used when a rule does not set one: 65537, or the

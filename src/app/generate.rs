@@ -12,12 +12,12 @@
 //! 2026-01-01T00:00:00Z; connections start a few hundred microseconds apart
 //! and last tens of milliseconds, so their packets interleave.
 
-use crate::capture::{self, CaptureError, Frame};
 use crate::config::Config;
+use crate::dataplane::counters::DropReason;
+use crate::dataplane::select::{self, Rng, NONE};
+use crate::dataplane::snapshot::{BackendStatus, ControlPlane, ServiceKind, Snapshot};
 use crate::dataplane::HASH_SEED;
-use crate::select::{self, Rng, NONE};
-use crate::snapshot::{BackendStatus, ControlPlane, ServiceKind, Snapshot};
-use crate::stats::DropReason;
+use crate::ports::capture::{self, CaptureError, Frame};
 use crate::types::{L4Proto, MacAddr, Mode};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{self, Protocol};

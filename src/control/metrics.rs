@@ -6,8 +6,8 @@
 //! the management loop for a `stats` report through an [`Asker`], exactly as
 //! a control-socket client does, and renders that report.
 
-use crate::control::Asker;
-use crate::mgmt::StatsReport;
+use crate::control::mgmt::StatsReport;
+use crate::control::socket::Asker;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -257,7 +257,7 @@ pub fn families(r: &StatsReport) -> Vec<Family> {
     for (event, n) in &r.events {
         events.push(vec![("event", event.clone())], Value::Int(*n));
     }
-    let fe_labels = |f: &crate::mgmt::FrontendStats| {
+    let fe_labels = |f: &crate::control::mgmt::FrontendStats| {
         vec![
             ("frontend", f.name.clone()),
             ("address", f.address.clone()),
@@ -675,7 +675,7 @@ fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mgmt::{BackendStats, FrontendStats, WorkerStats, PROTOCOL_VERSION};
+    use crate::control::mgmt::{BackendStats, FrontendStats, WorkerStats, PROTOCOL_VERSION};
 
     fn report() -> StatsReport {
         let w = WorkerStats {

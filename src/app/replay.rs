@@ -7,12 +7,12 @@
 //! each frame into a recycled buffer before handing it over (the NIC's write),
 //! and the frames that come out are written to the output capture in input order.
 
-use crate::capture::{self, Capture, Frame, MAX_FRAME};
+use crate::dataplane::counters::{Counters, DropReason, Event, SharedCounters};
+use crate::dataplane::select;
+use crate::dataplane::snapshot::{ControlPlane, Snapshot, SnapshotCell, MAX_BACKEND_IDS};
 use crate::dataplane::Dataplane;
-use crate::port::{Burst, HeapBuf, PacketBuf, Port, BURST};
-use crate::select;
-use crate::snapshot::{ControlPlane, Snapshot, SnapshotCell, MAX_BACKEND_IDS};
-use crate::stats::{Counters, DropReason, Event, SharedCounters};
+use crate::ports::capture::{self, Capture, Frame, MAX_FRAME};
+use crate::ports::{Burst, HeapBuf, PacketBuf, Port, BURST};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{self, Protocol};
 use serde_json::json;
@@ -546,7 +546,7 @@ fn replay_phases(
                     s.spawn(move || {
                         let mut port = CapturePort::new(frames, idx, loops, record);
                         port.pace = pace;
-                        let mut worker = crate::worker::Worker::new(dp, port, shared);
+                        let mut worker = crate::dataplane::worker::Worker::new(dp, port, shared);
                         let never = AtomicBool::new(false);
                         worker.run(&never);
                         let (dp, port) = worker.into_parts();

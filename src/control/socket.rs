@@ -5,7 +5,7 @@
 //! management loop through a channel and answered there, so that every change
 //! is applied by the one thread that owns the control plane.
 
-use crate::mgmt::{Management, Reply, PROTOCOL_VERSION};
+use crate::control::mgmt::{Management, Reply, PROTOCOL_VERSION};
 use crossbeam::channel::{self, Receiver, Sender};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;

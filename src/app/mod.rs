@@ -1,0 +1,6 @@
+//! The commands natrix runs: replay, bench, generate and top.
+
+pub mod bench;
+pub mod generate;
+pub mod replay;
+pub mod top;
