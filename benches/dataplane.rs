@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use natrix::app::bench::{bench_config, setup_worker};
-use natrix::dataplane::snapshot::ControlPlane;
+use natrix::control::plane::ControlPlane;
 use natrix::ports::BURST;
 use std::time::Duration;
 

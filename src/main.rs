@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use natrix::app::replay::{self, ReplayOptions};
 use natrix::config::Config;
-use natrix::dataplane::snapshot::ControlPlane;
+use natrix::control::plane::ControlPlane;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

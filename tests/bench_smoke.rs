@@ -1,6 +1,6 @@
 use natrix::app::bench;
+use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::{DropReason, Event};
-use natrix::dataplane::snapshot::ControlPlane;
 
 #[test]
 fn bench_worker_serves_every_flow_without_drops() {

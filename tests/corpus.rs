@@ -1,9 +1,10 @@
 //! Replays every capture of the tcpdump test corpus through natrix.
 
-use natrix::app::replay::{self, ReplayOptions, Summary};
+use natrix::app::replay::{self, ReplayOptions};
+use natrix::app::summary::Summary;
 use natrix::config::Config;
+use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::{DropReason, Event};
-use natrix::dataplane::snapshot::ControlPlane;
 use natrix::ports::capture::{self, Capture, Frame};
 use proptest::prelude::*;
 use std::collections::HashMap;

@@ -4,8 +4,8 @@
 use etherparse::PacketBuilder;
 use natrix::app::replay::{self, Change, ReplayOptions};
 use natrix::config::Config;
+use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::{DropReason, Event};
-use natrix::dataplane::snapshot::ControlPlane;
 use natrix::dataplane::{Dataplane, Verdict};
 use natrix::ports::capture::{Capture, Frame};
 use natrix::ports::{HeapBuf, PacketBuf, BURST};

@@ -3,10 +3,11 @@
 
 use etherparse::{LinkSlice, NetSlice, SlicedPacket, TransportSlice};
 use natrix::app::generate::{self, GenOptions, GenSummary, StrayKind};
-use natrix::app::replay::{replay_capture, ReplayOptions, Summary};
+use natrix::app::replay::{replay_capture, ReplayOptions};
+use natrix::app::summary::Summary;
 use natrix::config::Config;
+use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::{DropReason, Event};
-use natrix::dataplane::snapshot::ControlPlane;
 use natrix::ports::capture::{self, Capture, Frame};
 use natrix::types::{L4Proto, MacAddr, Mode};
 use natrix::wire::checksum;

@@ -4,8 +4,9 @@
 use etherparse::PacketBuilder;
 use natrix::config::Config;
 use natrix::control::health::{HealthChange, HealthChecker};
+use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::DropReason;
-use natrix::dataplane::snapshot::{BackendStatus, ControlPlane};
+use natrix::dataplane::snapshot::BackendStatus;
 use natrix::dataplane::{Dataplane, Verdict};
 use natrix::ports::{HeapBuf, PacketBuf, BURST};
 use std::collections::HashMap;

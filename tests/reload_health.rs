@@ -4,7 +4,7 @@
 
 use natrix::config::Config;
 use natrix::control::mgmt::Management;
-use natrix::dataplane::snapshot::ControlPlane;
+use natrix::control::plane::ControlPlane;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 

@@ -4,8 +4,8 @@
 
 use etherparse::PacketBuilder;
 use natrix::config::Config;
+use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::SharedCounters;
-use natrix::dataplane::snapshot::ControlPlane;
 use natrix::dataplane::worker::Worker;
 use natrix::dataplane::Dataplane;
 use natrix::ports::{Burst, HeapBuf, PacketBuf, Port};

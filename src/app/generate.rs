@@ -13,9 +13,10 @@
 //! and last tens of milliseconds, so their packets interleave.
 
 use crate::config::Config;
+use crate::control::plane::ControlPlane;
 use crate::dataplane::counters::DropReason;
 use crate::dataplane::select::{self, Rng, NONE};
-use crate::dataplane::snapshot::{BackendStatus, ControlPlane, ServiceKind, Snapshot};
+use crate::dataplane::snapshot::{BackendStatus, ServiceKind, Snapshot};
 use crate::dataplane::HASH_SEED;
 use crate::ports::capture::{self, CaptureError, Frame};
 use crate::types::{L4Proto, MacAddr, Mode};

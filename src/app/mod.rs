@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod generate;
 pub mod replay;
+pub mod summary;
 pub mod top;

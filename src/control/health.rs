@@ -5,7 +5,7 @@
 //! host's network stack (plain `std::net` sockets; never from a worker). The
 //! management loop drains the verdicts with [`HealthChecker::poll_changes`]
 //! (it never blocks) and applies them with
-//! [`ControlPlane::set_health`](crate::dataplane::snapshot::ControlPlane::set_health).
+//! [`ControlPlane::set_health`](crate::control::plane::ControlPlane::set_health).
 //!
 //! The semantics follow the cloud load balancers:
 //! * a probe succeeds when a TCP connection opens within the timeout (`tcp`),

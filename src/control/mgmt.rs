@@ -5,9 +5,10 @@
 
 use crate::config::{self, Config};
 use crate::control::health::HealthChecker;
+use crate::control::plane::ControlPlane;
 use crate::dataplane::counters::{Counters, DropReason, Event, SharedCounters};
 use crate::dataplane::flow::FlowTable;
-use crate::dataplane::snapshot::{ControlPlane, ServiceKind};
+use crate::dataplane::snapshot::ServiceKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;

@@ -3,4 +3,5 @@
 pub mod health;
 pub mod metrics;
 pub mod mgmt;
+pub mod plane;
 pub mod socket;

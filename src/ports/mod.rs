@@ -5,6 +5,7 @@
 pub mod capture;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod memory;
 
 use arrayvec::ArrayVec;
 

@@ -9,9 +9,10 @@ use etherparse::{
     PacketBuilder, TcpHeader, VlanId,
 };
 use natrix::config::Config;
+use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::{Counters, DropReason, Event};
 use natrix::dataplane::select;
-use natrix::dataplane::snapshot::{BackendEntry, BackendStatus, ControlPlane, Service, Snapshot};
+use natrix::dataplane::snapshot::{BackendEntry, BackendStatus, Service, Snapshot};
 use natrix::dataplane::{Dataplane, Verdict, HASH_SEED};
 use natrix::ports::{HeapBuf, PacketBuf, BURST};
 use natrix::types::Mode;

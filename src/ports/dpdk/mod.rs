@@ -9,15 +9,16 @@
 
 pub mod telemetry;
 
-use crate::app::bench::{FlowTemplates, FRAME_LEN};
-use crate::app::replay::{backend_summaries, Summary};
+use crate::app::summary::{backend_summaries, Summary};
 use crate::config::{Config, Topology};
 use crate::control::mgmt::Management;
+use crate::control::plane::ControlPlane;
 use crate::control::socket::ControlServer;
 use crate::dataplane::counters::{Counters, SharedCounters};
-use crate::dataplane::snapshot::{ControlPlane, MAX_BACKEND_IDS};
+use crate::dataplane::snapshot::MAX_BACKEND_IDS;
 use crate::dataplane::worker::Worker;
 use crate::dataplane::Dataplane;
+use crate::ports::memory::{FlowTemplates, FRAME_LEN};
 use crate::ports::{Burst, PacketBuf, Port, BURST};
 use dpdk_sys as sys;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
@@ -520,14 +521,14 @@ extern "C" fn lcore_main(arg: *mut c_void) -> c_int {
 pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
     if opts.synthetic_flows.is_some()
         && !config.frontends.iter().any(|f| {
-            f.address == crate::app::bench::BENCH_FRONTEND
+            f.address == crate::ports::memory::BENCH_FRONTEND
                 && f.port == 80
                 && f.protocol == crate::types::L4Proto::Tcp
         })
     {
         return Err(format!(
             "--synthetic-flows sends to {}:80/tcp: use examples/bench.toml, or a configuration with that frontend",
-            crate::app::bench::BENCH_FRONTEND
+            crate::ports::memory::BENCH_FRONTEND
         ));
     }
     // Claim the control socket first: a second natrix on the same socket is

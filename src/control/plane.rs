@@ -1,0 +1,513 @@
+//! The control plane: owns the configuration, applies backend changes and
+//! publishes each result as one new [`Snapshot`] for the workers.
+
+use crate::config::{self, Config};
+use crate::dataplane::select::{self, MaglevTable, WeightedTable};
+use crate::dataplane::snapshot::{
+    endpoint_key, BackendEntry, BackendStatus, EndpointMap, Service, ServiceKind, Snapshot,
+    SnapshotCell, MAX_BACKEND_IDS, TTL_DECREMENT_DELTA,
+};
+use crate::types::{MacAddr, Mode};
+use crate::wire::checksum;
+use hashbrown::{HashMap, HashSet};
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+/// Why a backend change was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeError(pub String);
+
+impl fmt::Display for ChangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ChangeError {}
+
+/// The management side: owns the configuration, applies backend changes and
+/// publishes each result as one new snapshot.
+pub struct ControlPlane {
+    config: Config,
+    backends: Vec<BackendEntry>,
+    /// (service, address, port) -> backend id; ids are never reused for another endpoint.
+    ids: HashMap<(u16, u32, u16), u16>,
+    services: Vec<Service>,
+    /// Backends marked down by health probes: (pool index, endpoint).
+    down: HashSet<(usize, SocketAddrV4)>,
+    generation: u64,
+    cell: Arc<SnapshotCell>,
+}
+
+fn maglev_key(addr: Ipv4Addr, port: u16) -> u64 {
+    select::mix64(((u32::from(addr) as u64) << 16) | port as u64)
+}
+
+impl ControlPlane {
+    pub fn new(config: Config) -> Result<ControlPlane, ChangeError> {
+        let mut services = Vec::new();
+        let mut backends = Vec::new();
+        let mut ids = HashMap::new();
+        // Service i serves frontend i; frontends without a rule stay unserved.
+        for (fi, fe) in config.frontends.iter().enumerate() {
+            let rule = config.rules.iter().find(|r| r.frontend == fi);
+            let nat = config.nat_rules.iter().find(|n| n.frontend == fi);
+            let mut svc = Service {
+                name: fe.name.clone(),
+                address: fe.address,
+                port: fe.port,
+                protocol: fe.protocol,
+                addr_raw: u32::from(fe.address),
+                kind: ServiceKind::Balance,
+                mode: Mode::Random,
+                idle_timeout_secs: config::DEFAULT_IDLE_TIMEOUT_MINS * 60,
+                pool: u16::MAX,
+                members: Vec::new(),
+                pool_down: false,
+                weighted: WeightedTable::build(&[]),
+                maglev: MaglevTable::build(config::DEFAULT_MAGLEV_TABLE_SIZE, &[]),
+            };
+            let mut list: Vec<(config::Backend, u16)> = Vec::new();
+            if let Some(r) = rule {
+                svc.mode = r.mode;
+                svc.idle_timeout_secs = r.idle_timeout_mins * 60;
+                svc.pool = r.pool as u16;
+                for b in &config.pools[r.pool].backends {
+                    list.push((b.clone(), r.pool as u16));
+                }
+            } else if let Some(n) = nat {
+                svc.kind = ServiceKind::Nat;
+                list.push((n.backend.clone(), u16::MAX));
+            }
+            for (b, pool) in list {
+                let id = backends.len();
+                if id >= MAX_BACKEND_IDS {
+                    return Err(ChangeError(format!(
+                        "more than {MAX_BACKEND_IDS} backends in all"
+                    )));
+                }
+                backends.push(make_backend(fi as u16, pool, fe, &b));
+                ids.insert((fi as u16, u32::from(b.address), b.port), id as u16);
+                svc.members.push(id as u16);
+            }
+            services.push(svc);
+        }
+        let size = |fi: usize| {
+            config
+                .rules
+                .iter()
+                .find(|r| r.frontend == fi)
+                .map(|r| r.maglev_table_size)
+                .unwrap_or(config::DEFAULT_MAGLEV_TABLE_SIZE)
+        };
+        for (i, svc) in services.iter_mut().enumerate() {
+            rebuild_tables(svc, &backends, size(i));
+        }
+        let mut cp = ControlPlane {
+            config,
+            backends,
+            ids,
+            services,
+            down: HashSet::new(),
+            generation: 0,
+            cell: Arc::new(SnapshotCell::new(Arc::new(empty_snapshot()))),
+        };
+        cp.publish();
+        Ok(cp)
+    }
+
+    /// The cell workers read snapshots from.
+    pub fn cell(&self) -> Arc<SnapshotCell> {
+        self.cell.clone()
+    }
+
+    /// The newest published snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.cell.load()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Replaces a pool's health-check settings (a reload). A backend already
+    /// down keeps its state until its next transition.
+    pub fn set_pool_health(
+        &mut self,
+        pool: &str,
+        health: Option<config::HealthCheck>,
+    ) -> Result<(), ChangeError> {
+        let p = self.pool_index(pool)?;
+        self.config.pools[p].health = health;
+        Ok(())
+    }
+
+    fn pool_index(&self, pool: &str) -> Result<usize, ChangeError> {
+        self.config
+            .pools
+            .iter()
+            .position(|p| p.name == pool)
+            .ok_or_else(|| ChangeError(format!("no pool named {pool:?}")))
+    }
+
+    /// Services (frontend indices) that use pool `p`.
+    fn services_of_pool(&self, p: usize) -> Vec<usize> {
+        self.config
+            .rules
+            .iter()
+            .filter(|r| r.pool == p)
+            .map(|r| r.frontend)
+            .collect()
+    }
+
+    /// Adds a backend to a pool (or brings back a removed one). New connections
+    /// may choose it at once; existing connections keep their backends.
+    pub fn add_backend(&mut self, pool: &str, b: config::Backend) -> Result<(), ChangeError> {
+        let p = self.pool_index(pool)?;
+        if b.weight > 1000 {
+            return Err(ChangeError("weight must be 0 to 1000".into()));
+        }
+        if b.port == 0 {
+            return Err(ChangeError("port must be 1 to 65535".into()));
+        }
+        if self.config.pools[p]
+            .backends
+            .iter()
+            .any(|x| x.address == b.address && x.port == b.port)
+        {
+            return Err(ChangeError(format!(
+                "{}:{} is already in pool {pool:?}",
+                b.address, b.port
+            )));
+        }
+        let svcs = self.services_of_pool(p);
+        // The return direction must stay unambiguous.
+        for &s in &svcs {
+            let proto = self.services[s].protocol;
+            for be in &self.backends {
+                let osvc = be.service as usize;
+                if be.status != BackendStatus::Removed
+                    && be.address == b.address
+                    && be.port == b.port
+                    && self.services[osvc].protocol == proto
+                    && osvc != s
+                {
+                    return Err(ChangeError(format!(
+                        "ambiguous return direction: {}:{}/{} already serves frontend {:?}",
+                        b.address, b.port, proto, self.services[osvc].name
+                    )));
+                }
+            }
+        }
+        self.config.pools[p].backends.push(b.clone());
+        for &s in &svcs {
+            let key = (s as u16, u32::from(b.address), b.port);
+            let fe = self.config.frontends[s].clone();
+            match self.ids.get(&key) {
+                Some(&id) => {
+                    self.backends[id as usize] = make_backend(s as u16, p as u16, &fe, &b);
+                }
+                None => {
+                    let id = self.backends.len();
+                    if id >= MAX_BACKEND_IDS {
+                        return Err(ChangeError(format!(
+                            "more than {MAX_BACKEND_IDS} backends in all"
+                        )));
+                    }
+                    self.backends
+                        .push(make_backend(s as u16, p as u16, &fe, &b));
+                    self.ids.insert(key, id as u16);
+                    self.services[s].members.push(id as u16);
+                }
+            }
+            let size = self.services[s].maglev.size();
+            rebuild_tables(&mut self.services[s], &self.backends, size);
+        }
+        self.publish();
+        Ok(())
+    }
+
+    fn find(&self, pool: &str, addr: SocketAddrV4) -> Result<(usize, usize), ChangeError> {
+        let p = self.pool_index(pool)?;
+        let i = self.config.pools[p]
+            .backends
+            .iter()
+            .position(|x| x.address == *addr.ip() && x.port == addr.port())
+            .ok_or_else(|| ChangeError(format!("{addr} is not in pool {pool:?}")))?;
+        Ok((p, i))
+    }
+
+    /// Removes a backend: its connections are dropped (and counted) when their
+    /// next packet arrives; no other connection or hash key moves.
+    pub fn remove_backend(&mut self, pool: &str, addr: SocketAddrV4) -> Result<(), ChangeError> {
+        let (p, i) = self.find(pool, addr)?;
+        self.config.pools[p].backends.remove(i);
+        self.down.remove(&(p, addr));
+        self.retire(p, addr, BackendStatus::Removed);
+        self.publish();
+        Ok(())
+    }
+
+    /// Sets a backend's weight; 0 drains it (keeps its connections, takes no new ones).
+    pub fn set_weight(
+        &mut self,
+        pool: &str,
+        addr: SocketAddrV4,
+        weight: u32,
+    ) -> Result<(), ChangeError> {
+        if weight > 1000 {
+            return Err(ChangeError("weight must be 0 to 1000".into()));
+        }
+        let (p, i) = self.find(pool, addr)?;
+        self.config.pools[p].backends[i].weight = weight;
+        if self.down.contains(&(p, addr)) {
+            // Down: stays out of the tables; the weight applies when it is back.
+            for s in self.services_of_pool(p) {
+                if let Some(&id) = self
+                    .ids
+                    .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
+                {
+                    self.backends[id as usize].weight = weight;
+                }
+            }
+        } else if weight == 0 {
+            self.retire(p, addr, BackendStatus::Draining);
+        } else {
+            for s in self.services_of_pool(p) {
+                if let Some(&id) = self
+                    .ids
+                    .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
+                {
+                    let b = &mut self.backends[id as usize];
+                    b.weight = weight;
+                    b.status = BackendStatus::Active;
+                }
+                let size = self.services[s].maglev.size();
+                rebuild_tables(&mut self.services[s], &self.backends, size);
+            }
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// Drains a backend: weight 0.
+    pub fn drain_backend(&mut self, pool: &str, addr: SocketAddrV4) -> Result<(), ChangeError> {
+        self.set_weight(pool, addr, 0)
+    }
+
+    /// Applies a health-probe verdict. A backend that goes down takes no new
+    /// connections (it leaves the selection tables without moving other
+    /// Maglev keys, as when draining); its existing connections are kept, or
+    /// dropped on their next packet when the pool says `down_connections =
+    /// "drop"`. A backend that comes back returns to the tables with its
+    /// configured weight (a draining one stays draining). Setting the state a
+    /// backend already has changes nothing and publishes nothing.
+    pub fn set_health(
+        &mut self,
+        pool: &str,
+        addr: SocketAddrV4,
+        healthy: bool,
+    ) -> Result<(), ChangeError> {
+        let (p, i) = self.find(pool, addr)?;
+        let key = (p, addr);
+        if self.down.contains(&key) != healthy {
+            return Ok(());
+        }
+        if healthy {
+            self.down.remove(&key);
+            let weight = self.config.pools[p].backends[i].weight;
+            for s in self.services_of_pool(p) {
+                if let Some(&id) = self
+                    .ids
+                    .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
+                {
+                    let b = &mut self.backends[id as usize];
+                    b.healthy = true;
+                    b.weight = weight;
+                    b.status = if weight > 0 {
+                        BackendStatus::Active
+                    } else {
+                        BackendStatus::Draining
+                    };
+                }
+                if weight > 0 {
+                    let size = self.services[s].maglev.size();
+                    rebuild_tables(&mut self.services[s], &self.backends, size);
+                }
+            }
+        } else {
+            self.down.insert(key);
+            let drop = self.config.pools[p]
+                .health
+                .as_ref()
+                .is_some_and(|h| h.down_connections == config::DownConnections::Drop);
+            let status = if drop {
+                BackendStatus::DownDrop
+            } else {
+                BackendStatus::Down
+            };
+            self.retire(p, addr, status);
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// Whether health probes have marked `addr` of `pool` down.
+    pub fn is_down(&self, pool: &str, addr: SocketAddrV4) -> bool {
+        self.pool_index(pool)
+            .is_ok_and(|p| self.down.contains(&(p, addr)))
+    }
+
+    /// Takes a backend out of new-connection tables without moving other keys.
+    fn retire(&mut self, p: usize, addr: SocketAddrV4, status: BackendStatus) {
+        for s in self.services_of_pool(p) {
+            let Some(&id) = self
+                .ids
+                .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
+            else {
+                continue;
+            };
+            let b = &mut self.backends[id as usize];
+            if status.is_down() {
+                // Down keeps the weight it comes back with.
+                b.healthy = false;
+            } else {
+                b.weight = 0;
+            }
+            if !(status == BackendStatus::Draining && b.status.is_down()) {
+                b.status = status;
+            }
+            let svc = &mut self.services[s];
+            let slot = svc.members.iter().position(|&m| m == id).unwrap_or(0) as u16;
+            let keys = table_keys(svc, &self.backends);
+            svc.maglev = svc.maglev.without(&keys, &[slot]);
+            let weights: Vec<u32> = keys.iter().map(|k| k.1).collect();
+            svc.weighted = WeightedTable::build(&weights);
+        }
+    }
+
+    fn publish(&mut self) {
+        self.generation += 1;
+        for svc in &mut self.services {
+            let members = svc.members.iter().map(|&id| &self.backends[id as usize]);
+            let mut usable = false;
+            let mut down = false;
+            for b in members {
+                usable |= b.status == BackendStatus::Active && b.weight > 0;
+                down |= b.status.is_down() && b.weight > 0;
+            }
+            svc.pool_down = !usable && down;
+        }
+        let mut frontends = HashMap::new();
+        let mut returns = HashMap::new();
+        let mut local = HashSet::new();
+        for a in &self.config.appliance.addresses {
+            local.insert(u32::from(*a));
+        }
+        for (i, s) in self.services.iter().enumerate() {
+            local.insert(s.addr_raw);
+            let served = s.kind == ServiceKind::Nat || s.pool != u16::MAX;
+            if served {
+                frontends.insert(
+                    endpoint_key(s.addr_raw, s.port, s.protocol.number()),
+                    i as u16,
+                );
+            }
+        }
+        for (id, b) in self.backends.iter().enumerate() {
+            if b.status != BackendStatus::Removed {
+                let proto = self.services[b.service as usize].protocol.number();
+                returns.insert(endpoint_key(b.addr_raw, b.port, proto), id as u16);
+            }
+        }
+        let a = &self.config.appliance;
+        let snap = Snapshot {
+            generation: self.generation,
+            mac: a.mac,
+            gateway_mac: a.gateway_mac,
+            transitory_timeout_secs: a.transitory_timeout_secs,
+            seed: a.seed,
+            flow_table_size: a.flow_table_size,
+            pool_names: self.config.pools.iter().map(|p| p.name.clone()).collect(),
+            services: self.services.clone(),
+            backends: self.backends.clone(),
+            frontends: EndpointMap::build(&frontends),
+            returns: EndpointMap::build(&returns),
+            local,
+        };
+        self.cell.publish(Arc::new(snap));
+    }
+}
+
+fn make_backend(
+    service: u16,
+    pool: u16,
+    fe: &config::Frontend,
+    b: &config::Backend,
+) -> BackendEntry {
+    let fe_ip = u32::from(fe.address);
+    let be_ip = u32::from(b.address);
+    let in_addr = checksum::delta32(fe_ip, be_ip);
+    let out_addr = checksum::delta32(be_ip, fe_ip);
+    BackendEntry {
+        service,
+        pool,
+        address: b.address,
+        port: b.port,
+        mac: b.mac,
+        weight: b.weight,
+        status: if b.weight > 0 {
+            BackendStatus::Active
+        } else {
+            BackendStatus::Draining
+        },
+        healthy: true,
+        addr_raw: be_ip,
+        in_ip_delta: in_addr + TTL_DECREMENT_DELTA,
+        in_l4_delta: in_addr + checksum::delta16(fe.port, b.port),
+        out_ip_delta: out_addr + TTL_DECREMENT_DELTA,
+        out_l4_delta: out_addr + checksum::delta16(b.port, fe.port),
+    }
+}
+
+/// (Maglev key, weight) per member slot; removed and draining members weigh 0.
+fn table_keys(svc: &Service, backends: &[BackendEntry]) -> Vec<(u64, u32)> {
+    svc.members
+        .iter()
+        .map(|&id| {
+            let b = &backends[id as usize];
+            let w = if b.status == BackendStatus::Active {
+                b.weight
+            } else {
+                0
+            };
+            (maglev_key(b.address, b.port), w)
+        })
+        .collect()
+}
+
+fn rebuild_tables(svc: &mut Service, backends: &[BackendEntry], maglev_size: u32) {
+    let keys = table_keys(svc, backends);
+    let weights: Vec<u32> = keys.iter().map(|k| k.1).collect();
+    svc.weighted = WeightedTable::build(&weights);
+    let size = maglev_size.max(select::next_prime(100 * keys.len().max(1) as u32));
+    svc.maglev = MaglevTable::build(size, &keys);
+}
+
+fn empty_snapshot() -> Snapshot {
+    Snapshot {
+        generation: 0,
+        mac: MacAddr::ZERO,
+        gateway_mac: MacAddr::ZERO,
+        transitory_timeout_secs: config::DEFAULT_TRANSITORY_TIMEOUT_SECS,
+        seed: 0,
+        flow_table_size: config::DEFAULT_FLOW_TABLE_SIZE,
+        pool_names: Vec::new(),
+        services: Vec::new(),
+        backends: Vec::new(),
+        frontends: EndpointMap::build(&HashMap::new()),
+        returns: EndpointMap::build(&HashMap::new()),
+        local: HashSet::new(),
+    }
+}
