@@ -1,5 +1,7 @@
 //! Replays every capture of the tcpdump test corpus through natrix.
 
+mod support;
+
 use natrix::app::replay::{self, ReplayOptions, Summary};
 use natrix::config::Config;
 use natrix::dataplane::counters::{DropReason, Event};
@@ -10,6 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::fixtures;
 
 /// How long one file may take before the test calls it a hang.
 const WATCHDOG: Duration = Duration::from_secs(30);
@@ -109,7 +112,7 @@ fn corpus_analysis() {
 }
 
 fn corpus_config() -> Config {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/corpus.toml");
+    let path = fixtures::example("corpus.toml");
     Config::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 

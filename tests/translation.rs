@@ -7,9 +7,8 @@
 //! through one data path. Every packet also checks the counters: rx moves by
 //! one, the named drop counter by exactly one, and rx == sent + dropped.
 
-mod common;
+mod support;
 
-use common::*;
 use natrix::config::Backend;
 use natrix::dataplane::counters::{DropReason, Event};
 use natrix::dataplane::flow::FLAG_TRANSITORY;
@@ -17,6 +16,7 @@ use natrix::dataplane::snapshot::Snapshot;
 use natrix::dataplane::Verdict;
 use natrix::types::{MacAddr, Mode};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use support::translation::*;
 
 use DropReason::*;
 
