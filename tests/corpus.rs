@@ -46,7 +46,7 @@ fn corpus_files(dir: &std::path::Path) -> Vec<PathBuf> {
 }
 
 #[test]
-#[ignore]
+#[ignore = "not a test: prints the corpus's endpoints to write examples/corpus.toml (run by hand with --ignored --nocapture)"]
 fn corpus_analysis() {
     let Some(dir) = corpus_dir() else { return };
     let mut dst: HashMap<(String, u16, &str), usize> = HashMap::new();
