@@ -81,11 +81,11 @@ fn check(text: &str, line: usize, field: &str, phrase: &str) -> ConfigError {
     assert_eq!(e.line, Some(line), "{e}");
     assert_eq!(e.field.as_deref(), Some(field), "{e}");
     assert!(
-        e.message.contains(phrase),
+        e.message().contains(phrase),
         "message {:?} lacks {phrase:?}",
-        e.message
+        e.message()
     );
-    assert!(!e.message.contains('\n'), "multi-line message: {e}");
+    assert!(!e.message().contains('\n'), "multi-line message: {e}");
     e
 }
 
@@ -371,7 +371,7 @@ fn load_names_the_path() {
     let e = Config::load(Path::new("/nonexistent/natrix.toml")).unwrap_err();
     assert_eq!(e.file, "/nonexistent/natrix.toml");
     assert_eq!(e.line, None);
-    assert!(e.message.contains("cannot read"));
+    assert!(e.message().contains("cannot read"));
 }
 
 #[test]
@@ -381,15 +381,15 @@ fn syntax_error_has_line_and_one_line_message() {
     assert_eq!(e.file, FILE);
     assert_eq!(e.line, Some(line_of(&text, "name = ")));
     assert!(
-        !e.message.contains('\n') && !e.message.contains(" | "),
+        !e.message().contains('\n') && !e.message().contains(" | "),
         "{e}"
     );
-    assert!(!e.message.is_empty());
+    assert!(!e.message().is_empty());
 
     let text = format!("{APPLIANCE}seed = 1\nseed = 2\n");
     let e = err(&text);
     assert_eq!(e.line, Some(line_of(&text, "seed = 2")));
-    assert!(e.message.contains("duplicate key"), "{e}");
+    assert!(e.message().contains("duplicate key"), "{e}");
 }
 
 #[test]
@@ -398,7 +398,7 @@ fn missing_appliance() {
     assert_eq!(e.file, FILE);
     assert_eq!(e.line, None);
     assert_eq!(e.field.as_deref(), Some("appliance"));
-    assert!(e.message.contains("missing required table [appliance]"));
+    assert!(e.message().contains("missing required table [appliance]"));
 }
 
 #[test]
@@ -463,7 +463,7 @@ fn unknown_keys() {
         "unknown field `wieght`",
     );
     assert!(
-        e.message.contains("`weight`"),
+        e.message().contains("`weight`"),
         "lists the expected keys: {e}"
     );
 
@@ -507,7 +507,7 @@ fn wrong_types() {
         "frontend",
         "expected an array",
     );
-    assert!(e.message.contains("[[frontend]]"), "{e}");
+    assert!(e.message().contains("[[frontend]]"), "{e}");
 
     let text = GOOD.replacen("port = 8080", "port = 8080.0", 1);
     check(
@@ -522,7 +522,7 @@ fn wrong_types() {
     let e = err(&text);
     assert_eq!(e.line, Some(4), "{e}");
     assert!(
-        e.message
+        e.message()
             .contains("invalid type: datetime, expected an integer"),
         "{e}"
     );
@@ -586,7 +586,7 @@ fn bad_mac_addresses() {
 
     let text = APPLIANCE.replace("02:00:00:00:00:fe", "zz:00:00:00:00:fe");
     let e = check(&text, 3, "appliance.gateway_mac", "invalid MAC address");
-    assert!(e.message.contains("six hexadecimal octets"), "{e}");
+    assert!(e.message().contains("six hexadecimal octets"), "{e}");
 
     let text = APPLIANCE.replace("02:00:00:00:00:01", "01:00:5e:00:00:01");
     check(&text, 2, "appliance.mac", "multicast");
@@ -697,7 +697,7 @@ fn unknown_mode_and_protocol() {
         "unknown mode \"round-robin\"",
     );
     for m in Mode::ALL {
-        assert!(e.message.contains(m.name()), "{e}");
+        assert!(e.message().contains(m.name()), "{e}");
     }
 
     let text = GOOD.replace("protocol = \"tcp\"", "protocol = \"sctp\"");
@@ -826,7 +826,10 @@ fn unknown_frontend_or_pool() {
         "rule[0].frontend",
         "no frontend named \"www\"",
     );
-    assert!(e.message.contains("\"web\""), "lists the known names: {e}");
+    assert!(
+        e.message().contains("\"web\""),
+        "lists the known names: {e}"
+    );
 
     let text = GOOD.replace("pool = \"web\"", "pool = \"webs\"");
     check(
@@ -909,7 +912,10 @@ fn maglev_table_size_must_be_prime_and_large_enough() {
         "rule[0].maglev_table_size",
         "65536 is not prime",
     );
-    assert!(e.message.contains("65537"), "suggests the next prime: {e}");
+    assert!(
+        e.message().contains("65537"),
+        "suggests the next prime: {e}"
+    );
 
     // Two backends need at least 200 entries.
     let text = format!("{GOOD}mode = \"maglev\"\nmaglev_table_size = 199\n");
@@ -919,7 +925,7 @@ fn maglev_table_size_must_be_prime_and_large_enough() {
         "rule[0].maglev_table_size",
         "too small",
     );
-    assert!(e.message.contains("at least 200"), "{e}");
+    assert!(e.message().contains("at least 200"), "{e}");
 
     let text = format!("{GOOD}mode = \"maglev\"\nmaglev_table_size = 211\n");
     assert_eq!(ok(&text).rules[0].maglev_table_size, 211);
@@ -946,7 +952,7 @@ fn ambiguous_return_direction_pool_behind_two_frontends() {
         "ambiguous return direction",
     );
     for part in ["\"a\"", "\"b\"", "198.19.1.11:8080/tcp"] {
-        assert!(e.message.contains(part), "{part} missing: {e}");
+        assert!(e.message().contains(part), "{part} missing: {e}");
     }
 }
 
@@ -959,7 +965,7 @@ fn ambiguous_return_direction_shared_backend_between_pools() {
         "rule[1].pool",
         "ambiguous return direction",
     );
-    assert!(e.message.contains("198.19.1.11:8080/tcp"), "{e}");
+    assert!(e.message().contains("198.19.1.11:8080/tcp"), "{e}");
 
     // The same backend endpoint behind a tcp and a udp frontend is fine.
     let text = text.replacen(
@@ -998,7 +1004,7 @@ mac = \"02:00:00:00:01:0c\"
         "ambiguous return direction",
     );
     for part in ["\"web\"", "\"ssh\"", "198.19.1.12:8080/tcp"] {
-        assert!(e.message.contains(part), "{part} missing: {e}");
+        assert!(e.message().contains(part), "{part} missing: {e}");
     }
 
     // Another port on the same backend host is a different endpoint.
@@ -1041,7 +1047,7 @@ mac = \"02:00:00:00:01:0b\"
         "ambiguous return direction",
     );
     assert!(
-        e.message.contains("\"ssh1\"") && e.message.contains("\"ssh2\""),
+        e.message().contains("\"ssh1\"") && e.message().contains("\"ssh2\""),
         "{e}"
     );
 }
@@ -1087,7 +1093,7 @@ proptest! {
             if let Some(line) = e.line {
                 prop_assert!(line >= 1 && line <= text.lines().count() + 1, "line {} of {}", line, text.lines().count());
             }
-            prop_assert!(!e.message.is_empty());
+            prop_assert!(!e.message().is_empty());
         }
     }
 }
@@ -1155,7 +1161,7 @@ fn ports_section_errors() {
     let text = format!("{GOOD}\n[ports]\nqueues = 4\n");
     let e = err(&text);
     assert_eq!(e.line, Some(line_of(&text, "queues")), "{e}");
-    assert!(e.message.contains("unknown field"), "{e}");
+    assert!(e.message().contains("unknown field"), "{e}");
 }
 
 // --- [pool.health] --------------------------------------------------------
