@@ -943,8 +943,7 @@ impl Cx<'_> {
         Ok(())
     }
 
-    /// A pool that no rule uses is allowed (NAT rules or a later reload may
-    /// need it), but probably a mistake: say so in the log.
+    /// A pool that no rule uses is allowed, but said in the log.
     fn warn_unused_pools(&self, pools: &[Pool], rules: &[Rule]) {
         for (p, pool) in pools.iter().enumerate() {
             if !rules.iter().any(|r| r.pool == p) {
