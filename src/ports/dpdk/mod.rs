@@ -534,7 +534,7 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
     // Claim the control socket first: a second natrix on the same socket is
     // refused before it touches any port.
     let control = match (&opts.control, opts.metrics) {
-        (Some(p), _) => Some(ControlServer::bind(p)?),
+        (Some(p), _) => Some(ControlServer::bind(p).map_err(|e| e.to_string())?),
         // The metrics listener asks the management loop, socket or not.
         (None, Some(_)) => Some(ControlServer::in_process()),
         (None, None) => None,
