@@ -14,7 +14,7 @@ use crate::dataplane::snapshot::BackendStatus;
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,10 +36,38 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for the management loop's answer.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Why the metrics listener could not start.
+#[derive(Debug)]
+pub enum MetricsError {
+    /// A `--metrics` value that names no address.
+    Address(String),
+    Listen(SocketAddr, io::Error),
+    /// The bound address could not be read back.
+    LocalAddr(io::Error),
+    /// The listener's thread could not start.
+    Thread(io::Error),
+}
+
+impl std::fmt::Display for MetricsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MetricsError::Address(s) => write!(
+                f,
+                "--metrics {s:?}: expected PORT, ADDRESS:PORT or HOST:PORT (for example 127.0.0.1:{DEFAULT_PORT})"
+            ),
+            MetricsError::Listen(addr, e) => write!(f, "--metrics {addr}: cannot listen: {e}"),
+            MetricsError::LocalAddr(e) => e.fmt(f),
+            MetricsError::Thread(e) => write!(f, "metrics thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MetricsError {}
+
 /// Parses a `--metrics` value. A bare port (`9100` or `:9100`) binds to the
 /// loopback address 127.0.0.1; other interfaces only when the operator names
 /// an address (`0.0.0.0:9100`, `192.0.2.1:9100`).
-pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+pub fn parse_listen(s: &str) -> Result<SocketAddr, MetricsError> {
     let s = s.trim();
     let bare = s.strip_prefix(':').unwrap_or(s);
     if let Ok(port) = bare.parse::<u16>() {
@@ -54,9 +82,7 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     s.to_socket_addrs()
         .ok()
         .and_then(|mut it| it.next())
-        .ok_or_else(|| {
-            format!("--metrics {s:?}: expected PORT, ADDRESS:PORT or HOST:PORT (for example 127.0.0.1:{DEFAULT_PORT})")
-        })
+        .ok_or_else(|| MetricsError::Address(s.to_string()))
 }
 
 /// The default listening address: loopback, port 9100.
@@ -464,10 +490,9 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     /// Listens on `addr` and serves `/metrics` from the answers of `asker`.
-    pub fn start(addr: SocketAddr, asker: Asker) -> Result<MetricsServer, String> {
-        let listener =
-            TcpListener::bind(addr).map_err(|e| format!("--metrics {addr}: cannot listen: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    pub fn start(addr: SocketAddr, asker: Asker) -> Result<MetricsServer, MetricsError> {
+        let listener = TcpListener::bind(addr).map_err(|e| MetricsError::Listen(addr, e))?;
+        let addr = listener.local_addr().map_err(MetricsError::LocalAddr)?;
         let stop = Arc::new(AtomicBool::new(false));
         let state = Arc::new(Shared {
             asker,
@@ -479,7 +504,7 @@ impl MetricsServer {
             std::thread::Builder::new()
                 .name("natrix-metrics".into())
                 .spawn(move || accept_loop(listener, &stop, state))
-                .map_err(|e| format!("metrics thread: {e}"))?
+                .map_err(MetricsError::Thread)?
         };
         if !addr.ip().is_loopback() {
             log::warn!("metrics listen on {addr}, not only on loopback");

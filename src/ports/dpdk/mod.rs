@@ -540,10 +540,10 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
         (None, None) => None,
     };
     let _metrics = match (opts.metrics, &control) {
-        (Some(addr), Some(c)) => Some(crate::control::metrics::MetricsServer::start(
-            addr,
-            c.asker(),
-        )?),
+        (Some(addr), Some(c)) => Some(
+            crate::control::metrics::MetricsServer::start(addr, c.asker())
+                .map_err(|e| e.to_string())?,
+        ),
         _ => None,
     };
     let eal = Eal::init(&opts.eal_args).map_err(|e| e.to_string())?;
