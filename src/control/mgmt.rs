@@ -251,6 +251,7 @@ impl Management {
     /// Applies a backend change or a reload; says what was done.
     fn change(&mut self, c: &Command) -> Result<String, CommandError> {
         Ok(match c {
+            // Changes nothing (and `handle` answers it with the report).
             Command::Stats => String::new(),
             Command::BackendAdd {
                 pool,
