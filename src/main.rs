@@ -4,6 +4,8 @@ use clap::{Args, Parser, Subcommand};
 use natrix::app::replay::{self, ReplayOptions};
 use natrix::config::Config;
 use natrix::control::plane::ControlPlane;
+use natrix::control::protocol::{self, Outcome};
+use natrix::control::socket;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -237,11 +239,11 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd_demo(a),
         Command::Run(a) => cmd_run(a),
         Command::Stats { json, control } => cmd_stats(&control.control, json),
-        Command::Top { interval, control } => natrix::app::top::run(&control.control, interval),
-        Command::Backend { action, control } => cmd_backend(&control.control, action),
-        Command::Reload { control } => {
-            cmd_request(&control.control, serde_json::json!({"command": "reload"}))
+        Command::Top { interval, control } => {
+            natrix::app::top::run(&control.control, interval).map_err(Into::into)
         }
+        Command::Backend { action, control } => cmd_backend(&control.control, action),
+        Command::Reload { control } => cmd_request(&control.control, protocol::Command::Reload),
         Command::CheckConfig { file } => cmd_check(&file),
     };
     match r {
@@ -253,66 +255,60 @@ fn main() -> ExitCode {
     }
 }
 
-type Result<T> = std::result::Result<T, String>;
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// The demo configuration, built in so that `natrix demo` runs anywhere.
 const WEB_TOML: &str = include_str!("../examples/web.toml");
 
 fn load(path: &Path) -> Result<Config> {
-    Config::load(path).map_err(|e| e.to_string())
+    Ok(Config::load(path)?)
 }
 
-fn cmd_request(path: &Path, req: serde_json::Value) -> Result<()> {
-    let r = natrix::control::socket::request(path, req)?;
-    if !r.ok {
-        return Err(r.error.unwrap_or_else(|| "request refused".into()));
-    }
-    if let Some(m) = r.result.as_ref().and_then(|v| v["message"].as_str()) {
-        println!("{m}");
+fn cmd_request(path: &Path, command: protocol::Command) -> Result<()> {
+    if let Outcome::Done { message } = socket::ask(path, command)? {
+        println!("{message}");
     }
     Ok(())
 }
 
 fn cmd_backend(path: &Path, a: BackendAction) -> Result<()> {
-    let req = match a {
+    let command = match a {
         BackendAction::Add {
             pool,
             address,
             weight,
             mac,
-        } => {
-            serde_json::json!({"command": "backend-add", "pool": pool, "address": address, "weight": weight, "mac": mac})
-        }
+        } => protocol::Command::BackendAdd {
+            pool,
+            address,
+            weight,
+            mac,
+        },
         BackendAction::Remove { pool, address } => {
-            serde_json::json!({"command": "backend-remove", "pool": pool, "address": address})
+            protocol::Command::BackendRemove { pool, address }
         }
-        BackendAction::Drain { pool, address } => {
-            serde_json::json!({"command": "backend-drain", "pool": pool, "address": address})
-        }
+        BackendAction::Drain { pool, address } => protocol::Command::BackendDrain { pool, address },
         BackendAction::Weight {
             pool,
             address,
             weight,
-        } => {
-            serde_json::json!({"command": "backend-weight", "pool": pool, "address": address, "weight": weight})
-        }
+        } => protocol::Command::BackendWeight {
+            pool,
+            address,
+            weight,
+        },
     };
-    cmd_request(path, req)
+    cmd_request(path, command)
 }
 
 fn cmd_stats(path: &Path, json: bool) -> Result<()> {
-    let r = natrix::control::socket::request(path, serde_json::json!({"command": "stats"}))?;
-    if !r.ok {
-        return Err(r.error.unwrap_or_else(|| "request refused".into()));
-    }
-    let v = r.result.unwrap_or_default();
+    let s = socket::stats(path)?;
     if json {
-        println!("{v}");
-        return Ok(());
+        // Through a JSON value: its keys print in sorted order, as they always have.
+        println!("{}", serde_json::to_value(&s)?);
+    } else {
+        print!("{}", natrix::control::mgmt::render_stats(&s));
     }
-    let s: natrix::control::mgmt::StatsReport =
-        serde_json::from_value(v).map_err(|e| format!("bad statistics from natrix: {e}"))?;
-    print!("{}", natrix::control::mgmt::render_stats(&s));
     Ok(())
 }
 

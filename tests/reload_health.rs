@@ -41,7 +41,7 @@ port = {port}
 fn wait_for(
     mgmt: &mut Management,
     what: &str,
-    ok: impl Fn(&natrix::control::mgmt::BackendStats) -> bool,
+    ok: impl Fn(&natrix::control::protocol::BackendStats) -> bool,
 ) {
     let t = Instant::now();
     loop {

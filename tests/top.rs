@@ -5,7 +5,8 @@
 #![cfg(feature = "dpdk")]
 
 use natrix::app::top::{render, View};
-use natrix::control::mgmt::{BackendStats, FrontendStats, StatsReport, WorkerStats};
+use natrix::control::protocol::{BackendStats, FrontendStats, StatsReport, WorkerStats};
+use natrix::dataplane::snapshot::BackendStatus;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -368,7 +369,11 @@ fn report(workers: usize, backends: usize) -> StatsReport {
                 frontend: "web".into(),
                 address: format!("198.19.1.{}:8080", 11 + i),
                 weight: 1,
-                state: ["active", "draining", "removed"][i % 3].into(),
+                state: [
+                    BackendStatus::Active,
+                    BackendStatus::Draining,
+                    BackendStatus::Removed,
+                ][i % 3],
                 healthy: [Some(true), Some(false), None][i % 3],
                 connections: 10,
                 packets: 100,

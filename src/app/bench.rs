@@ -193,7 +193,8 @@ pub fn run(
     let table = cp.config().appliance.flow_table_size;
     let server = control
         .map(crate::control::socket::ControlServer::bind)
-        .transpose()?;
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let shared: Vec<Arc<SharedCounters>> = (0..workers)
         .map(|_| Arc::new(SharedCounters::new(MAX_BACKEND_IDS)))
         .collect();

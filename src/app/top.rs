@@ -8,7 +8,9 @@
 //! SIGTERM or SIGHUP (kill, or the ssh session closing), an error, or a panic
 //! (through a panic hook, since release builds abort).
 
-use crate::control::mgmt::{BackendStats, FrontendStats, StatsReport, WorkerStats};
+use crate::control::protocol::{BackendStats, FrontendStats, StatsReport, WorkerStats};
+use crate::control::socket::{self, ClientError};
+use crate::dataplane::snapshot::BackendStatus;
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::backend::CrosstermBackend;
@@ -62,15 +64,8 @@ impl View {
 }
 
 /// Asks natrix for one statistics snapshot.
-pub fn fetch(socket: &Path) -> Result<StatsReport, String> {
-    let r = crate::control::socket::request(socket, serde_json::json!({"command": "stats"}))?;
-    if !r.ok {
-        return Err(r
-            .error
-            .unwrap_or_else(|| "natrix refused the request".into()));
-    }
-    serde_json::from_value(r.result.unwrap_or_default())
-        .map_err(|e| format!("bad statistics from natrix: {e}"))
+pub fn fetch(path: &Path) -> Result<StatsReport, ClientError> {
+    socket::stats(path)
 }
 
 /// Runs `natrix top` until a quit key: q, Esc or Ctrl-C.
@@ -122,7 +117,7 @@ fn spawn_fetcher(
         .name("natrix-top-fetch".into())
         .spawn(move || loop {
             let start = Instant::now();
-            if tx.send(fetch(&socket)).is_err() {
+            if tx.send(fetch(&socket).map_err(|e| e.to_string())).is_err() {
                 return;
             }
             std::thread::sleep(interval.saturating_sub(start.elapsed()));
@@ -563,9 +558,9 @@ fn render_backends(f: &mut Frame, backs: &[BackendStats], area: Rect) {
     // The packet counts only when there is room for them.
     let wide = area.width >= 100;
     let rows = backs.iter().map(|b| {
-        let state = match b.state.as_str() {
-            "active" => Style::new().fg(Color::Green),
-            "draining" => Style::new().fg(Color::Yellow),
+        let state = match b.state {
+            BackendStatus::Active => Style::new().fg(Color::Green),
+            BackendStatus::Draining => Style::new().fg(Color::Yellow),
             _ => Style::new().fg(Color::Red),
         };
         let (health, hstyle) = match b.healthy {
@@ -576,7 +571,7 @@ fn render_backends(f: &mut Frame, backs: &[BackendStats], area: Rect) {
         let mut cells = vec![
             Cell::from(b.pool.clone()),
             Cell::from(b.address.clone()),
-            Cell::from(b.state.clone()).style(state),
+            Cell::from(b.state.name()).style(state),
             Cell::from(health).style(hstyle),
             right(b.weight.to_string()),
             right(b.connections.to_string()),
@@ -586,7 +581,7 @@ fn render_backends(f: &mut Frame, backs: &[BackendStats], area: Rect) {
         }
         cells.push(right(si(b.pps)));
         let row = Row::new(cells);
-        if b.state == "removed" {
+        if b.state == BackendStatus::Removed {
             row.style(Style::new().add_modifier(Modifier::DIM))
         } else {
             row

@@ -24,7 +24,8 @@
 use crate::config::{Config, HealthCheck, HealthProtocol};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::fmt;
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -298,7 +299,7 @@ impl Runner {
         !matches!(self.stop.try_recv(), Err(TryRecvError::Empty))
     }
 
-    fn record(&self, result: Result<(), String>) {
+    fn record(&self, result: Result<(), ProbeError>) {
         let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         s.probed = true;
         s.last_probe = Some(SystemTime::now());
@@ -343,7 +344,7 @@ impl Runner {
                 } else {
                     None
                 };
-                s.last_error = Some(e);
+                s.last_error = Some(e.to_string());
                 change
             }
         };
@@ -362,29 +363,76 @@ impl Runner {
     }
 }
 
+/// Why a probe failed.
+#[derive(Debug)]
+pub enum ProbeError {
+    Connect(io::Error),
+    /// Setting a socket timeout failed.
+    Socket(io::Error),
+    Send(io::Error),
+    Receive(io::Error),
+    /// The probe's time ran out between steps.
+    TimedOut,
+    /// Closed before any byte of a response.
+    Closed,
+    /// Closed before the status line's end.
+    ClosedInStatus,
+    StatusTooLong,
+    /// A status other than 200.
+    Status(u16),
+    /// Not an HTTP/1.x status line.
+    MalformedStatus(String),
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Timeouts read the same however the socket reports them.
+        let describe = |f: &mut fmt::Formatter<'_>, e: &io::Error| match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => f.write_str("timed out"),
+            _ => e.fmt(f),
+        };
+        match self {
+            ProbeError::Connect(e) => {
+                f.write_str("connect: ")?;
+                describe(f, e)
+            }
+            ProbeError::Socket(e) => write!(f, "socket: {e}"),
+            ProbeError::Send(e) => {
+                f.write_str("send: ")?;
+                describe(f, e)
+            }
+            ProbeError::Receive(e) => {
+                f.write_str("receive: ")?;
+                describe(f, e)
+            }
+            ProbeError::TimedOut => f.write_str("timed out"),
+            ProbeError::Closed => f.write_str("connection closed without a response"),
+            ProbeError::ClosedInStatus => f.write_str("connection closed in the status line"),
+            ProbeError::StatusTooLong => f.write_str("status line too long"),
+            ProbeError::Status(code) => write!(f, "status {code}"),
+            ProbeError::MalformedStatus(line) => write!(f, "malformed status line {line:?}"),
+        }
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
 /// Runs one probe of `target`; `Err` says why it failed.
-pub fn probe(check: &HealthCheck, target: SocketAddrV4) -> Result<(), String> {
+pub fn probe(check: &HealthCheck, target: SocketAddrV4) -> Result<(), ProbeError> {
     let deadline = Instant::now() + check.timeout;
     let stream = TcpStream::connect_timeout(&SocketAddr::V4(target), check.timeout)
-        .map_err(|e| format!("connect: {}", describe(&e)))?;
+        .map_err(ProbeError::Connect)?;
     match check.protocol {
         HealthProtocol::Tcp => Ok(()),
         HealthProtocol::Http => http_probe(stream, &check.path, target, deadline),
     }
 }
 
-fn describe(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "timed out".into(),
-        _ => e.to_string(),
-    }
-}
-
 /// Time left until `deadline`, or a timeout error.
-fn left(deadline: Instant) -> Result<Duration, String> {
+fn left(deadline: Instant) -> Result<Duration, ProbeError> {
     let d = deadline.saturating_duration_since(Instant::now());
     if d.is_zero() {
-        Err("timed out".into())
+        Err(ProbeError::TimedOut)
     } else {
         Ok(d)
     }
@@ -398,30 +446,30 @@ fn http_probe(
     path: &str,
     target: SocketAddrV4,
     deadline: Instant,
-) -> Result<(), String> {
+) -> Result<(), ProbeError> {
     let request = format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
     stream
         .set_write_timeout(Some(left(deadline)?))
-        .map_err(|e| format!("socket: {e}"))?;
+        .map_err(ProbeError::Socket)?;
     stream
         .write_all(request.as_bytes())
-        .map_err(|e| format!("send: {}", describe(&e)))?;
+        .map_err(ProbeError::Send)?;
     let mut line = Vec::with_capacity(128);
     let mut buf = [0u8; 256];
     loop {
         stream
             .set_read_timeout(Some(left(deadline)?))
-            .map_err(|e| format!("socket: {e}"))?;
+            .map_err(ProbeError::Socket)?;
         let n = match stream.read(&mut buf) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("receive: {}", describe(&e))),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ProbeError::Receive(e)),
         };
         if n == 0 {
             return Err(if line.is_empty() {
-                "connection closed without a response".into()
+                ProbeError::Closed
             } else {
-                "connection closed in the status line".into()
+                ProbeError::ClosedInStatus
             });
         }
         line.extend_from_slice(&buf[..n]);
@@ -430,14 +478,14 @@ fn http_probe(
             break;
         }
         if line.len() > MAX_STATUS_LINE {
-            return Err("status line too long".into());
+            return Err(ProbeError::StatusTooLong);
         }
     }
     let text = String::from_utf8_lossy(&line);
     match parse_status(&text) {
         Some(200) => Ok(()),
-        Some(code) => Err(format!("status {code}")),
-        None => Err(format!("malformed status line {:?}", text)),
+        Some(code) => Err(ProbeError::Status(code)),
+        None => Err(ProbeError::MalformedStatus(text.into_owned())),
     }
 }
 

@@ -6,11 +6,15 @@
 //! the management loop for a `stats` report through an [`Asker`], exactly as
 //! a control-socket client does, and renders that report.
 
-use crate::control::mgmt::StatsReport;
+use crate::control::protocol::{
+    BackendStats, Command, FrontendStats, Outcome, Request, StatsReport, WorkerStats,
+};
 use crate::control::socket::Asker;
+use crate::dataplane::snapshot::BackendStatus;
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,10 +36,38 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for the management loop's answer.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Why the metrics listener could not start.
+#[derive(Debug)]
+pub enum MetricsError {
+    /// A `--metrics` value that names no address.
+    Address(String),
+    Listen(SocketAddr, io::Error),
+    /// The bound address could not be read back.
+    LocalAddr(io::Error),
+    /// The listener's thread could not start.
+    Thread(io::Error),
+}
+
+impl std::fmt::Display for MetricsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MetricsError::Address(s) => write!(
+                f,
+                "--metrics {s:?}: expected PORT, ADDRESS:PORT or HOST:PORT (for example 127.0.0.1:{DEFAULT_PORT})"
+            ),
+            MetricsError::Listen(addr, e) => write!(f, "--metrics {addr}: cannot listen: {e}"),
+            MetricsError::LocalAddr(e) => e.fmt(f),
+            MetricsError::Thread(e) => write!(f, "metrics thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MetricsError {}
+
 /// Parses a `--metrics` value. A bare port (`9100` or `:9100`) binds to the
 /// loopback address 127.0.0.1; other interfaces only when the operator names
 /// an address (`0.0.0.0:9100`, `192.0.2.1:9100`).
-pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+pub fn parse_listen(s: &str) -> Result<SocketAddr, MetricsError> {
     let s = s.trim();
     let bare = s.strip_prefix(':').unwrap_or(s);
     if let Ok(port) = bare.parse::<u16>() {
@@ -50,9 +82,7 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     s.to_socket_addrs()
         .ok()
         .and_then(|mut it| it.next())
-        .ok_or_else(|| {
-            format!("--metrics {s:?}: expected PORT, ADDRESS:PORT or HOST:PORT (for example 127.0.0.1:{DEFAULT_PORT})")
-        })
+        .ok_or_else(|| MetricsError::Address(s.to_string()))
 }
 
 /// The default listening address: loopback, port 9100.
@@ -117,21 +147,6 @@ pub struct Family {
     pub samples: Vec<(Labels, Value)>,
 }
 
-impl Family {
-    fn new(name: &'static str, kind: Kind, help: &'static str) -> Family {
-        Family {
-            name,
-            help,
-            kind,
-            samples: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, labels: Labels, v: Value) {
-        self.samples.push((labels, v));
-    }
-}
-
 /// Escapes a label value: backslash, double quote and newline.
 pub fn escape_label(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -162,6 +177,181 @@ fn label_text(labels: &[(&'static str, String)]) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
+/// A metric family in the table: its name, type and help, and how to read
+/// its sample off one row (a worker, a frontend, a backend, ...).
+struct Spec<T> {
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    value: fn(&T) -> Value,
+}
+
+/// Labelled by `worker`.
+const WORKER_FAMILIES: [Spec<WorkerStats>; 10] = [
+    Spec {
+        name: "natrix_packets_received_total",
+        kind: Kind::Counter,
+        help: "Packets received by each worker.",
+        value: |w| Value::Int(w.rx),
+    },
+    Spec {
+        name: "natrix_packets_sent_total",
+        kind: Kind::Counter,
+        help: "Packets sent by each worker.",
+        value: |w| Value::Int(w.tx),
+    },
+    Spec {
+        name: "natrix_packets_dropped_total",
+        kind: Kind::Counter,
+        help: "Packets dropped by each worker, for any reason.",
+        value: |w| Value::Int(w.dropped),
+    },
+    Spec {
+        name: "natrix_receive_packets_per_second",
+        kind: Kind::Gauge,
+        help: "Packets received per second by each worker, over the last second.",
+        value: |w| Value::Float(w.rx_pps),
+    },
+    Spec {
+        name: "natrix_send_packets_per_second",
+        kind: Kind::Gauge,
+        help: "Packets sent per second by each worker, over the last second.",
+        value: |w| Value::Float(w.tx_pps),
+    },
+    Spec {
+        name: "natrix_drop_packets_per_second",
+        kind: Kind::Gauge,
+        help: "Packets dropped per second by each worker, over the last second.",
+        value: |w| Value::Float(w.drop_pps),
+    },
+    Spec {
+        name: "natrix_active_connections",
+        kind: Kind::Gauge,
+        help: "Flow-table entries in use (live or not yet reclaimed) in each worker.",
+        value: |w| Value::Int(w.active_connections),
+    },
+    Spec {
+        name: "natrix_flow_table_capacity",
+        kind: Kind::Gauge,
+        help: "Flow-table entries of each worker.",
+        value: |w| Value::Int(w.table_capacity),
+    },
+    Spec {
+        name: "natrix_flow_table_occupancy_ratio",
+        kind: Kind::Gauge,
+        help: "Active connections over flow-table capacity, 0 to 1, of each worker.",
+        value: |w| Value::Float(w.occupancy),
+    },
+    Spec {
+        name: "natrix_new_connections_per_second",
+        kind: Kind::Gauge,
+        help: "New connections per second in each worker, over the last second.",
+        value: |w| Value::Float(w.new_connections_per_sec),
+    },
+];
+
+/// Labelled by `reason`.
+const DROP_FAMILIES: [Spec<u64>; 1] = [Spec {
+    name: "natrix_drops_total",
+    kind: Kind::Counter,
+    help: "Packets dropped, by reason (all workers).",
+    value: |n| Value::Int(*n),
+}];
+
+/// Labelled by `event`.
+const EVENT_FAMILIES: [Spec<u64>; 1] = [Spec {
+    name: "natrix_events_total",
+    kind: Kind::Counter,
+    help: "Events of packets that were sent, by event (all workers).",
+    value: |n| Value::Int(*n),
+}];
+
+/// Labelled by `frontend`, `address` and `protocol`.
+const FRONTEND_FAMILIES: [Spec<FrontendStats>; 4] = [
+    Spec {
+        name: "natrix_frontend_connections_total",
+        kind: Kind::Counter,
+        help: "New connections to each frontend.",
+        value: |f| Value::Int(f.connections),
+    },
+    Spec {
+        name: "natrix_frontend_packets_total",
+        kind: Kind::Counter,
+        help: "Packets translated for each frontend's connections, both directions.",
+        value: |f| Value::Int(f.packets),
+    },
+    Spec {
+        name: "natrix_frontend_new_connections_per_second",
+        kind: Kind::Gauge,
+        help: "New connections per second to each frontend, over the last second.",
+        value: |f| Value::Float(f.new_connections_per_sec),
+    },
+    Spec {
+        name: "natrix_frontend_packets_per_second",
+        kind: Kind::Gauge,
+        help: "Packets per second of each frontend's connections, over the last second.",
+        value: |f| Value::Float(f.pps),
+    },
+];
+
+/// Labelled by `pool`, `frontend` and `backend`.
+const BACKEND_FAMILIES: [Spec<BackendRow>; 5] = [
+    Spec {
+        name: "natrix_backend_connections_total",
+        kind: Kind::Counter,
+        help: "New connections given to each backend.",
+        value: |b| Value::Int(b.connections),
+    },
+    Spec {
+        name: "natrix_backend_packets_total",
+        kind: Kind::Counter,
+        help: "Packets sent to (inbound) or from (return) each backend.",
+        value: |b| Value::Int(b.packets),
+    },
+    Spec {
+        name: "natrix_backend_packets_per_second",
+        kind: Kind::Gauge,
+        help: "Packets per second to and from each backend, over the last second.",
+        value: |b| Value::Float(b.pps),
+    },
+    Spec {
+        name: "natrix_backend_up",
+        kind: Kind::Gauge,
+        help: "1 when the backend is active or draining and not failing health checks, else 0.",
+        value: |b| Value::Int(u64::from(b.up)),
+    },
+    Spec {
+        name: "natrix_backend_weight",
+        kind: Kind::Gauge,
+        help: "The backend's weight (0: takes no new connections).",
+        value: |b| Value::Int(u64::from(b.weight)),
+    },
+];
+
+/// Without labels.
+const REPORT_FAMILIES: [Spec<StatsReport>; 1] = [Spec {
+    name: "natrix_uptime_seconds",
+    kind: Kind::Gauge,
+    help: "Seconds since the management loop started.",
+    value: |r| Value::Float(r.uptime_seconds),
+}];
+
+/// One family per spec, with one sample per row.
+fn table<T, R: Borrow<T>>(specs: &[Spec<T>], rows: &[(Labels, R)]) -> Vec<Family> {
+    specs
+        .iter()
+        .map(|s| Family {
+            name: s.name,
+            help: s.help,
+            kind: s.kind,
+            samples: rows
+                .iter()
+                .map(|(labels, row)| (labels.clone(), (s.value)(row.borrow())))
+                .collect(),
+        })
+        .collect()
+}
+
 /// Backend series are keyed by (pool, frontend, backend); should two entries
 /// share a key (not expected: backend ids are never reused), their counters
 /// are summed and the gauges of a live entry win over a removed one.
@@ -175,180 +365,66 @@ struct BackendRow {
     live: bool,
 }
 
-/// The metric families of one statistics report.
-pub fn families(r: &StatsReport) -> Vec<Family> {
-    use Kind::{Counter, Gauge};
-    let worker = |i: usize| vec![("worker", i.to_string())];
-    let mut rx = Family::new(
-        "natrix_packets_received_total",
-        Counter,
-        "Packets received by each worker.",
-    );
-    let mut tx = Family::new(
-        "natrix_packets_sent_total",
-        Counter,
-        "Packets sent by each worker.",
-    );
-    let mut dropped = Family::new(
-        "natrix_packets_dropped_total",
-        Counter,
-        "Packets dropped by each worker, for any reason.",
-    );
-    let mut rx_pps = Family::new(
-        "natrix_receive_packets_per_second",
-        Gauge,
-        "Packets received per second by each worker, over the last second.",
-    );
-    let mut tx_pps = Family::new(
-        "natrix_send_packets_per_second",
-        Gauge,
-        "Packets sent per second by each worker, over the last second.",
-    );
-    let mut drop_pps = Family::new(
-        "natrix_drop_packets_per_second",
-        Gauge,
-        "Packets dropped per second by each worker, over the last second.",
-    );
-    let mut active = Family::new(
-        "natrix_active_connections",
-        Gauge,
-        "Flow-table entries in use (live or not yet reclaimed) in each worker.",
-    );
-    let mut capacity = Family::new(
-        "natrix_flow_table_capacity",
-        Gauge,
-        "Flow-table entries of each worker.",
-    );
-    let mut occupancy = Family::new(
-        "natrix_flow_table_occupancy_ratio",
-        Gauge,
-        "Active connections over flow-table capacity, 0 to 1, of each worker.",
-    );
-    let mut new_cps = Family::new(
-        "natrix_new_connections_per_second",
-        Gauge,
-        "New connections per second in each worker, over the last second.",
-    );
-    for (i, w) in r.workers.iter().enumerate() {
-        rx.push(worker(i), Value::Int(w.rx));
-        tx.push(worker(i), Value::Int(w.tx));
-        dropped.push(worker(i), Value::Int(w.dropped));
-        rx_pps.push(worker(i), Value::Float(w.rx_pps));
-        tx_pps.push(worker(i), Value::Float(w.tx_pps));
-        drop_pps.push(worker(i), Value::Float(w.drop_pps));
-        active.push(worker(i), Value::Int(w.active_connections));
-        capacity.push(worker(i), Value::Int(w.table_capacity));
-        occupancy.push(worker(i), Value::Float(w.occupancy));
-        new_cps.push(worker(i), Value::Float(w.new_connections_per_sec));
-    }
-    let mut drops = Family::new(
-        "natrix_drops_total",
-        Counter,
-        "Packets dropped, by reason (all workers).",
-    );
-    for (reason, n) in &r.drops {
-        drops.push(vec![("reason", reason.clone())], Value::Int(*n));
-    }
-    let mut events = Family::new(
-        "natrix_events_total",
-        Counter,
-        "Events of packets that were sent, by event (all workers).",
-    );
-    for (event, n) in &r.events {
-        events.push(vec![("event", event.clone())], Value::Int(*n));
-    }
-    let fe_labels = |f: &crate::control::mgmt::FrontendStats| {
-        vec![
-            ("frontend", f.name.clone()),
-            ("address", f.address.clone()),
-            ("protocol", f.protocol.clone()),
-        ]
-    };
-    let mut fe_conns = Family::new(
-        "natrix_frontend_connections_total",
-        Counter,
-        "New connections to each frontend.",
-    );
-    let mut fe_packets = Family::new(
-        "natrix_frontend_packets_total",
-        Counter,
-        "Packets translated for each frontend's connections, both directions.",
-    );
-    let mut fe_cps = Family::new(
-        "natrix_frontend_new_connections_per_second",
-        Gauge,
-        "New connections per second to each frontend, over the last second.",
-    );
-    let mut fe_pps = Family::new(
-        "natrix_frontend_packets_per_second",
-        Gauge,
-        "Packets per second of each frontend's connections, over the last second.",
-    );
-    for f in &r.frontends {
-        fe_conns.push(fe_labels(f), Value::Int(f.connections));
-        fe_packets.push(fe_labels(f), Value::Int(f.packets));
-        fe_cps.push(fe_labels(f), Value::Float(f.new_connections_per_sec));
-        fe_pps.push(fe_labels(f), Value::Float(f.pps));
-    }
+fn backend_rows(backends: &[BackendStats]) -> Vec<(Labels, BackendRow)> {
     let mut rows: BTreeMap<(String, String, String), BackendRow> = BTreeMap::new();
-    for b in &r.backends {
+    for b in backends {
         let row = rows
             .entry((b.pool.clone(), b.frontend.clone(), b.address.clone()))
             .or_default();
         row.connections += b.connections;
         row.packets += b.packets;
         row.pps += b.pps;
-        let live = b.state != "removed";
+        let live = b.state != BackendStatus::Removed;
         if live || !row.live {
             row.weight = b.weight;
-            row.up = (b.state == "active" || b.state == "draining") && b.healthy != Some(false);
+            row.up = matches!(b.state, BackendStatus::Active | BackendStatus::Draining)
+                && b.healthy != Some(false);
             row.live = live;
         }
     }
-    let mut be_conns = Family::new(
-        "natrix_backend_connections_total",
-        Counter,
-        "New connections given to each backend.",
-    );
-    let mut be_packets = Family::new(
-        "natrix_backend_packets_total",
-        Counter,
-        "Packets sent to (inbound) or from (return) each backend.",
-    );
-    let mut be_pps = Family::new(
-        "natrix_backend_packets_per_second",
-        Gauge,
-        "Packets per second to and from each backend, over the last second.",
-    );
-    let mut be_up = Family::new(
-        "natrix_backend_up",
-        Gauge,
-        "1 when the backend is active or draining and not failing health checks, else 0.",
-    );
-    let mut be_weight = Family::new(
-        "natrix_backend_weight",
-        Gauge,
-        "The backend's weight (0: takes no new connections).",
-    );
-    for ((pool, frontend, backend), row) in rows {
-        let labels = vec![("pool", pool), ("frontend", frontend), ("backend", backend)];
-        be_conns.push(labels.clone(), Value::Int(row.connections));
-        be_packets.push(labels.clone(), Value::Int(row.packets));
-        be_pps.push(labels.clone(), Value::Float(row.pps));
-        be_up.push(labels.clone(), Value::Int(u64::from(row.up)));
-        be_weight.push(labels, Value::Int(u64::from(row.weight)));
-    }
-    let mut uptime = Family::new(
-        "natrix_uptime_seconds",
-        Gauge,
-        "Seconds since the management loop started.",
-    );
-    uptime.push(Vec::new(), Value::Float(r.uptime_seconds));
-    vec![
-        rx, tx, dropped, rx_pps, tx_pps, drop_pps, active, capacity, occupancy, new_cps, drops,
-        events, fe_conns, fe_packets, fe_cps, fe_pps, be_conns, be_packets, be_pps, be_up,
-        be_weight, uptime,
-    ]
+    rows.into_iter()
+        .map(|((pool, frontend, backend), row)| {
+            (
+                vec![("pool", pool), ("frontend", frontend), ("backend", backend)],
+                row,
+            )
+        })
+        .collect()
+}
+
+/// The metric families of one statistics report.
+pub fn families(r: &StatsReport) -> Vec<Family> {
+    let by = |label: &'static str, counts: &BTreeMap<String, u64>| -> Vec<(Labels, u64)> {
+        counts
+            .iter()
+            .map(|(k, n)| (vec![(label, k.clone())], *n))
+            .collect()
+    };
+    let workers: Vec<(Labels, &WorkerStats)> = r
+        .workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (vec![("worker", i.to_string())], w))
+        .collect();
+    let frontends: Vec<(Labels, &FrontendStats)> = r
+        .frontends
+        .iter()
+        .map(|f| {
+            let labels = vec![
+                ("frontend", f.name.clone()),
+                ("address", f.address.clone()),
+                ("protocol", f.protocol.clone()),
+            ];
+            (labels, f)
+        })
+        .collect();
+    let mut out = table(&WORKER_FAMILIES, &workers);
+    out.extend(table(&DROP_FAMILIES, &by("reason", &r.drops)));
+    out.extend(table(&EVENT_FAMILIES, &by("event", &r.events)));
+    out.extend(table(&FRONTEND_FAMILIES, &frontends));
+    out.extend(table(&BACKEND_FAMILIES, &backend_rows(&r.backends)));
+    out.extend(table(&REPORT_FAMILIES, &[(Vec::new(), r)]));
+    out
 }
 
 /// Writes families in the text exposition format.
@@ -414,10 +490,9 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     /// Listens on `addr` and serves `/metrics` from the answers of `asker`.
-    pub fn start(addr: SocketAddr, asker: Asker) -> Result<MetricsServer, String> {
-        let listener =
-            TcpListener::bind(addr).map_err(|e| format!("--metrics {addr}: cannot listen: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    pub fn start(addr: SocketAddr, asker: Asker) -> Result<MetricsServer, MetricsError> {
+        let listener = TcpListener::bind(addr).map_err(|e| MetricsError::Listen(addr, e))?;
+        let addr = listener.local_addr().map_err(MetricsError::LocalAddr)?;
         let stop = Arc::new(AtomicBool::new(false));
         let state = Arc::new(Shared {
             asker,
@@ -429,7 +504,7 @@ impl MetricsServer {
             std::thread::Builder::new()
                 .name("natrix-metrics".into())
                 .spawn(move || accept_loop(listener, &stop, state))
-                .map_err(|e| format!("metrics thread: {e}"))?
+                .map_err(MetricsError::Thread)?
         };
         if !addr.ip().is_loopback() {
             log::warn!("metrics listen on {addr}, not only on loopback");
@@ -626,14 +701,15 @@ fn serve(mut stream: TcpStream, st: &Shared) {
 }
 
 fn scrape(st: &Shared) -> Result<String, String> {
-    let reply = st
+    let report = match st
         .asker
-        .ask(r#"{"version":1,"command":"stats"}"#, ASK_TIMEOUT);
-    if !reply.ok {
-        return Err(reply.error.unwrap_or_else(|| "no statistics".into()));
-    }
-    let report: StatsReport = serde_json::from_value(reply.result.unwrap_or_default())
-        .map_err(|e| format!("bad statistics: {e}"))?;
+        .ask(Request::new(Command::Stats), ASK_TIMEOUT)
+        .result
+    {
+        Ok(Outcome::Stats(r)) => r,
+        Ok(_) => return Err("no statistics".into()),
+        Err(e) => return Err(e),
+    };
     let mut fams = families(&report);
     match st.monotonic.lock() {
         Ok(mut m) => m.apply(&mut fams),
@@ -675,7 +751,7 @@ fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::mgmt::{BackendStats, FrontendStats, WorkerStats, PROTOCOL_VERSION};
+    use crate::control::protocol::PROTOCOL_VERSION;
 
     fn report() -> StatsReport {
         let w = WorkerStats {
@@ -720,7 +796,7 @@ mod tests {
                     frontend: "web".into(),
                     address: "198.19.1.11:8080".into(),
                     weight: 2,
-                    state: "active".into(),
+                    state: BackendStatus::Active,
                     healthy: None,
                     connections: 3,
                     packets: 60,
@@ -731,7 +807,7 @@ mod tests {
                     frontend: "web".into(),
                     address: "198.19.1.12:8080".into(),
                     weight: 1,
-                    state: "active".into(),
+                    state: BackendStatus::Active,
                     healthy: Some(false),
                     connections: 1,
                     packets: 20,
@@ -742,7 +818,7 @@ mod tests {
                     frontend: "web".into(),
                     address: "198.19.1.13:8080".into(),
                     weight: 0,
-                    state: "removed".into(),
+                    state: BackendStatus::Removed,
                     healthy: None,
                     connections: 5,
                     packets: 9,

@@ -1,155 +1,106 @@
 //! The management side while workers run: statistics (summed from the
 //! workers' published counters, never touching the data path), runtime
-//! backend changes, and reloads. The control socket (`control.rs`) and the
-//! appliance's loop call into this.
+//! backend changes, and reloads. The control socket (`socket.rs`) and the
+//! appliance's loop call into this; what they exchange is defined in
+//! `protocol.rs`.
 
-use crate::config::{self, Config};
-use crate::control::health::HealthChecker;
-use crate::control::plane::ControlPlane;
+use crate::config::{self, Config, ConfigError};
+use crate::control::health::{BackendHealth, HealthChecker};
+use crate::control::plane::{ChangeError, ControlPlane};
+use crate::control::protocol::{Command, Outcome, Response};
+// The statistics types, also under their former path.
+pub use crate::control::protocol::{
+    BackendStats, FrontendStats, StatsReport, WorkerStats, PROTOCOL_VERSION,
+};
 use crate::dataplane::counters::{Counters, DropReason, Event, SharedCounters};
 use crate::dataplane::flow::FlowTable;
-use crate::dataplane::snapshot::ServiceKind;
-use serde::{Deserialize, Serialize};
+use crate::dataplane::snapshot::{BackendEntry, ServiceKind, Snapshot};
+use crate::types::MacParseError;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Version of the control protocol (line-delimited JSON).
-pub const PROTOCOL_VERSION: u32 = 1;
-
-/// One worker's statistics, or the total over all of them.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-pub struct WorkerStats {
-    pub rx: u64,
-    pub tx: u64,
-    pub dropped: u64,
-    pub rx_pps: f64,
-    pub tx_pps: f64,
-    pub drop_pps: f64,
-    /// Flow-table entries in use (live or not yet reclaimed).
-    pub active_connections: u64,
-    pub table_capacity: u64,
-    /// active_connections / table_capacity.
-    pub occupancy: f64,
-    pub new_connections_per_sec: f64,
+/// Why a backend change asked through the control socket was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandError {
+    /// Not an IPv4 address and port.
+    Address(String),
+    Mac(String, MacParseError),
+    /// No MAC given, and no backend in the pool to take one from.
+    EmptyPool(String),
+    Change(ChangeError),
+    Reload(ReloadError),
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct FrontendStats {
-    pub name: String,
-    /// "ip:port".
-    pub address: String,
-    pub protocol: String,
-    /// "balance" (a rule) or "nat" (an inbound NAT rule).
-    pub kind: String,
-    pub connections: u64,
-    pub new_connections_per_sec: f64,
-    pub packets: u64,
-    pub pps: f64,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct BackendStats {
-    pub pool: String,
-    pub frontend: String,
-    /// "ip:port".
-    pub address: String,
-    pub weight: u32,
-    /// "active", "draining", "down" or "removed".
-    pub state: String,
-    /// Health from probes: true, false, or null when the pool has none.
-    pub healthy: Option<bool>,
-    pub connections: u64,
-    pub packets: u64,
-    pub pps: f64,
-}
-
-/// The answer to `stats`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct StatsReport {
-    pub version: u32,
-    pub uptime_seconds: f64,
-    pub workers: Vec<WorkerStats>,
-    pub total: WorkerStats,
-    pub drops: BTreeMap<String, u64>,
-    pub events: BTreeMap<String, u64>,
-    pub frontends: Vec<FrontendStats>,
-    pub backends: Vec<BackendStats>,
-}
-
-/// A request on the control socket: `{"version": 1, "command": "...", ...}`.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
-pub struct Request {
-    pub version: u32,
-    #[serde(flatten)]
-    pub command: Command,
-}
-
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
-#[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Command {
-    /// Statistics snapshot.
-    Stats,
-    /// Add a backend to a pool.
-    BackendAdd {
-        pool: String,
-        address: String,
-        #[serde(default = "one")]
-        weight: u32,
-        /// Destination MAC; defaults to the pool's other backends' next hop.
-        mac: Option<String>,
-    },
-    /// Remove a backend: its connections are dropped.
-    BackendRemove { pool: String, address: String },
-    /// Weight 0: keeps its connections, takes no new ones.
-    BackendDrain { pool: String, address: String },
-    /// Set a backend's weight.
-    BackendWeight {
-        pool: String,
-        address: String,
-        weight: u32,
-    },
-    /// Re-read the configuration file.
-    Reload,
-}
-
-fn one() -> u32 {
-    1
-}
-
-/// The reply: `{"version": 1, "ok": true, "result": ...}` or
-/// `{"version": 1, "ok": false, "error": "..."}`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Reply {
-    pub version: u32,
-    pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl Reply {
-    pub fn ok(result: serde_json::Value) -> Reply {
-        Reply {
-            version: PROTOCOL_VERSION,
-            ok: true,
-            result: Some(result),
-            error: None,
-        }
-    }
-
-    pub fn err(e: impl Into<String>) -> Reply {
-        Reply {
-            version: PROTOCOL_VERSION,
-            ok: false,
-            result: None,
-            error: Some(e.into()),
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Address(s) => write!(
+                f,
+                "{s:?} is not an IPv4 address and port like 198.19.1.11:8080"
+            ),
+            CommandError::Mac(m, e) => write!(f, "mac {m:?}: {e}"),
+            CommandError::EmptyPool(pool) => {
+                write!(f, "pool {pool:?} is empty: give the backend's mac")
+            }
+            CommandError::Change(e) => e.fmt(f),
+            CommandError::Reload(e) => e.fmt(f),
         }
     }
 }
+
+impl std::error::Error for CommandError {}
+
+impl From<ChangeError> for CommandError {
+    fn from(e: ChangeError) -> Self {
+        CommandError::Change(e)
+    }
+}
+
+impl From<ReloadError> for CommandError {
+    fn from(e: ReloadError) -> Self {
+        CommandError::Reload(e)
+    }
+}
+
+/// Why a reload was refused, or stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReloadError {
+    /// natrix was started without a configuration file.
+    NoFile,
+    /// The file does not load or validate.
+    Invalid(ConfigError),
+    /// The file changes what only a restart can change.
+    NeedsRestart(PathBuf),
+    /// The running configuration no longer builds a control plane.
+    Current(ChangeError),
+    /// A change the file asks for was refused; nothing was applied.
+    Refused(ChangeError),
+    /// A change failed after others were applied.
+    Midway(ChangeError),
+}
+
+impl fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadError::NoFile => f.write_str("this natrix has no configuration file to reload"),
+            ReloadError::Invalid(e) => write!(f, "reload refused: {e}"),
+            ReloadError::NeedsRestart(path) => write!(
+                f,
+                "reload refused: {} changes more than the pools' backends (appliance, ports, frontends, rules, NAT rules and pool names need a restart)",
+                path.display()
+            ),
+            ReloadError::Current(e) => e.fmt(f),
+            ReloadError::Refused(e) => write!(f, "reload refused: {e}"),
+            ReloadError::Midway(e) => write!(f, "reload failed midway: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReloadError {}
 
 /// The management state of a running natrix.
 pub struct Management {
@@ -251,203 +202,84 @@ impl Management {
     /// One statistics snapshot: totals now, rates over the last interval.
     pub fn stats(&self) -> StatsReport {
         let now = self.read();
-        let dt = self.last.0.duration_since(self.prev.0).as_secs_f64();
-        let rate = |a: u64, b: u64| {
-            if dt > 0.0 {
-                a.saturating_sub(b) as f64 / dt
-            } else {
-                0.0
-            }
-        };
-        let mut total_c = Counters::default();
+        let interval = Interval(self.last.0.duration_since(self.prev.0).as_secs_f64());
+        let mut sum = Window::default();
         let mut workers = Vec::new();
-        let (mut last_sum, mut prev_sum) = (Counters::default(), Counters::default());
         for (i, (c, active)) in now.iter().enumerate() {
-            total_c.add(c);
-            let l = self.last.1.get(i).cloned().unwrap_or_default();
-            let p = self.prev.1.get(i).cloned().unwrap_or_default();
-            last_sum.add(&l);
-            prev_sum.add(&p);
-            workers.push(WorkerStats {
-                rx: c.rx,
-                tx: c.tx,
-                dropped: c.dropped(),
-                rx_pps: rate(l.rx, p.rx),
-                tx_pps: rate(l.tx, p.tx),
-                drop_pps: rate(l.dropped(), p.dropped()),
-                active_connections: *active,
-                table_capacity: self.table_capacity,
-                occupancy: *active as f64 / self.table_capacity.max(1) as f64,
-                new_connections_per_sec: rate(
-                    l.event_count(Event::ConnectionCreated),
-                    p.event_count(Event::ConnectionCreated),
-                ),
-            });
+            let w = Window {
+                now: c.clone(),
+                last: self.last.1.get(i).cloned().unwrap_or_default(),
+                prev: self.prev.1.get(i).cloned().unwrap_or_default(),
+            };
+            sum.add(&w);
+            workers.push(w.worker(*active, self.table_capacity, interval));
         }
         let active: u64 = workers.iter().map(|w| w.active_connections).sum();
         let capacity = self.table_capacity * workers.len() as u64;
-        let total = WorkerStats {
-            rx: total_c.rx,
-            tx: total_c.tx,
-            dropped: total_c.dropped(),
-            rx_pps: rate(last_sum.rx, prev_sum.rx),
-            tx_pps: rate(last_sum.tx, prev_sum.tx),
-            drop_pps: rate(last_sum.dropped(), prev_sum.dropped()),
-            active_connections: active,
-            table_capacity: capacity,
-            occupancy: active as f64 / capacity.max(1) as f64,
-            new_connections_per_sec: rate(
-                last_sum.event_count(Event::ConnectionCreated),
-                prev_sum.event_count(Event::ConnectionCreated),
-            ),
-        };
+        let total = sum.worker(active, capacity, interval);
         let snap = self.cp.snapshot();
-        let get = |v: &Vec<u64>, id: usize| v.get(id).copied().unwrap_or(0);
-        let health: Vec<crate::control::health::BackendHealth> =
-            self.health.as_ref().map(|h| h.status()).unwrap_or_default();
-        let mut frontends: Vec<FrontendStats> = snap
-            .services
-            .iter()
-            .map(|s| FrontendStats {
-                name: s.name.clone(),
-                address: format!("{}:{}", s.address, s.port),
-                protocol: s.protocol.name().into(),
-                kind: if s.kind == ServiceKind::Nat {
-                    "nat"
-                } else {
-                    "balance"
-                }
-                .into(),
-                connections: 0,
-                new_connections_per_sec: 0.0,
-                packets: 0,
-                pps: 0.0,
-            })
-            .collect();
-        let backends = snap
-            .backends
-            .iter()
-            .enumerate()
-            .map(|(id, b)| {
-                let conns = get(&total_c.backend_connections, id);
-                let packets = get(&total_c.backend_packets, id);
-                let pps = rate(
-                    get(&last_sum.backend_packets, id),
-                    get(&prev_sum.backend_packets, id),
-                );
-                if let Some(f) = frontends.get_mut(b.service as usize) {
-                    f.connections += conns;
-                    f.packets += packets;
-                    f.pps += pps;
-                    f.new_connections_per_sec += rate(
-                        get(&last_sum.backend_connections, id),
-                        get(&prev_sum.backend_connections, id),
-                    );
-                }
-                BackendStats {
-                    pool: snap.pool_name(b).to_string(),
-                    frontend: snap.services[b.service as usize].name.clone(),
-                    address: format!("{}:{}", b.address, b.port),
-                    weight: b.weight,
-                    state: b.status.name().to_string(),
-                    healthy: health
-                        .iter()
-                        .find(|h| {
-                            h.pool == snap.pool_name(b)
-                                && *h.address.ip() == b.address
-                                && h.address.port() == b.port
-                        })
-                        .and_then(|h| h.healthy),
-                    connections: conns,
-                    packets,
-                    pps,
-                }
-            })
-            .collect();
+        let health = self.health.as_ref().map(|h| h.status()).unwrap_or_default();
+        let mut frontends = frontend_rows(&snap);
+        let backends = backend_rows(&snap, &sum, interval, &health, &mut frontends);
         StatsReport {
             version: PROTOCOL_VERSION,
             uptime_seconds: self.started.elapsed().as_secs_f64(),
             workers,
             total,
-            drops: DropReason::ALL
-                .iter()
-                .map(|r| (r.name().to_string(), total_c.drop_count(*r)))
-                .collect(),
-            events: Event::ALL
-                .iter()
-                .map(|e| (e.name().to_string(), total_c.event_count(*e)))
-                .collect(),
+            drops: drop_counts(&sum.now),
+            events: event_counts(&sum.now),
             frontends,
             backends,
         }
     }
 
-    /// Handles one request line; never panics on bad input.
-    pub fn handle_line(&mut self, line: &str) -> Reply {
-        let v: serde_json::Value = match serde_json::from_str(line) {
-            Ok(v) => v,
-            Err(e) => return Reply::err(format!("malformed request: {e}")),
-        };
-        match v.get("version").and_then(|x| x.as_u64()) {
-            Some(n) if n == PROTOCOL_VERSION as u64 => {}
-            Some(n) => {
-                return Reply::err(format!(
-                "unsupported protocol version {n}: this natrix speaks version {PROTOCOL_VERSION}"
-            ))
-            }
-            None => return Reply::err("request without a \"version\" number"),
+    /// Answers one request.
+    pub fn handle(&mut self, c: &Command) -> Response {
+        if let Command::Stats = c {
+            return Response::ok(Outcome::Stats(Box::new(self.stats())));
         }
-        match serde_json::from_value::<Request>(v) {
-            Ok(r) => self.handle(&r.command),
-            Err(e) => Reply::err(format!("bad request: {e}")),
+        match self.change(c) {
+            Ok(message) => {
+                self.health_update();
+                log::info!("{message}");
+                Response::ok(Outcome::Done { message })
+            }
+            Err(e) => Response::err(e),
         }
     }
 
-    pub fn handle(&mut self, c: &Command) -> Reply {
-        let r: Result<String, String> = match c {
-            Command::Stats => {
-                return Reply::ok(serde_json::to_value(self.stats()).unwrap_or_default())
-            }
+    /// Applies a backend change or a reload; says what was done.
+    fn change(&mut self, c: &Command) -> Result<String, CommandError> {
+        Ok(match c {
+            // Changes nothing (and `handle` answers it with the report).
+            Command::Stats => String::new(),
             Command::BackendAdd {
                 pool,
                 address,
                 weight,
                 mac,
-            } => self.add(pool, address, *weight, mac.as_deref()),
-            Command::BackendRemove { pool, address } => addr(address).and_then(|a| {
-                self.cp
-                    .remove_backend(pool, a)
-                    .map(|_| format!("removed {a} from pool {pool:?}"))
-                    .map_err(|e| e.to_string())
-            }),
-            Command::BackendDrain { pool, address } => addr(address).and_then(|a| {
-                self.cp
-                    .drain_backend(pool, a)
-                    .map(|_| format!("draining {a} in pool {pool:?}"))
-                    .map_err(|e| e.to_string())
-            }),
+            } => self.add(pool, address, *weight, mac.as_deref())?,
+            Command::BackendRemove { pool, address } => {
+                let a = addr(address)?;
+                self.cp.remove_backend(pool, a)?;
+                format!("removed {a} from pool {pool:?}")
+            }
+            Command::BackendDrain { pool, address } => {
+                let a = addr(address)?;
+                self.cp.drain_backend(pool, a)?;
+                format!("draining {a} in pool {pool:?}")
+            }
             Command::BackendWeight {
                 pool,
                 address,
                 weight,
-            } => addr(address).and_then(|a| {
-                self.cp
-                    .set_weight(pool, a, *weight)
-                    .map(|_| format!("{a} in pool {pool:?} now has weight {weight}"))
-                    .map_err(|e| e.to_string())
-            }),
-            Command::Reload => self.reload(),
-        };
-        if r.is_ok() {
-            self.health_update();
-        }
-        match r {
-            Ok(msg) => {
-                log::info!("{msg}");
-                Reply::ok(serde_json::json!({ "message": msg }))
+            } => {
+                let a = addr(address)?;
+                self.cp.set_weight(pool, a, *weight)?;
+                format!("{a} in pool {pool:?} now has weight {weight}")
             }
-            Err(e) => Reply::err(e),
-        }
+            Command::Reload => self.reload()?,
+        })
     }
 
     fn add(
@@ -456,7 +288,7 @@ impl Management {
         address: &str,
         weight: u32,
         mac: Option<&str>,
-    ) -> Result<String, String> {
+    ) -> Result<String, CommandError> {
         let a = addr(address)?;
         let p = self
             .cp
@@ -464,27 +296,25 @@ impl Management {
             .pools
             .iter()
             .find(|p| p.name == pool)
-            .ok_or_else(|| format!("no pool named {pool:?}"))?;
+            .ok_or_else(|| ChangeError::NoPool(pool.to_string()))?;
         let mac = match mac {
-            Some(m) => m.parse().map_err(|e| format!("mac {m:?}: {e}"))?,
+            Some(m) => m.parse().map_err(|e| CommandError::Mac(m.to_string(), e))?,
             None => p
                 .backends
                 .first()
                 .map(|b| b.mac)
-                .ok_or_else(|| format!("pool {pool:?} is empty: give the backend's mac"))?,
+                .ok_or_else(|| CommandError::EmptyPool(pool.to_string()))?,
         };
-        self.cp
-            .add_backend(
-                pool,
-                config::Backend {
-                    address: *a.ip(),
-                    port: a.port(),
-                    weight,
-                    mac,
-                },
-            )
-            .map(|_| format!("added {a} to pool {pool:?} with weight {weight}"))
-            .map_err(|e| e.to_string())
+        self.cp.add_backend(
+            pool,
+            config::Backend {
+                address: *a.ip(),
+                port: a.port(),
+                weight,
+                mac,
+            },
+        )?;
+        Ok(format!("added {a} to pool {pool:?} with weight {weight}"))
     }
 
     /// Re-reads the configuration file and applies the differences in pools
@@ -492,12 +322,9 @@ impl Management {
     /// validate, or that changes anything a running natrix cannot change
     /// (appliance, ports, frontends, rules, NAT rules, pool names), is refused
     /// whole and the running configuration stays.
-    pub fn reload(&mut self) -> Result<String, String> {
-        let path = self
-            .config_path
-            .clone()
-            .ok_or("this natrix has no configuration file to reload")?;
-        let new = Config::load(&path).map_err(|e| format!("reload refused: {e}"))?;
+    pub fn reload(&mut self) -> Result<String, ReloadError> {
+        let path = self.config_path.clone().ok_or(ReloadError::NoFile)?;
+        let new = Config::load(&path).map_err(ReloadError::Invalid)?;
         let old = self.cp.config().clone();
         let fixed = |c: &Config| {
             (
@@ -510,26 +337,23 @@ impl Management {
             )
         };
         if fixed(&old) != fixed(&new) {
-            return Err(format!(
-                "reload refused: {} changes more than the pools' backends (appliance, ports, frontends, rules, NAT rules and pool names need a restart)",
-                path.display()
-            ));
+            return Err(ReloadError::NeedsRestart(path));
         }
         // Validate every change on a copy first, so that the file applies whole or not at all.
-        let mut trial = ControlPlane::new(old.clone()).map_err(|e| e.to_string())?;
+        let mut trial = ControlPlane::new(old.clone()).map_err(ReloadError::Current)?;
         let changes = diff(&old, &new);
         for ch in &changes {
-            apply(&mut trial, ch).map_err(|e| format!("reload refused: {e}"))?;
+            apply(&mut trial, ch).map_err(ReloadError::Refused)?;
         }
         for ch in &changes {
-            apply(&mut self.cp, ch).map_err(|e| format!("reload failed midway: {e}"))?;
+            apply(&mut self.cp, ch).map_err(ReloadError::Midway)?;
         }
         let mut health_changes = 0;
         for (o, n) in old.pools.iter().zip(&new.pools) {
             if o.health != n.health {
                 self.cp
                     .set_pool_health(&n.name, n.health.clone())
-                    .map_err(|e| format!("reload failed midway: {e}"))?;
+                    .map_err(ReloadError::Midway)?;
                 health_changes += 1;
             }
         }
@@ -543,9 +367,149 @@ impl Management {
     }
 }
 
-fn addr(s: &str) -> Result<SocketAddrV4, String> {
-    s.parse()
-        .map_err(|_| format!("{s:?} is not an IPv4 address and port like 198.19.1.11:8080"))
+/// The length of the last rate interval, in seconds.
+#[derive(Clone, Copy)]
+struct Interval(f64);
+
+impl Interval {
+    /// Per second over the interval, from the counts at its end and start.
+    fn rate(self, last: u64, prev: u64) -> f64 {
+        if self.0 > 0.0 {
+            last.saturating_sub(prev) as f64 / self.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Counters now, and at the end and the start of the last rate interval:
+/// one worker's, or summed over all of them.
+#[derive(Default)]
+struct Window {
+    now: Counters,
+    last: Counters,
+    prev: Counters,
+}
+
+impl Window {
+    fn add(&mut self, o: &Window) {
+        self.now.add(&o.now);
+        self.last.add(&o.last);
+        self.prev.add(&o.prev);
+    }
+
+    /// The statistics of a worker (or of all) with `active` of `capacity`
+    /// flow-table entries in use.
+    fn worker(&self, active: u64, capacity: u64, iv: Interval) -> WorkerStats {
+        let (c, l, p) = (&self.now, &self.last, &self.prev);
+        WorkerStats {
+            rx: c.rx,
+            tx: c.tx,
+            dropped: c.dropped(),
+            rx_pps: iv.rate(l.rx, p.rx),
+            tx_pps: iv.rate(l.tx, p.tx),
+            drop_pps: iv.rate(l.dropped(), p.dropped()),
+            active_connections: active,
+            table_capacity: capacity,
+            occupancy: active as f64 / capacity.max(1) as f64,
+            new_connections_per_sec: iv.rate(
+                l.event_count(Event::ConnectionCreated),
+                p.event_count(Event::ConnectionCreated),
+            ),
+        }
+    }
+}
+
+/// One row per frontend, with its counts still zero (`backend_rows` adds
+/// its backends' counts to them).
+fn frontend_rows(snap: &Snapshot) -> Vec<FrontendStats> {
+    snap.services
+        .iter()
+        .map(|s| FrontendStats {
+            name: s.name.clone(),
+            address: format!("{}:{}", s.address, s.port),
+            protocol: s.protocol.name().into(),
+            kind: match s.kind {
+                ServiceKind::Nat => "nat",
+                ServiceKind::Balance => "balance",
+            }
+            .into(),
+            connections: 0,
+            new_connections_per_sec: 0.0,
+            packets: 0,
+            pps: 0.0,
+        })
+        .collect()
+}
+
+/// One row per backend id (removed ones too), each also counted into its
+/// frontend's row.
+fn backend_rows(
+    snap: &Snapshot,
+    sum: &Window,
+    iv: Interval,
+    health: &[BackendHealth],
+    frontends: &mut [FrontendStats],
+) -> Vec<BackendStats> {
+    let get = |v: &Vec<u64>, id: usize| v.get(id).copied().unwrap_or(0);
+    snap.backends
+        .iter()
+        .enumerate()
+        .map(|(id, b)| {
+            let conns = get(&sum.now.backend_connections, id);
+            let packets = get(&sum.now.backend_packets, id);
+            let pps = iv.rate(
+                get(&sum.last.backend_packets, id),
+                get(&sum.prev.backend_packets, id),
+            );
+            if let Some(f) = frontends.get_mut(b.service as usize) {
+                f.connections += conns;
+                f.packets += packets;
+                f.pps += pps;
+                f.new_connections_per_sec += iv.rate(
+                    get(&sum.last.backend_connections, id),
+                    get(&sum.prev.backend_connections, id),
+                );
+            }
+            BackendStats {
+                pool: snap.pool_name(b).to_string(),
+                frontend: snap.services[b.service as usize].name.clone(),
+                address: format!("{}:{}", b.address, b.port),
+                weight: b.weight,
+                state: b.status,
+                healthy: probed(health, snap.pool_name(b), b),
+                connections: conns,
+                packets,
+                pps,
+            }
+        })
+        .collect()
+}
+
+/// The probes' verdict on a backend: None when it is not probed.
+fn probed(health: &[BackendHealth], pool: &str, b: &BackendEntry) -> Option<bool> {
+    health
+        .iter()
+        .find(|h| h.pool == pool && *h.address.ip() == b.address && h.address.port() == b.port)
+        .and_then(|h| h.healthy)
+}
+
+fn drop_counts(c: &Counters) -> BTreeMap<String, u64> {
+    DropReason::ALL
+        .iter()
+        .map(|r| (r.name().to_string(), c.drop_count(*r)))
+        .collect()
+}
+
+fn event_counts(c: &Counters) -> BTreeMap<String, u64> {
+    Event::ALL
+        .iter()
+        .map(|e| (e.name().to_string(), c.event_count(*e)))
+        .collect()
+}
+
+fn addr(s: &str) -> Result<SocketAddrV4, CommandError> {
+    s.parse().map_err(|_| CommandError::Address(s.to_string()))
 }
 
 enum Change {
@@ -581,13 +545,12 @@ fn diff(old: &Config, new: &Config) -> Vec<Change> {
     out
 }
 
-fn apply(cp: &mut ControlPlane, c: &Change) -> Result<(), String> {
+fn apply(cp: &mut ControlPlane, c: &Change) -> Result<(), ChangeError> {
     match c {
         Change::Add(p, b) => cp.add_backend(p, b.clone()),
         Change::Remove(p, a) => cp.remove_backend(p, *a),
         Change::Weight(p, a, w) => cp.set_weight(p, *a, *w),
     }
-    .map_err(|e| e.to_string())
 }
 
 /// The human form of a statistics snapshot (`natrix stats`).
@@ -659,7 +622,7 @@ pub fn render_stats(s: &StatsReport) -> String {
         let _ = writeln!(
             o,
             "  {:<12} {:<22} {:<9} {:<9} weight {:>4}  connections {:>10}  packets {:>12} ({:>10.0}/s)",
-            b.pool, b.address, b.state, health, b.weight, b.connections, b.packets, b.pps
+            b.pool, b.address, b.state.name(), health, b.weight, b.connections, b.packets, b.pps
         );
     }
     o

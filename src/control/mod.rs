@@ -4,4 +4,5 @@ pub mod health;
 pub mod metrics;
 pub mod mgmt;
 pub mod plane;
+pub mod protocol;
 pub mod socket;

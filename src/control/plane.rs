@@ -7,7 +7,7 @@ use crate::dataplane::snapshot::{
     endpoint_key, BackendEntry, BackendStatus, EndpointMap, Service, ServiceKind, Snapshot,
     SnapshotCell, MAX_BACKEND_IDS, TTL_DECREMENT_DELTA,
 };
-use crate::types::{MacAddr, Mode};
+use crate::types::{L4Proto, MacAddr, Mode};
 use crate::wire::checksum;
 use hashbrown::{HashMap, HashSet};
 use std::fmt;
@@ -16,11 +16,55 @@ use std::sync::Arc;
 
 /// Why a backend change was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangeError(pub String);
+pub enum ChangeError {
+    /// The change would need more backend ids than a snapshot has.
+    TooManyBackends,
+    NoPool(String),
+    /// A weight above [`config::MAX_WEIGHT`].
+    Weight,
+    /// Port 0.
+    Port,
+    AlreadyInPool {
+        backend: SocketAddrV4,
+        pool: String,
+    },
+    NotInPool {
+        backend: SocketAddrV4,
+        pool: String,
+    },
+    /// The backend already serves another frontend with the same protocol, so
+    /// its replies could not be told apart.
+    AmbiguousReturn {
+        backend: SocketAddrV4,
+        protocol: L4Proto,
+        frontend: String,
+    },
+}
 
 impl fmt::Display for ChangeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            ChangeError::TooManyBackends => {
+                write!(f, "more than {MAX_BACKEND_IDS} backends in all")
+            }
+            ChangeError::NoPool(pool) => write!(f, "no pool named {pool:?}"),
+            ChangeError::Weight => write!(f, "weight must be 0 to {}", config::MAX_WEIGHT),
+            ChangeError::Port => write!(f, "port must be {} to {}", config::MIN_PORT, u16::MAX),
+            ChangeError::AlreadyInPool { backend, pool } => {
+                write!(f, "{backend} is already in pool {pool:?}")
+            }
+            ChangeError::NotInPool { backend, pool } => {
+                write!(f, "{backend} is not in pool {pool:?}")
+            }
+            ChangeError::AmbiguousReturn {
+                backend,
+                protocol,
+                frontend,
+            } => write!(
+                f,
+                "ambiguous return direction: {backend}/{protocol} already serves frontend {frontend:?}"
+            ),
+        }
     }
 }
 
@@ -83,9 +127,7 @@ impl ControlPlane {
             for (b, pool) in list {
                 let id = backends.len();
                 if id >= MAX_BACKEND_IDS {
-                    return Err(ChangeError(format!(
-                        "more than {MAX_BACKEND_IDS} backends in all"
-                    )));
+                    return Err(ChangeError::TooManyBackends);
                 }
                 backends.push(make_backend(fi as u16, pool, fe, &b));
                 ids.insert((fi as u16, u32::from(b.address), b.port), id as u16);
@@ -148,7 +190,7 @@ impl ControlPlane {
             .pools
             .iter()
             .position(|p| p.name == pool)
-            .ok_or_else(|| ChangeError(format!("no pool named {pool:?}")))
+            .ok_or_else(|| ChangeError::NoPool(pool.to_string()))
     }
 
     /// Services (frontend indices) that use pool `p`.
@@ -167,21 +209,17 @@ impl ControlPlane {
         let p = self.pool_index(pool)?;
         check_weight(b.weight)?;
         if b.port < config::MIN_PORT {
-            return Err(ChangeError(format!(
-                "port must be {} to {}",
-                config::MIN_PORT,
-                u16::MAX
-            )));
+            return Err(ChangeError::Port);
         }
         if self.config.pools[p]
             .backends
             .iter()
             .any(|x| x.address == b.address && x.port == b.port)
         {
-            return Err(ChangeError(format!(
-                "{}:{} is already in pool {pool:?}",
-                b.address, b.port
-            )));
+            return Err(ChangeError::AlreadyInPool {
+                backend: SocketAddrV4::new(b.address, b.port),
+                pool: pool.to_string(),
+            });
         }
         let svcs = self.services_of_pool(p);
         // The return direction must stay unambiguous.
@@ -195,10 +233,11 @@ impl ControlPlane {
                     && self.services[osvc].protocol == proto
                     && osvc != s
                 {
-                    return Err(ChangeError(format!(
-                        "ambiguous return direction: {}:{}/{} already serves frontend {:?}",
-                        b.address, b.port, proto, self.services[osvc].name
-                    )));
+                    return Err(ChangeError::AmbiguousReturn {
+                        backend: SocketAddrV4::new(b.address, b.port),
+                        protocol: proto,
+                        frontend: self.services[osvc].name.clone(),
+                    });
                 }
             }
         }
@@ -213,9 +252,7 @@ impl ControlPlane {
                 None => {
                     let id = self.backends.len();
                     if id >= MAX_BACKEND_IDS {
-                        return Err(ChangeError(format!(
-                            "more than {MAX_BACKEND_IDS} backends in all"
-                        )));
+                        return Err(ChangeError::TooManyBackends);
                     }
                     self.backends
                         .push(make_backend(s as u16, p as u16, &fe, &b));
@@ -236,7 +273,10 @@ impl ControlPlane {
             .backends
             .iter()
             .position(|x| x.address == *addr.ip() && x.port == addr.port())
-            .ok_or_else(|| ChangeError(format!("{addr} is not in pool {pool:?}")))?;
+            .ok_or_else(|| ChangeError::NotInPool {
+                backend: addr,
+                pool: pool.to_string(),
+            })?;
         Ok((p, i))
     }
 
@@ -443,10 +483,7 @@ impl ControlPlane {
 /// A weight a backend may have: the configuration's limit, at runtime too.
 fn check_weight(weight: u32) -> Result<(), ChangeError> {
     if weight > config::MAX_WEIGHT {
-        return Err(ChangeError(format!(
-            "weight must be 0 to {}",
-            config::MAX_WEIGHT
-        )));
+        return Err(ChangeError::Weight);
     }
     Ok(())
 }

@@ -2,9 +2,10 @@
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::pcapng::{Block, PcapNgReader};
-use pcap_file::DataLink;
+use pcap_file::{DataLink, PcapError};
+use std::fmt;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,38 +32,90 @@ pub struct Capture {
 
 /// Why a capture could not be read or written.
 #[derive(Debug)]
-pub struct CaptureError {
-    pub path: PathBuf,
-    pub message: String,
+pub enum CaptureError {
+    Read(PathBuf, io::Error),
+    /// The file is not a capture.
+    Format(PathBuf, FormatError),
+    Create(PathBuf, io::Error),
+    /// Writing the file header or a record failed.
+    Write(PathBuf, PcapError),
+    Flush(PathBuf, io::Error),
 }
 
-impl std::fmt::Display for CaptureError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
+impl CaptureError {
+    /// The file it is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            CaptureError::Read(p, _)
+            | CaptureError::Format(p, _)
+            | CaptureError::Create(p, _)
+            | CaptureError::Write(p, _)
+            | CaptureError::Flush(p, _) => p,
+        }
+    }
+}
+
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.path().display())?;
+        match self {
+            CaptureError::Read(_, e) => write!(f, "cannot read: {e}"),
+            CaptureError::Format(_, e) => e.fmt(f),
+            CaptureError::Create(_, e) => write!(f, "cannot create: {e}"),
+            CaptureError::Write(_, e) => e.fmt(f),
+            CaptureError::Flush(_, e) => e.fmt(f),
+        }
     }
 }
 
 impl std::error::Error for CaptureError {}
 
-fn err(path: &Path, message: impl Into<String>) -> CaptureError {
-    CaptureError {
-        path: path.to_path_buf(),
-        message: message.into(),
+/// Why bytes are not a pcap or pcapng capture.
+#[derive(Debug)]
+pub enum FormatError {
+    /// Fewer than the four bytes of a magic number.
+    Empty,
+    UnknownMagic([u8; 4]),
+    /// A pcap magic number, but fewer bytes than its file header: how many.
+    ShortHeader(usize),
+    /// A pcapng start, but not a section header pcap-file reads.
+    PcapNg(PcapError),
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::Empty => {
+                f.write_str("not a pcap or pcapng capture: file is empty or too short")
+            }
+            FormatError::UnknownMagic(m) => write!(
+                f,
+                "not a pcap or pcapng capture: unknown magic number {:02x}{:02x}{:02x}{:02x}",
+                m[0], m[1], m[2], m[3]
+            ),
+            FormatError::ShortHeader(n) => write!(
+                f,
+                "not a pcap capture: {n} bytes, too short for the 24-byte file header"
+            ),
+            FormatError::PcapNg(e) => write!(f, "not a pcapng capture: {e}"),
+        }
     }
 }
+
+impl std::error::Error for FormatError {}
 
 /// Largest record a classic pcap file may hold (libpcap's limit, 256 KiB).
 pub const MAX_RECORD: usize = 256 * 1024;
 
 /// Reads a pcap or pcapng file.
 pub fn read(path: &Path) -> Result<Capture, CaptureError> {
-    let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read: {e}")))?;
-    parse(&bytes).map_err(|m| err(path, m))
+    let bytes = std::fs::read(path).map_err(|e| CaptureError::Read(path.into(), e))?;
+    parse(&bytes).map_err(|e| CaptureError::Format(path.into(), e))
 }
 
 /// Parses a pcap or pcapng capture held in memory. `Err` when it is not one
 /// at all; a damaged record ends the capture (see [`Capture::damaged`]).
-pub fn parse(bytes: &[u8]) -> Result<Capture, String> {
+pub fn parse(bytes: &[u8]) -> Result<Capture, FormatError> {
     if bytes.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
         read_pcapng(bytes)
     } else {
@@ -73,21 +126,16 @@ pub fn parse(bytes: &[u8]) -> Result<Capture, String> {
 /// Classic pcap, read here rather than by pcap-file: its reader rejects every
 /// record whose original length exceeds the snapshot length, which is what
 /// any capture taken with a short snapshot length holds.
-fn read_pcap(b: &[u8]) -> Result<Capture, String> {
+fn read_pcap(b: &[u8]) -> Result<Capture, FormatError> {
     let Some(magic) = b.first_chunk::<4>() else {
-        return Err("not a pcap or pcapng capture: file is empty or too short".into());
+        return Err(FormatError::Empty);
     };
     let (little, nanos) = match *magic {
         [0xd4, 0xc3, 0xb2, 0xa1] => (true, false),
         [0xa1, 0xb2, 0xc3, 0xd4] => (false, false),
         [0x4d, 0x3c, 0xb2, 0xa1] => (true, true),
         [0xa1, 0xb2, 0x3c, 0x4d] => (false, true),
-        m => {
-            return Err(format!(
-                "not a pcap or pcapng capture: unknown magic number {:02x}{:02x}{:02x}{:02x}",
-                m[0], m[1], m[2], m[3]
-            ))
-        }
+        m => return Err(FormatError::UnknownMagic(m)),
     };
     let u32_at = |off: usize| -> u32 {
         let v = [b[off], b[off + 1], b[off + 2], b[off + 3]];
@@ -98,10 +146,7 @@ fn read_pcap(b: &[u8]) -> Result<Capture, String> {
         }
     };
     if b.len() < 24 {
-        return Err(format!(
-            "not a pcap capture: {} bytes, too short for the 24-byte file header",
-            b.len()
-        ));
+        return Err(FormatError::ShortHeader(b.len()));
     }
     // The link type is the low 26 bits; the rest describe an FCS.
     let ethernet = u32_at(20) & 0x03ff_ffff == u32::from(DataLink::ETHERNET);
@@ -142,8 +187,8 @@ fn read_pcap(b: &[u8]) -> Result<Capture, String> {
     Ok(cap)
 }
 
-fn read_pcapng(b: &[u8]) -> Result<Capture, String> {
-    let mut r = PcapNgReader::new(b).map_err(|e| format!("not a pcapng capture: {e}"))?;
+fn read_pcapng(b: &[u8]) -> Result<Capture, FormatError> {
+    let mut r = PcapNgReader::new(b).map_err(FormatError::PcapNg)?;
     let mut cap = Capture::default();
     while let Some(b) = r.next_block() {
         let block = match b {
@@ -185,14 +230,14 @@ pub struct Writer {
 
 impl Writer {
     pub fn create(path: &Path) -> Result<Writer, CaptureError> {
-        let file = File::create(path).map_err(|e| err(path, format!("cannot create: {e}")))?;
+        let file = File::create(path).map_err(|e| CaptureError::Create(path.into(), e))?;
         let header = PcapHeader {
             datalink: DataLink::ETHERNET,
             snaplen: 65535,
             ..Default::default()
         };
         let w = PcapWriter::with_header(BufWriter::with_capacity(1 << 20, file), header)
-            .map_err(|e| err(path, e.to_string()))?;
+            .map_err(|e| CaptureError::Write(path.into(), e))?;
         Ok(Writer {
             path: path.to_path_buf(),
             w,
@@ -203,7 +248,7 @@ impl Writer {
         self.w
             .write_packet(&PcapPacket::new(timestamp, data.len() as u32, data))
             .map(|_| ())
-            .map_err(|e| err(&self.path, e.to_string()))
+            .map_err(|e| CaptureError::Write(self.path.clone(), e))
     }
 
     pub fn finish(self) -> Result<(), CaptureError> {
@@ -212,6 +257,6 @@ impl Writer {
         self.w
             .into_writer()
             .flush()
-            .map_err(|e| err(&path, e.to_string()))
+            .map_err(|e| CaptureError::Flush(path, e))
     }
 }

@@ -534,16 +534,16 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
     // Claim the control socket first: a second natrix on the same socket is
     // refused before it touches any port.
     let control = match (&opts.control, opts.metrics) {
-        (Some(p), _) => Some(ControlServer::bind(p)?),
+        (Some(p), _) => Some(ControlServer::bind(p).map_err(|e| e.to_string())?),
         // The metrics listener asks the management loop, socket or not.
         (None, Some(_)) => Some(ControlServer::in_process()),
         (None, None) => None,
     };
     let _metrics = match (opts.metrics, &control) {
-        (Some(addr), Some(c)) => Some(crate::control::metrics::MetricsServer::start(
-            addr,
-            c.asker(),
-        )?),
+        (Some(addr), Some(c)) => Some(
+            crate::control::metrics::MetricsServer::start(addr, c.asker())
+                .map_err(|e| e.to_string())?,
+        ),
         _ => None,
     };
     let eal = Eal::init(&opts.eal_args).map_err(|e| e.to_string())?;
