@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use natrix::wire::{arp, checksum, ethernet, icmp, ipv4, tcp, udp, Error, MacAddr};
+use natrix::wire::{arp, checksum, ethernet, icmp, ipv4, tcp, udp, Error, IpProtocol, MacAddr};
 use proptest::prelude::*;
 
 const MAC_GW: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
@@ -93,7 +93,7 @@ fn parse_tcp_syn_frame() {
     assert_eq!(ip.frag_offset(), 0);
     assert!(!ip.is_fragment());
     assert_eq!(ip.ttl(), 64);
-    assert_eq!(ip.protocol(), ipv4::Protocol::Tcp);
+    assert_eq!(ip.protocol(), IpProtocol::Tcp);
     assert_eq!(ip.checksum(), 0x20bc);
     assert_eq!(ip.src_addr(), CLIENT);
     assert_eq!(ip.dst_addr(), SERVER);
@@ -131,7 +131,7 @@ fn parse_udp_dns_packet() {
     assert_eq!(ip.ident(), 0xbeef);
     assert!(!ip.dont_frag() && !ip.more_frags() && !ip.is_fragment());
     assert_eq!(ip.ttl(), 63);
-    assert_eq!(ip.protocol(), ipv4::Protocol::Udp);
+    assert_eq!(ip.protocol(), IpProtocol::Udp);
     assert_eq!(ip.checksum(), 0xa68b);
     assert_eq!(ip.src_addr(), src);
     assert_eq!(ip.dst_addr(), dst);
@@ -150,7 +150,7 @@ fn parse_udp_dns_packet() {
 #[test]
 fn parse_icmp_echo() {
     let p = icmp::Packet::new_checked(&ICMP_ECHO[..]).unwrap();
-    assert_eq!(p.msg_type(), icmp::ECHO_REQUEST);
+    assert_eq!(p.msg_type(), icmp::Message::EchoRequest);
     assert_eq!(p.code(), 0);
     assert_eq!(p.checksum(), 0x3908);
     assert_eq!(p.echo_ident(), 0x1234);
@@ -210,7 +210,7 @@ fn emit_tcp_syn_frame() {
     ip.set_ident(0x1c46);
     ip.set_flags_and_frag(true, false, 0);
     ip.set_ttl(64);
-    ip.set_protocol(ipv4::Protocol::Tcp);
+    ip.set_protocol(IpProtocol::Tcp);
     ip.set_src_addr(CLIENT);
     ip.set_dst_addr(SERVER);
     ip.fill_checksum();
@@ -240,7 +240,7 @@ fn emit_udp_dns_packet() {
     ip.set_ident(0xbeef);
     ip.set_flags_and_frag(false, false, 0);
     ip.set_ttl(63);
-    ip.set_protocol(ipv4::Protocol::Udp);
+    ip.set_protocol(IpProtocol::Udp);
     ip.set_src_addr_raw(0x0a01_0203);
     ip.set_dst_addr(Ipv4Addr::new(10, 53, 0, 1));
     ip.fill_checksum();
@@ -261,7 +261,7 @@ fn emit_udp_dns_packet() {
 fn emit_icmp_echo() {
     let mut buf = [0u8; 24];
     let mut p = icmp::Packet::new_unchecked(&mut buf[..]);
-    p.set_msg_type(icmp::ECHO_REQUEST);
+    p.set_msg_type(icmp::Message::EchoRequest);
     p.set_code(0);
     p.set_echo_ident(0x1234);
     p.set_echo_seq_no(7);
@@ -419,7 +419,7 @@ fn padded_ethernet_frame() {
     ip.set_header_len(20);
     ip.set_total_len(28);
     ip.set_ttl(1);
-    ip.set_protocol(ipv4::Protocol::Udp);
+    ip.set_protocol(IpProtocol::Udp);
     ip.fill_checksum();
     let mut u = udp::Packet::new_unchecked(ip.payload_mut());
     u.set_len(8);
@@ -458,7 +458,7 @@ fn etherparse_tcp_ipv4() {
     assert_eq!(ip.src_addr(), CLIENT);
     assert_eq!(ip.dst_addr(), SERVER);
     assert_eq!(ip.ttl(), 61);
-    assert_eq!(ip.protocol(), ipv4::Protocol::Tcp);
+    assert_eq!(ip.protocol(), IpProtocol::Tcp);
     assert_eq!(ip.total_len() as usize, frame.len() - 14);
     assert!(ip.verify_checksum());
 
@@ -504,7 +504,7 @@ fn etherparse_udp_ipv4_double_vlan() {
     let (src, dst) = (Ipv4Addr::new(10, 9, 8, 7), Ipv4Addr::new(172, 16, 0, 1));
     let ip = ipv4::Packet::new_checked(&frame[at..]).unwrap();
     assert_eq!((ip.src_addr(), ip.dst_addr()), (src, dst));
-    assert_eq!(ip.protocol(), ipv4::Protocol::Udp);
+    assert_eq!(ip.protocol(), IpProtocol::Udp);
     assert!(ip.verify_checksum());
 
     let u = udp::Packet::new_checked(ip.payload()).unwrap();

@@ -15,14 +15,14 @@
 use crate::config::Config;
 use crate::control::plane::ControlPlane;
 use crate::dataplane::counters::DropReason;
-use crate::dataplane::select::{self, Rng, NONE};
+use crate::dataplane::select::{self, Mode, Rng, NONE};
 use crate::dataplane::snapshot::{BackendStatus, ServiceKind, Snapshot};
 use crate::dataplane::HASH_SEED;
 use crate::ports::capture::{self, CaptureError, Frame};
-use crate::types::{L4Proto, MacAddr, Mode};
 use crate::wire::ethernet::{self, EtherType};
-use crate::wire::ipv4::{self, Protocol};
-use crate::wire::{arp, checksum, icmp, tcp, udp};
+use crate::wire::{arp, checksum, icmp, ipv4, tcp, udp, MacAddr};
+// Both names are the one protocol type; kept to leave this file's lines alone.
+use crate::wire::{IpProtocol as L4Proto, IpProtocol as Protocol};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -507,7 +507,8 @@ impl<'a> Gen<'a> {
             let target = self.targets[ti].clone();
             match target.protocol {
                 L4Proto::Tcp => self.tcp_connection(&target, t),
-                L4Proto::Udp => self.udp_exchange(&target, t),
+                // UDP: a frontend serves nothing else.
+                _ => self.udp_exchange(&target, t),
             }
             t += self.range(0, 500);
         }
@@ -836,7 +837,8 @@ impl<'a> Gen<'a> {
                 );
                 ipv4_frame(&hop, Protocol::Tcp, true, false, &seg)
             }
-            L4Proto::Udp => {
+            // UDP: a frontend serves nothing else.
+            _ => {
                 let n = self.range(1, 512) as usize;
                 let payload = self.bytes(n);
                 let d = udp_datagram(&hop, cport, dport, &payload);
@@ -1029,7 +1031,8 @@ impl<'a> Gen<'a> {
                             Protocol::Tcp,
                         )
                     }
-                    L4Proto::Udp => (udp_datagram(&hop, cport, port, &payload), Protocol::Udp),
+                    // UDP: a frontend serves nothing else.
+                    _ => (udp_datagram(&hop, cport, port, &payload), Protocol::Udp),
                 };
                 ipv4_frame(&hop, p, false, true, &l4[..1480])
             }
@@ -1121,7 +1124,7 @@ fn udp_datagram(hop: &Hop, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
 fn icmp_echo(id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     let mut b = vec![0u8; icmp::HEADER_LEN + payload.len()];
     let mut m = icmp::Packet::new_unchecked(&mut b[..]);
-    m.set_msg_type(icmp::ECHO_REQUEST);
+    m.set_msg_type(icmp::Message::EchoRequest);
     m.set_code(0);
     m.set_echo_ident(id);
     m.set_echo_seq_no(seq);

@@ -8,7 +8,8 @@
 //! the dotted field path (like `pool[1].backend[0].weight`) and what was
 //! expected. The format is documented in the README (Configuration).
 
-use crate::types::{L4Proto, MacAddr, Mode};
+use crate::dataplane::select::Mode;
+use crate::wire::{IpProtocol, MacAddr};
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -130,7 +131,7 @@ pub struct Frontend {
     pub name: String,
     pub address: Ipv4Addr,
     pub port: u16,
-    pub protocol: L4Proto,
+    pub protocol: IpProtocol,
 }
 
 /// A named set of backends.
@@ -472,7 +473,7 @@ struct Cx<'a> {
 }
 
 /// A backend endpoint and protocol, the key of the return direction.
-type Endpoint = (Ipv4Addr, u16, L4Proto);
+type Endpoint = (Ipv4Addr, u16, IpProtocol);
 
 impl Cx<'_> {
     /// 1-based line of a byte offset.
@@ -1040,8 +1041,8 @@ impl Cx<'_> {
             let proto_raw =
                 self.required(&f.protocol, &span, &path, "protocol", "\"tcp\" or \"udp\"")?;
             let protocol = match proto_raw.get_ref().as_str() {
-                "tcp" => L4Proto::Tcp,
-                "udp" => L4Proto::Udp,
+                "tcp" => IpProtocol::Tcp,
+                "udp" => IpProtocol::Udp,
                 other => {
                     return Err(self.err(
                         proto_raw.span(),

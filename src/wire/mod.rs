@@ -18,11 +18,13 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod ip;
 pub mod ipv4;
 pub mod tcp;
 pub mod udp;
 
-pub use crate::types::MacAddr;
+pub use ethernet::MacAddr;
+pub use ip::IpProtocol;
 
 /// Why a buffer was rejected by a `new_checked` constructor.
 ///

@@ -185,6 +185,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         get_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
+    /// Whether the buffer reaches past the checksum field. Always so after
+    /// `new_checked`; a header quoted in an ICMP error may be cut short.
+    #[inline]
+    pub fn holds_checksum(&self) -> bool {
+        self.buffer.as_ref().len() >= field::CHECKSUM.end
+    }
+
     /// Urgent pointer.
     #[inline]
     pub fn urgent_at(&self) -> u16 {

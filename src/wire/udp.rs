@@ -103,6 +103,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         get_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
+    /// Whether the buffer reaches past the checksum field. Always so after
+    /// `new_checked`; a header quoted in an ICMP error may be cut short.
+    #[inline]
+    pub fn holds_checksum(&self) -> bool {
+        self.buffer.as_ref().len() >= field::CHECKSUM.end
+    }
+
     /// Datagram data: bytes from the end of the header to the length field.
     #[inline]
     pub fn payload(&self) -> &[u8] {
