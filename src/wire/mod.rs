@@ -1,4 +1,8 @@
-//! Header views over packet buffers.
+//! Header views over packet buffers, and the protocol numbers they carry
+//! ([`IpProtocol`], [`ethernet::EtherType`], [`icmp::Message`], ...).
+//!
+//! The lowest layer: it imports nothing from the rest of the crate, and
+//! every other layer speaks its vocabulary ([`MacAddr`], [`IpProtocol`]).
 //!
 //! Each protocol module offers a `Packet` (or `Frame`) view: a thin wrapper around
 //! any `T: AsRef<[u8]>` that reads and writes header fields in place, without
