@@ -95,6 +95,7 @@ struct Pending {
     service: u16,
     /// TCP or UDP.
     proto: IpProtocol,
+    /// The TCP flags; 0 for UDP, so that UDP is never `syn` nor `closing`.
     tcp_flags: u8,
     active: bool,
 }
@@ -118,15 +119,13 @@ impl Pending {
     /// A TCP SYN without ACK: the first packet of a connection.
     #[inline(always)]
     fn syn(&self) -> bool {
-        self.proto == IpProtocol::Tcp
-            && self.tcp_flags & tcp::FLAG_SYN != 0
-            && self.tcp_flags & tcp::FLAG_ACK == 0
+        self.tcp_flags & tcp::FLAG_SYN != 0 && self.tcp_flags & tcp::FLAG_ACK == 0
     }
 
     /// A TCP FIN or RST: the connection is closing.
     #[inline(always)]
     fn closing(&self) -> bool {
-        self.proto == IpProtocol::Tcp && self.tcp_flags & (tcp::FLAG_FIN | tcp::FLAG_RST) != 0
+        self.tcp_flags & (tcp::FLAG_FIN | tcp::FLAG_RST) != 0
     }
 }
 
@@ -414,7 +413,7 @@ impl Dataplane {
                         self.counters.event(Event::FlowHit);
                         return self.forward(data, p, e.backend);
                     }
-                    if p.proto == IpProtocol::Tcp && !syn {
+                    if matches!(p.proto, IpProtocol::Tcp) && !syn {
                         // The backend is gone (or down, and the pool drops its
                         // connections), and with it the connection.
                         self.flows.remove(slot);
@@ -456,7 +455,7 @@ impl Dataplane {
             }
             return self.forward(data, p, b);
         };
-        let midstream = p.proto == IpProtocol::Tcp && !syn;
+        let midstream = matches!(p.proto, IpProtocol::Tcp) && !syn;
         if midstream && svc.mode != Mode::Maglev {
             return Verdict::Drop(DropReason::NoFlow);
         }
@@ -525,7 +524,7 @@ fn is_martian(src: u32) -> bool {
 /// (RFC 768).
 #[inline(always)]
 fn patch_l4(l4: &mut [u8], proto: IpProtocol, side: PortSide, port: u16, delta: u32) {
-    if proto == IpProtocol::Tcp {
+    if matches!(proto, IpProtocol::Tcp) {
         let mut t = tcp::Packet::new_unchecked(l4);
         match side {
             PortSide::Src => t.set_src_port(port),
