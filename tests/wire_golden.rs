@@ -51,6 +51,20 @@ const ICMP_ECHO: [u8; 24] = [
     b'n', b'a', b't', b'r', b'i', b'x', b'-', b'p', b'i', b'n', b'g', b'-', b'0', b'1', b'2', b'3',
 ];
 
+/// ICMP Destination Unreachable, fragmentation needed (next-hop MTU 1400,
+/// RFC 1191), quoting the IPv4 header and the first 8 bytes of the TCP SYN
+/// above: the minimum RFC 792 asks for.
+#[rustfmt::skip]
+const ICMP_FRAG_NEEDED: [u8; 36] = [
+    // type 3, code 4, checksum 0x7484, unused, next-hop MTU 1400
+    0x03, 0x04, 0x74, 0x84, 0x00, 0x00, 0x05, 0x78,
+    // the quoted IPv4 header
+    0x45, 0x00, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0x20, 0xbc,
+    0xc0, 0xa8, 0x01, 0x0a, 0xcb, 0x00, 0x71, 0x07,
+    // the quoted TCP ports and sequence number
+    0xc8, 0x22, 0x01, 0xbb, 0x7a, 0x1c, 0x3f, 0x05,
+];
+
 /// Ethernet broadcast / ARP "who has 192.168.1.1? tell 192.168.1.10".
 #[rustfmt::skip]
 const ARP_REQUEST_FRAME: [u8; 42] = [
@@ -145,6 +159,25 @@ fn parse_udp_dns_packet() {
     assert_eq!(udp.payload(), &UDP_DNS_PACKET[DNS_PAYLOAD_AT..]);
     assert!(udp.verify_checksum(src, dst));
     assert!(!udp.verify_checksum(dst, dst));
+}
+
+#[test]
+fn parse_icmp_frag_needed() {
+    let p = icmp::Packet::new_checked(&ICMP_FRAG_NEEDED[..]).unwrap();
+    assert_eq!(p.msg_type(), icmp::Message::DstUnreachable);
+    assert!(p.msg_type().is_error());
+    assert_eq!(
+        icmp::DstUnreachable::from(p.code()),
+        icmp::DstUnreachable::FragRequired
+    );
+    assert!(p.verify_checksum());
+    let q = icmp::Quoted::parse(&ICMP_FRAG_NEEDED).unwrap();
+    assert_eq!(q.src, u32::from(CLIENT));
+    assert_eq!(q.dst, u32::from(SERVER));
+    assert_eq!(q.proto, IpProtocol::Tcp);
+    assert_eq!((q.header_len, q.sport, q.dport), (20, 51234, 443));
+    // One byte short of the 8 the quote must hold after the IPv4 header.
+    assert_eq!(icmp::Quoted::parse(&ICMP_FRAG_NEEDED[..35]), None);
 }
 
 #[test]
@@ -591,6 +624,7 @@ fn read_everything(data: &[u8]) {
         let _ = (i.msg_type(), i.code(), i.checksum(), i.echo_ident());
         let _ = (i.echo_seq_no(), i.payload().len(), i.verify_checksum());
     }
+    let _ = icmp::Quoted::parse(data);
 }
 
 fn read_everything_l3(data: &[u8]) {
@@ -623,11 +657,12 @@ fn read_everything_l3(data: &[u8]) {
 /// A golden packet with a few bytes overwritten and possibly truncated, so that
 /// most inputs get past the first checks.
 fn mutated_golden() -> impl Strategy<Value = Vec<u8>> {
-    let goldens: [&'static [u8]; 6] = [
+    let goldens: [&'static [u8]; 7] = [
         &TCP_SYN_FRAME,
         &TCP_SYN_FRAME[14..],
         &UDP_DNS_PACKET,
         &ICMP_ECHO,
+        &ICMP_FRAG_NEEDED,
         &ARP_REQUEST_FRAME,
         &ARP_REQUEST_VLAN_FRAME,
     ];
