@@ -129,6 +129,17 @@ impl Pending {
     }
 }
 
+/// Where a translated ICMP error goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ErrorTo {
+    /// It came from the client side, about a reply a frontend sent: to the
+    /// backend of the connection.
+    Backend,
+    /// It came from a backend, about a client's packet: to that client, from
+    /// the frontend.
+    Client,
+}
+
 /// Which port of a TCP or UDP header a rewrite replaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PortSide {
@@ -333,52 +344,56 @@ impl Dataplane {
             return Verdict::Drop(DropReason::IcmpUnsupported);
         }
         let snap = &*self.snap;
-        let (be, inbound, fe_addr, fe_port) =
-            if let Some(s) = snap.frontend(q.src, q.sport, q.proto) {
-                // From the client side, about a packet a frontend sent (a reply):
-                // to the backend of the connection.
-                let svc = &snap.services[s as usize];
-                let id = if svc.kind == ServiceKind::Nat {
-                    svc.members[0]
-                } else {
-                    // The connection, if live; an error does not refresh it.
-                    let key = flow::flow_key(q.dst, q.dport, s);
-                    let Lookup::Hit(slot) = self.flows.lookup(key, self.flows.hash(key)) else {
-                        return Verdict::Drop(DropReason::IcmpNoFlow);
-                    };
-                    let e = self.flows.get(slot);
-                    let timeout = e.timeout(snap.transitory_timeout_secs, svc.idle_timeout_secs);
-                    if e.is_expired(self.now, timeout) {
-                        return Verdict::Drop(DropReason::IcmpNoFlow);
-                    }
-                    e.backend
-                };
-                match snap.backends.get(id as usize) {
-                    Some(be) if be.status != BackendStatus::Removed => (be, true, q.src, q.sport),
-                    _ => return Verdict::Drop(DropReason::IcmpNoFlow),
-                }
-            } else if let Some(id) = snap.return_backend(q.dst, q.dport, q.proto) {
-                // From a backend, about a packet it was sent (a client's): to the
-                // client, from the frontend.
-                let be = &snap.backends[id as usize];
-                let svc = &snap.services[be.service as usize];
-                (be, false, svc.addr_raw, svc.port)
+        let (be, to, fe_addr, fe_port) = if let Some(s) = snap.frontend(q.src, q.sport, q.proto) {
+            // From the client side, about a packet a frontend sent (a reply):
+            // to the backend of the connection.
+            let svc = &snap.services[s as usize];
+            let id = if svc.kind == ServiceKind::Nat {
+                svc.members[0]
             } else {
-                return Verdict::Drop(DropReason::IcmpUnsupported);
+                // The connection, if live; an error does not refresh it.
+                let key = flow::flow_key(q.dst, q.dport, s);
+                let Lookup::Hit(slot) = self.flows.lookup(key, self.flows.hash(key)) else {
+                    return Verdict::Drop(DropReason::IcmpNoFlow);
+                };
+                let e = self.flows.get(slot);
+                let timeout = e.timeout(snap.transitory_timeout_secs, svc.idle_timeout_secs);
+                if e.is_expired(self.now, timeout) {
+                    return Verdict::Drop(DropReason::IcmpNoFlow);
+                }
+                e.backend
             };
+            match snap.backends.get(id as usize) {
+                Some(be) if be.status != BackendStatus::Removed => {
+                    (be, ErrorTo::Backend, q.src, q.sport)
+                }
+                _ => return Verdict::Drop(DropReason::IcmpNoFlow),
+            }
+        } else if let Some(id) = snap.return_backend(q.dst, q.dport, q.proto) {
+            // From a backend, about a packet it was sent (a client's): to the
+            // client, from the frontend.
+            let be = &snap.backends[id as usize];
+            let svc = &snap.services[be.service as usize];
+            (be, ErrorTo::Client, svc.addr_raw, svc.port)
+        } else {
+            return Verdict::Drop(DropReason::IcmpUnsupported);
+        };
         if ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
-        translate_icmp_error(data, at, &q, inbound, be, fe_addr, fe_port);
+        translate_icmp_error(data, at, &q, to, be, fe_addr, fe_port);
         let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
         eth.set_src_addr(snap.mac);
         self.counters.event(Event::IcmpErrorForwarded);
-        if inbound {
-            eth.set_dst_addr(be.mac);
-            Verdict::ToPrivate
-        } else {
-            eth.set_dst_addr(snap.gateway_mac);
-            Verdict::ToPublic
+        match to {
+            ErrorTo::Backend => {
+                eth.set_dst_addr(be.mac);
+                Verdict::ToPrivate
+            }
+            ErrorTo::Client => {
+                eth.set_dst_addr(snap.gateway_mac);
+                Verdict::ToPublic
+            }
         }
     }
 
@@ -614,11 +629,11 @@ fn rewrite_return(
     );
 }
 
-/// Rewrites an ICMP error and the packet it quotes, in place. `inbound`: the
-/// error goes to backend `be` (the outer destination and the quoted source,
-/// a frontend, become the backend's address and port); otherwise it comes
-/// from `be` toward a client (the outer source and the quoted destination
-/// become the frontend's, `fe_port` being the frontend's port).
+/// Rewrites an ICMP error and the packet it quotes, in place. To
+/// [`ErrorTo::Backend`] `be`: the outer destination and the quoted source, a
+/// frontend, become the backend's address and port. To [`ErrorTo::Client`],
+/// from `be`: the outer source and the quoted destination become the
+/// frontend's, `fe_port` being the frontend's port.
 ///
 /// The outer IPv4 and quoted TCP/UDP checksums take the backend's
 /// precomputed deltas (the same address and port change as its connections'
@@ -628,7 +643,7 @@ fn translate_icmp_error(
     data: &mut [u8],
     at: Offsets,
     q: &icmp::Quoted,
-    inbound: bool,
+    to: ErrorTo,
     be: &BackendEntry,
     fe_addr: u32,
     fe_port: u16,
@@ -637,12 +652,15 @@ fn translate_icmp_error(
         let mut ip = ipv4::Packet::new_unchecked(&mut data[at.l3()..]);
         let ttl = ip.ttl();
         ip.set_ttl(ttl - 1);
-        let delta = if inbound {
-            ip.set_dst_addr(be.address);
-            be.in_ip_delta
-        } else {
-            ip.set_src_addr(fe_addr.into());
-            be.out_ip_delta
+        let delta = match to {
+            ErrorTo::Backend => {
+                ip.set_dst_addr(be.address);
+                be.in_ip_delta
+            }
+            ErrorTo::Client => {
+                ip.set_src_addr(fe_addr.into());
+                be.out_ip_delta
+            }
         };
         let c = checksum::apply(ip.checksum(), delta);
         ip.set_checksum(c);
@@ -654,12 +672,15 @@ fn translate_icmp_error(
     let il4 = il3 + q.header_len;
     {
         let mut ip = ipv4::Packet::new_unchecked(&mut data[il3..il4]);
-        let delta = if inbound {
-            ip.set_src_addr(be.address);
-            checksum::delta32(fe_addr, be.addr_raw)
-        } else {
-            ip.set_dst_addr(fe_addr.into());
-            checksum::delta32(be.addr_raw, fe_addr)
+        let delta = match to {
+            ErrorTo::Backend => {
+                ip.set_src_addr(be.address);
+                checksum::delta32(fe_addr, be.addr_raw)
+            }
+            ErrorTo::Client => {
+                ip.set_dst_addr(fe_addr.into());
+                checksum::delta32(be.addr_raw, fe_addr)
+            }
         };
         let c = checksum::apply(ip.checksum(), delta);
         ip.set_checksum(c);
@@ -667,10 +688,9 @@ fn translate_icmp_error(
     // The quoted TCP or UDP header, often cut short: the ports are always
     // there (RFC 792 quotes 8 bytes), a TCP checksum not always.
     let quoted_l4 = &mut data[il4..at.end()];
-    if inbound {
-        patch_l4(quoted_l4, q.proto, PortSide::Src, be.port, be.in_l4_delta);
-    } else {
-        patch_l4(quoted_l4, q.proto, PortSide::Dst, fe_port, be.out_l4_delta);
+    match to {
+        ErrorTo::Backend => patch_l4(quoted_l4, q.proto, PortSide::Src, be.port, be.in_l4_delta),
+        ErrorTo::Client => patch_l4(quoted_l4, q.proto, PortSide::Dst, fe_port, be.out_l4_delta),
     }
     icmp::Packet::new_unchecked(&mut data[at.l4()..at.end()]).fill_checksum();
 }
