@@ -4,13 +4,14 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-mod appliance;
+mod support;
 
-use appliance::{Appliance, NATRIX};
+use support::appliance::{Appliance, NATRIX};
+use support::{eal, fixtures};
 
 fn dir(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,9 +33,7 @@ fn backend<'a>(stats: &'a serde_json::Value, address: &str) -> Option<&'a serde_
 fn control_socket_end_to_end() {
     let d = dir("e2e");
     let config = d.join("web.toml");
-    let original =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web.toml"))
-            .unwrap();
+    let original = std::fs::read_to_string(fixtures::web_toml()).unwrap();
     std::fs::write(&config, &original).unwrap();
     let sock = d.join("natrix.sock");
     // A stale socket file from a dead natrix is replaced.
@@ -50,7 +49,8 @@ fn control_socket_end_to_end() {
         .arg(&config)
         .arg("--control")
         .arg(&sock)
-        .args(["--", "--no-huge", "--no-pci", "--no-shconf"])
+        .arg("--")
+        .args(eal::base())
         .output()
         .unwrap();
     assert!(!o.status.success());

@@ -1,5 +1,7 @@
 //! Replays every capture of the tcpdump test corpus through natrix.
 
+mod support;
+
 use natrix::app::replay::{self, ReplayOptions};
 use natrix::app::summary::Summary;
 use natrix::config::Config;
@@ -11,6 +13,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::fixtures;
 
 /// How long one file may take before the test calls it a hang.
 const WATCHDOG: Duration = Duration::from_secs(30);
@@ -44,7 +47,7 @@ fn corpus_files(dir: &std::path::Path) -> Vec<PathBuf> {
 }
 
 #[test]
-#[ignore]
+#[ignore = "not a test: prints the corpus's endpoints to write examples/corpus.toml (run by hand with --ignored --nocapture)"]
 fn corpus_analysis() {
     let Some(dir) = corpus_dir() else { return };
     let mut dst: HashMap<(String, u16, &str), usize> = HashMap::new();
@@ -110,7 +113,7 @@ fn corpus_analysis() {
 }
 
 fn corpus_config() -> Config {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/corpus.toml");
+    let path = fixtures::example("corpus.toml");
     Config::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 

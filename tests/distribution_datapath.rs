@@ -1,6 +1,8 @@
 //! Backend distribution and backend-set changes, measured through the real data
 //! path (parse, flow table, selection, rewrite), not just the selection tables.
 
+mod support;
+
 use etherparse::PacketBuilder;
 use natrix::app::replay::{self, Change, ReplayOptions};
 use natrix::config::Config;
@@ -12,36 +14,20 @@ use natrix::ports::{HeapBuf, PacketBuf, BURST};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
+use support::fixtures;
 
 const APPLIANCE: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const GATEWAY: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
 
 fn config(mode: &str, weights: &[u32]) -> Config {
-    let mut t = String::from(
-        r#"
-[appliance]
-mac = "02:00:00:00:00:01"
-gateway_mac = "02:00:00:00:00:fe"
-flow_table_size = 262144
-
-[[frontend]]
-name = "app"
-address = "198.18.1.20"
-port = 80
-protocol = "tcp"
-
-[[pool]]
-name = "app"
-next_hop_mac = "02:00:00:00:04:fe"
-"#,
-    );
+    let mut pool = String::new();
     for (i, w) in weights.iter().enumerate() {
-        t += &format!(
+        pool += &format!(
             "[[pool.backend]]\naddress = \"198.19.4.{}\"\nport = 8080\nweight = {w}\n",
             10 + i
         );
     }
-    t += &format!("[[rule]]\nfrontend = \"app\"\npool = \"app\"\nmode = \"{mode}\"\n");
+    let t = fixtures::app(Some(262144), &pool, Some(mode));
     Config::parse(&t, "test.toml").unwrap()
 }
 

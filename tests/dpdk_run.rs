@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const NATRIX: &str = env!("CARGO_BIN_EXE_natrix");
+mod support;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::appliance::NATRIX;
+use support::eal;
+use support::fixtures::{root, web_toml};
 
 fn tmp(name: &str) -> PathBuf {
     let d = root()
@@ -20,25 +20,6 @@ fn tmp(name: &str) -> PathBuf {
         .join(format!("{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// EAL arguments that work on this machine without hugepages or NICs.
-fn eal(extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "-l",
-        "0-1",
-        "--no-huge",
-        "-m",
-        "512",
-        "--no-pci",
-        "--no-shconf",
-        "--log-level=error",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
 }
 
 fn json(out: &[u8]) -> serde_json::Value {
@@ -65,7 +46,7 @@ fn frames(path: &Path) -> Vec<Vec<u8>> {
 fn run_over_net_pcap_writes_what_replay_writes() {
     let d = tmp("pcap");
     let input = d.join("in.pcap");
-    let config = root().join("examples/web.toml");
+    let config = web_toml();
     let st = Command::new(NATRIX)
         .args(["gen", "--config"])
         .arg(&config)
@@ -105,7 +86,7 @@ fn run_over_net_pcap_writes_what_replay_writes() {
         .arg("--control")
         .arg(d.join("ctl.sock"))
         .arg("--")
-        .args(eal(&["--vdev", &vdev]))
+        .args(eal::quiet(&["--vdev", &vdev]))
         .output()
         .unwrap();
     assert!(
@@ -133,7 +114,7 @@ fn run_over_net_pcap_writes_what_replay_writes() {
 fn two_workers_on_net_null_stop_cleanly_on_sigint() {
     let d = tmp("null");
     let config = d.join("null.toml");
-    let text = std::fs::read_to_string(root().join("examples/web.toml"))
+    let text = std::fs::read_to_string(web_toml())
         .unwrap()
         .replace("[appliance]", "[ports]\nworkers = 2\n\n[appliance]");
     std::fs::write(&config, text).unwrap();
@@ -143,7 +124,7 @@ fn two_workers_on_net_null_stop_cleanly_on_sigint() {
         .arg("--control")
         .arg(d.join("ctl.sock"))
         .arg("--")
-        .args(eal(&["--vdev", "net_null0"]))
+        .args(eal::quiet(&["--vdev", "net_null0"]))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -207,11 +188,11 @@ fn two_workers_on_net_null_stop_cleanly_on_sigint() {
 fn a_missing_port_is_named() {
     let out = Command::new(NATRIX)
         .args(["run", "--config"])
-        .arg(root().join("examples/web.toml"))
+        .arg(web_toml())
         .arg("--control")
         .arg(tmp("missing").join("ctl.sock"))
         .arg("--")
-        .args(eal(&[]))
+        .args(eal::quiet(&[]))
         .output()
         .unwrap();
     assert!(!out.status.success());

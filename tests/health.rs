@@ -1,6 +1,8 @@
 //! Health probes against real servers on loopback, and what a backend going
 //! down does to the data path.
 
+mod support;
+
 use etherparse::PacketBuilder;
 use natrix::config::Config;
 use natrix::control::health::{HealthChange, HealthChecker};
@@ -16,6 +18,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+use support::fixtures;
 
 const INTERVAL: Duration = Duration::from_secs(1);
 /// Slack for thread scheduling around the interval grid.
@@ -24,28 +27,12 @@ const SLACK: Duration = Duration::from_millis(1500);
 /// A configuration whose pool "app" has the given loopback backends and a
 /// `[pool.health]` table made of `health` lines, behind a frontend and a rule.
 fn loopback_config(ports: &[u16], health: &str) -> Config {
-    let mut t = String::from(
-        r#"
-[appliance]
-mac = "02:00:00:00:00:01"
-gateway_mac = "02:00:00:00:00:fe"
-
-[[frontend]]
-name = "app"
-address = "198.18.1.20"
-port = 80
-protocol = "tcp"
-
-[[pool]]
-name = "app"
-next_hop_mac = "02:00:00:00:04:fe"
-"#,
-    );
+    let mut pool = String::new();
     for p in ports {
-        t += &format!("[[pool.backend]]\naddress = \"127.0.0.1\"\nport = {p}\n");
+        pool += &format!("[[pool.backend]]\naddress = \"127.0.0.1\"\nport = {p}\n");
     }
-    t += &format!("[pool.health]\n{health}\n");
-    t += "[[rule]]\nfrontend = \"app\"\npool = \"app\"\n";
+    pool += &format!("[pool.health]\n{health}\n");
+    let t = fixtures::app(None, &pool, None);
     Config::parse(&t, "health.toml").unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -264,32 +251,15 @@ fn backend(i: u8) -> SocketAddrV4 {
 }
 
 fn dp_config(mode: &str, weights: &[u32], down_connections: &str) -> Config {
-    let mut t = String::from(
-        r#"
-[appliance]
-mac = "02:00:00:00:00:01"
-gateway_mac = "02:00:00:00:00:fe"
-flow_table_size = 65536
-
-[[frontend]]
-name = "app"
-address = "198.18.1.20"
-port = 80
-protocol = "tcp"
-
-[[pool]]
-name = "app"
-next_hop_mac = "02:00:00:00:04:fe"
-"#,
-    );
+    let mut pool = String::new();
     for (i, w) in weights.iter().enumerate() {
-        t += &format!(
+        pool += &format!(
             "[[pool.backend]]\naddress = \"{}\"\nport = 8080\nweight = {w}\n",
             backend(i as u8).ip()
         );
     }
-    t += &format!("[pool.health]\ndown_connections = \"{down_connections}\"\n");
-    t += &format!("[[rule]]\nfrontend = \"app\"\npool = \"app\"\nmode = \"{mode}\"\n");
+    pool += &format!("[pool.health]\ndown_connections = \"{down_connections}\"\n");
+    let t = fixtures::app(Some(65536), &pool, Some(mode));
     Config::parse(&t, "test.toml").unwrap_or_else(|e| panic!("{e}"))
 }
 

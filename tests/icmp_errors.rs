@@ -12,13 +12,13 @@
 //!   unreachable and the like go to the client, from the frontend, quoting
 //!   the packet as the client sent it.
 
-mod common;
+mod support;
 
-use common::*;
 use natrix::dataplane::counters::{DropReason, Event};
 use natrix::dataplane::snapshot::{BackendEntry, Snapshot};
 use natrix::dataplane::Verdict;
 use std::net::Ipv4Addr;
+use support::translation::*;
 
 /// A router on the client side.
 const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 18, 250, 1);

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const NATRIX: &str = env!("CARGO_BIN_EXE_natrix");
+mod support;
+
+use support::appliance::{Appliance, NATRIX};
+use support::fixtures::web_toml;
 
 fn dir(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -27,10 +30,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn web_toml() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web.toml")
 }
 
 struct Proc(Child);
@@ -270,30 +269,10 @@ fn metrics_end_to_end() {
     let sock = d.join("natrix.sock");
     let port = free_port();
     // A bare port: the listener binds to loopback only.
-    let child = Command::new(NATRIX)
-        .args(["run", "--json", "--config"])
-        .arg(web_toml())
-        .arg("--control")
-        .arg(&sock)
-        .args(["--metrics", &port.to_string()])
-        .args([
-            "--",
-            "-l",
-            "0-1",
-            "--no-huge",
-            "-m",
-            "512",
-            "--no-pci",
-            "--no-shconf",
-            "--log-level=error",
-            "--vdev",
-            "net_null0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _proc = Proc(child);
+    let _app = Appliance::launch(&web_toml(), &sock)
+        .option("--metrics")
+        .option(&port.to_string())
+        .start();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let t = Instant::now();
     let t0 = t;

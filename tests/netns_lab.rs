@@ -2,7 +2,10 @@
 //! lab (`scripts/netns-lab.sh`), a real client (curl, ab) and three real HTTP
 //! backends, every frame crossing natrix through net_af_packet ports.
 //!
-//! Needs root (namespaces, veths); skipped otherwise. Every namespace and
+//! Needs root (namespaces, veths) and the lab's tools (iproute2, curl, ab,
+//! tcpdump, python3): ignored by a plain `cargo test`; scripts/test.sh runs
+//! these tests with `--ignored` (scripts/setup.sh installs the tools), and
+//! there a missing prerequisite is a failure. Every namespace and
 //! interface is named after a prefix unique to this run and removed when the
 //! test ends, failed or not. Only 198.18.0.0/15 is used, inside those
 //! namespaces.
@@ -13,6 +16,8 @@
 //! probes show in the backends' logs, never in natrix's counters.
 #![cfg(feature = "dpdk")]
 
+mod support;
+
 use natrix::config::Config;
 use serde_json::Value;
 use std::fs::File;
@@ -22,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+use support::eal;
 
 const FRONTEND_URL: &str = "http://198.18.1.10/";
 /// The lb namespace's kernel on the management leg: the probes' source.
@@ -73,22 +79,30 @@ fn have(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// ab comes with apache2-utils; installed when missing (we are root).
-fn ensure_ab() {
-    if have("ab") {
-        return;
-    }
-    run_ok(Command::new("apt-get").args(["update", "-qq"]));
-    run_ok(
-        Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                "apache2-utils",
-            ])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
+/// The lab's tools, with the Debian package of each.
+const TOOLS: [(&str, &str); 6] = [
+    ("ip", "iproute2"),
+    ("ethtool", "ethtool"),
+    ("curl", "curl"),
+    ("ab", "apache2-utils"),
+    ("tcpdump", "tcpdump"),
+    ("python3", "python3"),
+];
+
+/// Fails, saying what is missing, unless the lab can run: root and its tools.
+fn require_lab() {
+    assert!(
+        is_root(),
+        "netns_lab needs root (network namespaces, veths): run it as root"
+    );
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .filter(|(tool, _)| !have(tool))
+        .map(|(_, package)| *package)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "netns_lab needs the Debian packages {missing:?} (scripts/setup.sh installs them)"
     );
 }
 
@@ -395,15 +409,7 @@ impl Natrix {
             .arg(&control)
             .arg("--json")
             .arg("--")
-            .args([
-                "-l",
-                "0-1",
-                "--no-huge",
-                "-m",
-                "512",
-                "--no-pci",
-                "--no-shconf",
-            ])
+            .args(eal::base())
             .args(["--file-prefix", p])
             .args(["--vdev", &format!("net_af_packet0,iface={p}pub")])
             .args(["--vdev", &format!("net_af_packet1,iface={p}priv")])
@@ -662,12 +668,9 @@ fn ab_field(report: &str, field: &str) -> Option<u64> {
 }
 
 #[test]
+#[ignore = "needs root and the lab's tools: scripts/test.sh runs it"]
 fn http_through_natrix_in_the_lab() {
-    if !is_root() {
-        eprintln!("netns_lab: skipped, needs root (network namespaces)");
-        return;
-    }
-    ensure_ab();
+    require_lab();
     let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
     let prefix = format!("nx{:04x}", std::process::id() & 0xffff);
 
@@ -910,11 +913,9 @@ fn wait_samples(samples: &Mutex<Vec<Sample>>, from: Instant, n: usize, limit: Du
 /// request sent after that is answered by be1 or be3. Then be2's server
 /// starts again, the probes bring it back, and it takes new connections.
 #[test]
+#[ignore = "needs root and the lab's tools: scripts/test.sh runs it"]
 fn backend_down_and_back_with_health_probes() {
-    if !is_root() {
-        eprintln!("netns_lab: skipped, needs root (network namespaces)");
-        return;
-    }
+    require_lab();
     let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
     let prefix = format!("nx{:04x}h", std::process::id() & 0xffff);
     let mut r = Running::start(&prefix);
@@ -1146,11 +1147,9 @@ fn final_stats_skips_eal_lines() {
 /// connected socket, whose next receive fails with "connection refused".
 /// Without the translation the client would only time out.
 #[test]
+#[ignore = "needs root and the lab's tools: scripts/test.sh runs it"]
 fn udp_port_unreachable_reaches_the_client() {
-    if !is_root() {
-        eprintln!("netns_lab: skipped, needs root (network namespaces)");
-        return;
-    }
+    require_lab();
     let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
     let prefix = format!("nx{:04x}u", std::process::id() & 0xffff);
     let mut r = Running::start(&prefix);

@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const NATRIX: &str = env!("CARGO_BIN_EXE_natrix");
+mod support;
+
+use support::appliance::NATRIX;
+use support::fixtures;
 
 fn ctl(sock: &PathBuf, args: &[&str]) -> String {
     let o = Command::new(NATRIX)
@@ -73,7 +76,7 @@ fn backend_changes_during_a_live_replay() {
         .join("target/test-replay-control")
         .join(std::process::id().to_string());
     std::fs::create_dir_all(&d).unwrap();
-    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/web.toml");
+    let config = fixtures::web_toml();
     let input = d.join("in.pcap");
     let output = d.join("out.pcap");
     let sock = d.join("natrix.sock");

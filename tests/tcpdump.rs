@@ -2,10 +2,13 @@
 //! traffic for examples/web.toml and let tcpdump verify every checksum of the
 //! translated packets.
 
+mod support;
+
 use natrix::ports::capture;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use support::fixtures;
 
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
 const NATRIX_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -148,7 +151,7 @@ fn replay_output_passes_tcpdump_checksum_checks() {
     let dir = tmp_dir();
     let input = dir.join("in.pcap");
     let output = dir.join("out.pcap");
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web.toml");
+    let config = fixtures::web_toml();
     let (frames, tcp_in) = web_traffic();
     let mut w = capture::Writer::create(&input).expect("create input");
     for (i, f) in frames.iter().enumerate() {

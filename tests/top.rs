@@ -11,9 +11,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-mod appliance;
+mod support;
 
-use appliance::{Appliance, NATRIX};
+use support::appliance::{Appliance, NATRIX};
+use support::fixtures::web_toml;
 
 fn dir(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,10 +23,6 @@ fn dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn web_toml() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web.toml")
 }
 
 /// A tmux server of its own (`tmux -L NAME`, no configuration file) holding

@@ -7,9 +7,8 @@
 //! through one data path. Every packet also checks the counters: rx moves by
 //! one, the named drop counter by exactly one, and rx == sent + dropped.
 
-mod common;
+mod support;
 
-use common::*;
 use natrix::config::Backend;
 use natrix::dataplane::counters::{DropReason, Event};
 use natrix::dataplane::flow::FLAG_TRANSITORY;
@@ -18,6 +17,7 @@ use natrix::dataplane::snapshot::Snapshot;
 use natrix::dataplane::Verdict;
 use natrix::wire::MacAddr;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use support::translation::*;
 
 use DropReason::*;
 
@@ -66,12 +66,41 @@ fn arp_reply_to(req_mac: [u8; 6], req_ip: Ipv4Addr, asked: Ipv4Addr) -> Vec<u8> 
 }
 
 /// The stateless table: every row runs on a fresh data path, and then all rows
-/// run again together, in bursts, through one data path.
+/// run again together, in bursts, through one data path. The rows come by
+/// topic, each from its own function below, in this order.
 fn table(snap: &Snapshot) -> Vec<Case> {
-    let mut t = Vec::new();
-    let be1 = |ip: [u8; 4], port: u16| (Ipv4Addr::from(ip), port);
+    [
+        new_connections(snap),
+        checksum_corners(snap),
+        nat_rules(snap),
+        return_direction(snap),
+        arp_requests(),
+        icmp_messages(snap),
+        frame_drops(),
+        ip_drops(),
+        transport_drops(),
+        ttl_drops(),
+        unserved_drops(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
 
-    // --- Inbound: a new connection to each frontend, every distribution mode.
+/// An address and port on the private side (a backend's, or not).
+fn be1(ip: [u8; 4], port: u16) -> (Ipv4Addr, u16) {
+    (Ipv4Addr::from(ip), port)
+}
+
+/// The SYN whose edits make the malformed rows of the drop tables.
+fn syn_to_web() -> Pkt {
+    Pkt::tcp(client(40100), WEB, TCP_SYN)
+}
+
+/// Inbound: a new connection to each frontend, every distribution mode, with
+/// VLAN tags, IPv4 options, TTLs, padding, and mid-stream segments.
+fn new_connections(snap: &Snapshot) -> Vec<Case> {
+    let mut t = Vec::new();
     for (what, fe, cport) in [
         ("inbound TCP SYN, random mode", WEB, 40001),
         ("inbound TCP SYN, maglev mode", TLS, 40002),
@@ -173,10 +202,14 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         p.build(),
         inbound(snap, &p),
     ));
+    t
+}
 
-    // --- Checksum corner values (RFC 1624 section 4, RFC 768): a 2-byte
-    // payload is searched so that the checksum, before or after the rewrite,
-    // takes the value in question.
+/// Checksum corner values (RFC 1624 section 4, RFC 768): a 2-byte
+/// payload is searched so that the checksum, before or after the rewrite,
+/// takes the value in question.
+fn checksum_corners(snap: &Snapshot) -> Vec<Case> {
+    let mut t = Vec::new();
     let l4c = |f: &[u8], p: &Pkt, at: usize| {
         u16::from_be_bytes([f[p.l4_offset() + at], f[p.l4_offset() + at + 1]])
     };
@@ -238,8 +271,12 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         p.build(),
         inbound(snap, &p),
     ));
+    t
+}
 
-    // --- Inbound NAT rules, both ways.
+/// Inbound NAT rules, both ways.
+fn nat_rules(snap: &Snapshot) -> Vec<Case> {
+    let mut t = Vec::new();
     let p = Pkt::tcp(client(40020), SSH, TCP_SYN);
     t.push(
         case(
@@ -271,8 +308,12 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         p.build(),
         returning(snap, &p),
     ));
+    t
+}
 
-    // --- Return direction.
+/// Return direction: backend to client, rewritten to come from the frontend.
+fn return_direction(snap: &Snapshot) -> Vec<Case> {
+    let mut t = Vec::new();
     let p = Pkt::tcp(
         be1([198, 19, 1, 12], 8080),
         client(40030),
@@ -339,8 +380,12 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         p.build(),
         returning(snap, &p),
     ));
+    t
+}
 
-    // --- ARP (RFC 826).
+/// ARP (RFC 826): requests for natrix's addresses answered, the rest dropped.
+fn arp_requests() -> Vec<Case> {
+    let mut t = Vec::new();
     let req = |tpa| arp([0xff; 6], 1, PEER_MAC, CLIENT, [0; 6], tpa);
     t.push(
         case(
@@ -398,8 +443,13 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         req(WEB.0)[..40].to_vec(),
         MalformedArp,
     ));
+    t
+}
 
-    // --- ICMP (RFC 792).
+/// ICMP (RFC 792): echo requests to natrix's addresses answered, other ICMP
+/// dropped (with one UDP row padded to 60 bytes, beside the padded echo).
+fn icmp_messages(snap: &Snapshot) -> Vec<Case> {
+    let mut t = Vec::new();
     let ping = Pkt::echo_request(CLIENT, WEB.0, 0x1234, 7);
     let mut pong = Pkt::echo_request(WEB.0, CLIENT, 0x1234, 7);
     pong.l4 = L4::EchoReply { id: 0x1234, seq: 7 };
@@ -474,9 +524,13 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         Pkt::icmp(CLIENT, WEB.0, 0, 0, [0, 1, 0, 1]).build(),
         IcmpUnsupported,
     ));
+    t
+}
 
-    // --- Every drop of the data path.
-    let syn = Pkt::tcp(client(40100), WEB, TCP_SYN);
+/// Drops at layer 2: short frames, VLAN stacks, other ethertypes, IPv6.
+fn frame_drops() -> Vec<Case> {
+    let mut t = Vec::new();
+    let syn = syn_to_web();
     t.push(drop("10-byte frame", vec![0xff; 10], MalformedEth));
     t.push(drop(
         "VLAN tag cut off",
@@ -509,6 +563,14 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         .write(&mut v6, &[])
         .unwrap();
     t.push(drop("IPv6", v6, Ipv6Unsupported));
+    t
+}
+
+/// Drops of malformed or unsupported IPv4: version, IHL, lengths, checksum,
+/// martian sources, fragments, other protocols.
+fn ip_drops() -> Vec<Case> {
+    let mut t = Vec::new();
+    let syn = syn_to_web();
     let ip_edit = |b: usize, v: u8| {
         edited(&syn, move |f, p| {
             f[p.l3() + b] = v;
@@ -582,6 +644,13 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         ip_other(CLIENT, WEB.0, 47, &[0, 0, 0x08, 0, 0x45, 0, 0, 0]),
         UnsupportedProtocol,
     ));
+    t
+}
+
+/// Drops of malformed TCP and UDP headers.
+fn transport_drops() -> Vec<Case> {
+    let mut t = Vec::new();
+    let syn = syn_to_web();
     t.push(drop(
         "TCP data offset 4",
         edited(&syn, |f, p| f[p.l4_offset() + 12] = 0x40),
@@ -616,104 +685,116 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         }),
         MalformedUdp,
     ));
-    t.push(drop(
-        "TTL 1 inbound",
-        Pkt::tcp(client(40103), WEB, TCP_SYN).ttl(1).build(),
-        TtlExpired,
-    ));
-    t.push(drop(
-        "TTL 0 inbound",
-        Pkt::udp(client(40104), DNS).ttl(0).build(),
-        TtlExpired,
-    ));
-    t.push(drop(
-        "TTL 1 inbound NAT rule",
-        Pkt::tcp(client(40105), SSH, TCP_SYN).ttl(1).build(),
-        TtlExpired,
-    ));
-    t.push(drop(
-        "TTL 1 return",
-        Pkt::tcp(be1([198, 19, 1, 11], 8080), client(40106), TCP_ACK)
-            .macs(BE_SIDE_MAC, LB_MAC)
-            .ttl(1)
-            .build(),
-        TtlExpired,
-    ));
-    t.push(drop(
-        "TTL 0 return",
-        Pkt::udp(be1([198, 19, 3, 11], 5353), client(40107))
-            .macs(BE_SIDE_MAC, LB_MAC)
-            .ttl(0)
-            .build(),
-        TtlExpired,
-    ));
-    t.push(drop(
-        "TCP to an unconfigured port of a frontend address",
-        Pkt::tcp(client(40108), (WEB.0, 81), TCP_SYN).build(),
-        NoService,
-    ));
-    t.push(drop(
-        "UDP to a TCP-only frontend port",
-        Pkt::udp(client(40109), WEB).build(),
-        NoService,
-    ));
-    t.push(drop(
-        "TCP to a non-frontend address",
-        Pkt::tcp(client(40110), (Ipv4Addr::new(198, 18, 9, 9), 80), TCP_SYN).build(),
-        NoService,
-    ));
-    t.push(drop(
-        "TCP to an appliance address",
-        Pkt::tcp(client(40111), (LB_ADDR, 22), TCP_SYN).build(),
-        NoService,
-    ));
-    t.push(drop(
-        "client sending straight to a backend",
-        Pkt::tcp(client(40112), be1([198, 19, 1, 11], 8080), TCP_SYN).build(),
-        NoService,
-    ));
-    t.push(drop(
-        "reply from a non-backend",
-        Pkt::tcp(be1([198, 19, 1, 99], 8080), client(40113), TCP_ACK)
-            .macs(BE_SIDE_MAC, LB_MAC)
-            .build(),
-        NoService,
-    ));
-    t.push(drop(
-        "reply from a backend address, wrong port",
-        Pkt::tcp(be1([198, 19, 1, 11], 8081), client(40114), TCP_ACK)
-            .macs(BE_SIDE_MAC, LB_MAC)
-            .build(),
-        NoService,
-    ));
-    t.push(drop(
-        "reply from a TCP backend over UDP",
-        Pkt::udp(be1([198, 19, 1, 11], 8080), client(40115))
-            .macs(BE_SIDE_MAC, LB_MAC)
-            .build(),
-        NoService,
-    ));
-    t.push(drop(
-        "TCP ACK without a connection, random mode",
-        Pkt::tcp(client(40116), WEB, TCP_ACK).build(),
-        NoFlow,
-    ));
-    t.push(drop(
-        "TCP ACK without a connection, source-ip-protocol mode",
-        Pkt::tcp(client(40117), API, TCP_ACK).build(),
-        NoFlow,
-    ));
-    t.push(drop(
-        "TCP RST without a connection, random mode",
-        Pkt::tcp(client(40118), WEB, TCP_RST).build(),
-        NoFlow,
-    ));
-    t.push(drop(
-        "SYN to a pool whose backends all weigh 0",
-        Pkt::tcp(client(40119), EMPTY, TCP_SYN).build(),
-        NoBackend,
-    ));
     t
+}
+
+/// Drops of packets whose TTL runs out here, both ways.
+fn ttl_drops() -> Vec<Case> {
+    vec![
+        drop(
+            "TTL 1 inbound",
+            Pkt::tcp(client(40103), WEB, TCP_SYN).ttl(1).build(),
+            TtlExpired,
+        ),
+        drop(
+            "TTL 0 inbound",
+            Pkt::udp(client(40104), DNS).ttl(0).build(),
+            TtlExpired,
+        ),
+        drop(
+            "TTL 1 inbound NAT rule",
+            Pkt::tcp(client(40105), SSH, TCP_SYN).ttl(1).build(),
+            TtlExpired,
+        ),
+        drop(
+            "TTL 1 return",
+            Pkt::tcp(be1([198, 19, 1, 11], 8080), client(40106), TCP_ACK)
+                .macs(BE_SIDE_MAC, LB_MAC)
+                .ttl(1)
+                .build(),
+            TtlExpired,
+        ),
+        drop(
+            "TTL 0 return",
+            Pkt::udp(be1([198, 19, 3, 11], 5353), client(40107))
+                .macs(BE_SIDE_MAC, LB_MAC)
+                .ttl(0)
+                .build(),
+            TtlExpired,
+        ),
+    ]
+}
+
+/// Drops of what no frontend, backend or connection serves.
+fn unserved_drops() -> Vec<Case> {
+    vec![
+        drop(
+            "TCP to an unconfigured port of a frontend address",
+            Pkt::tcp(client(40108), (WEB.0, 81), TCP_SYN).build(),
+            NoService,
+        ),
+        drop(
+            "UDP to a TCP-only frontend port",
+            Pkt::udp(client(40109), WEB).build(),
+            NoService,
+        ),
+        drop(
+            "TCP to a non-frontend address",
+            Pkt::tcp(client(40110), (Ipv4Addr::new(198, 18, 9, 9), 80), TCP_SYN).build(),
+            NoService,
+        ),
+        drop(
+            "TCP to an appliance address",
+            Pkt::tcp(client(40111), (LB_ADDR, 22), TCP_SYN).build(),
+            NoService,
+        ),
+        drop(
+            "client sending straight to a backend",
+            Pkt::tcp(client(40112), be1([198, 19, 1, 11], 8080), TCP_SYN).build(),
+            NoService,
+        ),
+        drop(
+            "reply from a non-backend",
+            Pkt::tcp(be1([198, 19, 1, 99], 8080), client(40113), TCP_ACK)
+                .macs(BE_SIDE_MAC, LB_MAC)
+                .build(),
+            NoService,
+        ),
+        drop(
+            "reply from a backend address, wrong port",
+            Pkt::tcp(be1([198, 19, 1, 11], 8081), client(40114), TCP_ACK)
+                .macs(BE_SIDE_MAC, LB_MAC)
+                .build(),
+            NoService,
+        ),
+        drop(
+            "reply from a TCP backend over UDP",
+            Pkt::udp(be1([198, 19, 1, 11], 8080), client(40115))
+                .macs(BE_SIDE_MAC, LB_MAC)
+                .build(),
+            NoService,
+        ),
+        drop(
+            "TCP ACK without a connection, random mode",
+            Pkt::tcp(client(40116), WEB, TCP_ACK).build(),
+            NoFlow,
+        ),
+        drop(
+            "TCP ACK without a connection, source-ip-protocol mode",
+            Pkt::tcp(client(40117), API, TCP_ACK).build(),
+            NoFlow,
+        ),
+        drop(
+            "TCP RST without a connection, random mode",
+            Pkt::tcp(client(40118), WEB, TCP_RST).build(),
+            NoFlow,
+        ),
+        drop(
+            "SYN to a pool whose backends all weigh 0",
+            Pkt::tcp(client(40119), EMPTY, TCP_SYN).build(),
+            NoBackend,
+        ),
+    ]
 }
 
 #[test]

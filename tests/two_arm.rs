@@ -2,6 +2,8 @@
 //! port; two-arm sends translated inbound packets to the private port, return
 //! packets to the public port, and answers out the port they came from.
 
+mod support;
+
 use etherparse::PacketBuilder;
 use natrix::config::Config;
 use natrix::control::plane::ControlPlane;
@@ -48,27 +50,7 @@ impl Port for ListPort {
     }
 }
 
-const CONFIG: &str = r#"
-[appliance]
-mac = "02:00:00:00:00:01"
-addresses = ["198.18.0.1", "198.19.0.1"]
-gateway_mac = "02:00:00:00:00:fe"
-flow_table_size = 1024
-[[frontend]]
-name = "web"
-address = "198.18.1.10"
-port = 80
-protocol = "tcp"
-[[pool]]
-name = "web"
-[[pool.backend]]
-address = "198.19.1.11"
-port = 8080
-mac = "02:00:00:00:01:0b"
-[[rule]]
-frontend = "web"
-pool = "web"
-"#;
+const CONFIG: &str = support::fixtures::TWO_ARM;
 
 fn syn() -> Vec<u8> {
     let mut v = Vec::new();

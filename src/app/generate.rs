@@ -20,9 +20,7 @@ use crate::dataplane::snapshot::{BackendStatus, ServiceKind, Snapshot};
 use crate::dataplane::HASH_SEED;
 use crate::ports::capture::{self, CaptureError, Frame};
 use crate::wire::ethernet::{self, EtherType};
-use crate::wire::{arp, checksum, icmp, ipv4, tcp, udp, MacAddr};
-// Both names are the one protocol type; kept to leave this file's lines alone.
-use crate::wire::{IpProtocol as L4Proto, IpProtocol as Protocol};
+use crate::wire::{arp, checksum, icmp, ipv4, tcp, udp, IpProtocol, MacAddr};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -213,7 +211,7 @@ struct Target {
     service: usize,
     address: Ipv4Addr,
     port: u16,
-    protocol: L4Proto,
+    protocol: IpProtocol,
     mode: Mode,
     nat: bool,
 }
@@ -506,7 +504,7 @@ impl<'a> Gen<'a> {
         for ti in tasks {
             let target = self.targets[ti].clone();
             match target.protocol {
-                L4Proto::Tcp => self.tcp_connection(&target, t),
+                IpProtocol::Tcp => self.tcp_connection(&target, t),
                 // UDP: a frontend serves nothing else.
                 _ => self.udp_exchange(&target, t),
             }
@@ -585,7 +583,7 @@ impl<'a> Gen<'a> {
                 opts,
                 payload,
             );
-            ipv4_frame(&hop, Protocol::Tcp, true, false, &seg)
+            ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
         };
         let backend_pkt = |ident: &mut u16, seq, ack, flags, opts: &[u8], payload: &[u8]| {
             *ident = ident.wrapping_add(1);
@@ -598,7 +596,7 @@ impl<'a> Gen<'a> {
                 ident: *ident,
             };
             let seg = tcp_segment(&hop, be.port, cport, seq, ack, flags, b_win, opts, payload);
-            ipv4_frame(&hop, Protocol::Tcp, true, false, &seg)
+            ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
         };
 
         use tcp::{FLAG_ACK as A, FLAG_FIN as F, FLAG_PSH as P, FLAG_SYN as S};
@@ -670,7 +668,7 @@ impl<'a> Gen<'a> {
             };
             let f = ipv4_frame(
                 &hop,
-                Protocol::Udp,
+                IpProtocol::Udp,
                 true,
                 false,
                 &udp_datagram(&hop, cport, target.port, &payload),
@@ -690,7 +688,7 @@ impl<'a> Gen<'a> {
             };
             let f = ipv4_frame(
                 &hop,
-                Protocol::Udp,
+                IpProtocol::Udp,
                 true,
                 false,
                 &udp_datagram(&hop, be.port, cport, &payload),
@@ -747,7 +745,7 @@ impl<'a> Gen<'a> {
                 };
                 let payload = self.bytes(56);
                 let msg = icmp_echo(id, seq as u16 + 1, &payload);
-                let f = ipv4_frame(&hop, Protocol::Icmp, true, false, &msg);
+                let f = ipv4_frame(&hop, IpProtocol::Icmp, true, false, &msg);
                 self.emit(t, f);
                 self.summary.echo_requests += 1;
             }
@@ -786,7 +784,7 @@ impl<'a> Gen<'a> {
     fn midstream_targets(&self) -> Vec<Target> {
         self.targets
             .iter()
-            .filter(|t| t.protocol == L4Proto::Tcp && !t.nat && t.mode != Mode::Maglev)
+            .filter(|t| t.protocol == IpProtocol::Tcp && !t.nat && t.mode != Mode::Maglev)
             .cloned()
             .collect()
     }
@@ -811,18 +809,14 @@ impl<'a> Gen<'a> {
     }
 
     /// A client's packet to (dst, dport): a SYN for TCP, a small datagram for UDP.
-    fn client_probe(&mut self, dst: Ipv4Addr, dport: u16, proto: L4Proto, ttl: u8) -> Vec<u8> {
+    fn client_probe(&mut self, dst: Ipv4Addr, dport: u16, proto: IpProtocol, ttl: u8) -> Vec<u8> {
         let (client, cport) = self.alloc_client();
         let hop = Hop {
-            src_mac: self.config.appliance.gateway_mac,
-            dst_mac: self.config.appliance.mac,
-            src: client,
-            dst,
             ttl,
-            ident: self.next() as u16,
+            ..self.client_hop(client, dst)
         };
         match proto {
-            L4Proto::Tcp => {
+            IpProtocol::Tcp => {
                 let seq = self.next() as u32;
                 let seg = tcp_segment(
                     &hop,
@@ -835,208 +829,229 @@ impl<'a> Gen<'a> {
                     &SYN_OPTIONS,
                     &[],
                 );
-                ipv4_frame(&hop, Protocol::Tcp, true, false, &seg)
+                ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
             }
             // UDP: a frontend serves nothing else.
             _ => {
                 let n = self.range(1, 512) as usize;
                 let payload = self.bytes(n);
                 let d = udp_datagram(&hop, cport, dport, &payload);
-                ipv4_frame(&hop, Protocol::Udp, true, false, &d)
+                ipv4_frame(&hop, IpProtocol::Udp, true, false, &d)
             }
         }
     }
 
+    /// One stray frame of `kind`.
     fn stray(&mut self, kind: StrayKind) -> Vec<u8> {
-        let gw = self.config.appliance.gateway_mac;
-        let app = self.config.appliance.mac;
         match kind {
-            StrayKind::SynUnconfiguredPort => {
-                let i = self.next() as usize % self.config.frontends.len();
-                let addr = self.config.frontends[i].address;
-                let port = loop {
-                    let p = self.range(1, 10_000) as u16;
-                    if !self.frontend_endpoints.contains(&(addr, p, 6)) {
-                        break p;
-                    }
-                };
-                self.client_probe(addr, port, L4Proto::Tcp, 64)
+            StrayKind::SynUnconfiguredPort => self.stray_syn_unconfigured_port(),
+            StrayKind::UdpNoFrontend => self.stray_udp_no_frontend(),
+            StrayKind::MidstreamAck => self.stray_midstream_ack(),
+            StrayKind::BackendWrongPort => self.stray_backend_wrong_port(),
+            StrayKind::Ipv6 => self.stray_ipv6(),
+            StrayKind::TtlExpired => self.stray_ttl_expired(),
+            StrayKind::BadIpChecksum => self.stray_bad_ip_checksum(),
+            StrayKind::Truncated => self.stray_truncated(),
+            StrayKind::Lldp => lldp(self.config.appliance.gateway_mac),
+            StrayKind::EchoNonLocal => self.stray_echo_non_local(),
+            StrayKind::Fragment => self.stray_fragment(),
+        }
+    }
+
+    /// A client's hop toward `dst`: from the gateway to the appliance, TTL 64.
+    fn client_hop(&mut self, client: Ipv4Addr, dst: Ipv4Addr) -> Hop {
+        Hop {
+            src_mac: self.config.appliance.gateway_mac,
+            dst_mac: self.config.appliance.mac,
+            src: client,
+            dst,
+            ttl: 64,
+            ident: self.next() as u16,
+        }
+    }
+
+    /// A SYN to a frontend address on a port no frontend serves.
+    fn stray_syn_unconfigured_port(&mut self) -> Vec<u8> {
+        let i = self.next() as usize % self.config.frontends.len();
+        let addr = self.config.frontends[i].address;
+        let port = loop {
+            let p = self.range(1, 10_000) as u16;
+            if !self.frontend_endpoints.contains(&(addr, p, 6)) {
+                break p;
             }
-            StrayKind::UdpNoFrontend => {
-                let dst = self.foreign_addr();
-                let port = self.range(1, 65535) as u16;
-                self.client_probe(dst, port, L4Proto::Udp, 64)
+        };
+        self.client_probe(addr, port, IpProtocol::Tcp, 64)
+    }
+
+    /// A UDP datagram to a benchmarking address that is no frontend.
+    fn stray_udp_no_frontend(&mut self) -> Vec<u8> {
+        let dst = self.foreign_addr();
+        let port = self.range(1, 65535) as u16;
+        self.client_probe(dst, port, IpProtocol::Udp, 64)
+    }
+
+    /// An ACK (with or without data) of no known connection.
+    fn stray_midstream_ack(&mut self) -> Vec<u8> {
+        let ts = self.midstream_targets();
+        let t = ts[self.next() as usize % ts.len()].clone();
+        let (client, cport) = self.alloc_client();
+        let hop = self.client_hop(client, t.address);
+        let (seq, ack) = (self.next() as u32, self.next() as u32);
+        let n = self.range(0, 600) as usize;
+        let payload = self.bytes(n);
+        let flags = if n > 0 {
+            tcp::FLAG_ACK | tcp::FLAG_PSH
+        } else {
+            tcp::FLAG_ACK
+        };
+        let seg = tcp_segment(&hop, cport, t.port, seq, ack, flags, 501, &[], &payload);
+        ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
+    }
+
+    /// A packet from a backend's address whose source port is not a backend port.
+    fn stray_backend_wrong_port(&mut self) -> Vec<u8> {
+        let mut bs: Vec<(Ipv4Addr, u16, u8, MacAddr)> = Vec::new();
+        for r in &self.config.rules {
+            let proto = self.config.frontends[r.frontend].protocol.number();
+            for b in &self.config.pools[r.pool].backends {
+                bs.push((b.address, b.port, proto, b.mac));
             }
-            StrayKind::MidstreamAck => {
-                let ts = self.midstream_targets();
-                let t = ts[self.next() as usize % ts.len()].clone();
-                let (client, cport) = self.alloc_client();
-                let hop = Hop {
-                    src_mac: gw,
-                    dst_mac: app,
-                    src: client,
-                    dst: t.address,
-                    ttl: 64,
-                    ident: self.next() as u16,
-                };
+        }
+        for n in &self.config.nat_rules {
+            let proto = self.config.frontends[n.frontend].protocol.number();
+            bs.push((n.backend.address, n.backend.port, proto, n.backend.mac));
+        }
+        let (addr, _, proto, mac) = bs[self.next() as usize % bs.len()];
+        let sport = loop {
+            let p = self.range(EPHEMERAL_LO as u64, EPHEMERAL_HI as u64) as u16;
+            if !self.backend_endpoints.contains(&(addr, p, proto)) {
+                break p;
+            }
+        };
+        // A client endpoint of its own, so that it cannot be
+        // mistaken for part of a real connection.
+        let (client, cport) = self.alloc_client();
+        let hop = Hop {
+            src_mac: mac,
+            dst_mac: self.config.appliance.mac,
+            src: addr,
+            dst: client,
+            ttl: 64,
+            ident: self.next() as u16,
+        };
+        let n = self.range(1, 600) as usize;
+        let payload = self.bytes(n);
+        if proto == 6 {
+            let (seq, ack) = (self.next() as u32, self.next() as u32);
+            let seg = tcp_segment(
+                &hop,
+                sport,
+                cport,
+                seq,
+                ack,
+                tcp::FLAG_ACK | tcp::FLAG_PSH,
+                65_160,
+                &[],
+                &payload,
+            );
+            ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
+        } else {
+            let d = udp_datagram(&hop, sport, cport, &payload);
+            ipv4_frame(&hop, IpProtocol::Udp, true, false, &d)
+        }
+    }
+
+    /// A TCP SYN over IPv6.
+    fn stray_ipv6(&mut self) -> Vec<u8> {
+        let src = self.next() as u16;
+        let flow = self.next() as u32 & 0xf_ffff;
+        let (sport, seq) = (
+            self.range(EPHEMERAL_LO as u64, EPHEMERAL_HI as u64) as u16,
+            self.next() as u32,
+        );
+        let c = &self.config.appliance;
+        ipv6_syn(c.gateway_mac, c.mac, src, flow, sport, seq)
+    }
+
+    /// A client's first packet to a frontend, with TTL 1.
+    fn stray_ttl_expired(&mut self) -> Vec<u8> {
+        let t = self.random_target().expect("checked by stray_possible");
+        self.client_probe(t.address, t.port, t.protocol, 1)
+    }
+
+    /// A client's first packet to a frontend, its IPv4 header checksum spoiled.
+    fn stray_bad_ip_checksum(&mut self) -> Vec<u8> {
+        let (addr, port, proto) = match self.random_target() {
+            Some(t) => (t.address, t.port, t.protocol),
+            None => (Ipv4Addr::from(BENCH_NET | 0x0101), 80, IpProtocol::Tcp),
+        };
+        let mut f = self.client_probe(addr, port, proto, 64);
+        let mut flip = self.next() as u16;
+        if flip == 0 || flip == 0xffff {
+            flip = 0x0100;
+        }
+        let mut ip = ipv4::Packet::new_unchecked(&mut f[ethernet::HEADER_LEN..]);
+        let c = ip.checksum();
+        ip.set_checksum(c ^ flip);
+        f
+    }
+
+    /// The first 1 to 13 bytes of an Ethernet header.
+    fn stray_truncated(&mut self) -> Vec<u8> {
+        let n = self.range(1, ethernet::HEADER_LEN as u64 - 1) as usize;
+        let mut f = Vec::with_capacity(ethernet::HEADER_LEN);
+        f.extend_from_slice(&self.config.appliance.mac.0);
+        f.extend_from_slice(&self.config.appliance.gateway_mac.0);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.truncate(n);
+        f
+    }
+
+    /// An ICMP echo request to an address that is not the appliance's.
+    fn stray_echo_non_local(&mut self) -> Vec<u8> {
+        let dst = self.foreign_addr();
+        let client = self.random_client();
+        let hop = self.client_hop(client, dst);
+        let payload = self.bytes(56);
+        let id = self.next() as u16;
+        let msg = icmp_echo(id, 1, &payload);
+        ipv4_frame(&hop, IpProtocol::Icmp, true, false, &msg)
+    }
+
+    /// The first fragment of a datagram to a frontend.
+    fn stray_fragment(&mut self) -> Vec<u8> {
+        let (addr, port, proto) = match self.random_target() {
+            Some(t) => (t.address, t.port, t.protocol),
+            None => (Ipv4Addr::from(BENCH_NET | 0x0101), 53, IpProtocol::Udp),
+        };
+        let (client, cport) = self.alloc_client();
+        let hop = self.client_hop(client, addr);
+        // A datagram too large for one 1500-byte packet: its first
+        // fragment carries 1480 bytes of it (a multiple of 8).
+        let n = self.range(1_600, 3_000) as usize;
+        let payload = self.bytes(n);
+        let (l4, p) = match proto {
+            IpProtocol::Tcp => {
                 let (seq, ack) = (self.next() as u32, self.next() as u32);
-                let n = self.range(0, 600) as usize;
-                let payload = self.bytes(n);
-                let flags = if n > 0 {
-                    tcp::FLAG_ACK | tcp::FLAG_PSH
-                } else {
-                    tcp::FLAG_ACK
-                };
-                let seg = tcp_segment(&hop, cport, t.port, seq, ack, flags, 501, &[], &payload);
-                ipv4_frame(&hop, Protocol::Tcp, true, false, &seg)
-            }
-            StrayKind::BackendWrongPort => {
-                let mut bs: Vec<(Ipv4Addr, u16, u8, MacAddr)> = Vec::new();
-                for r in &self.config.rules {
-                    let proto = self.config.frontends[r.frontend].protocol.number();
-                    for b in &self.config.pools[r.pool].backends {
-                        bs.push((b.address, b.port, proto, b.mac));
-                    }
-                }
-                for n in &self.config.nat_rules {
-                    let proto = self.config.frontends[n.frontend].protocol.number();
-                    bs.push((n.backend.address, n.backend.port, proto, n.backend.mac));
-                }
-                let (addr, _, proto, mac) = bs[self.next() as usize % bs.len()];
-                let sport = loop {
-                    let p = self.range(EPHEMERAL_LO as u64, EPHEMERAL_HI as u64) as u16;
-                    if !self.backend_endpoints.contains(&(addr, p, proto)) {
-                        break p;
-                    }
-                };
-                // A client endpoint of its own, so that it cannot be
-                // mistaken for part of a real connection.
-                let (client, cport) = self.alloc_client();
-                let hop = Hop {
-                    src_mac: mac,
-                    dst_mac: app,
-                    src: addr,
-                    dst: client,
-                    ttl: 64,
-                    ident: self.next() as u16,
-                };
-                let n = self.range(1, 600) as usize;
-                let payload = self.bytes(n);
-                if proto == 6 {
-                    let (seq, ack) = (self.next() as u32, self.next() as u32);
-                    let seg = tcp_segment(
+                (
+                    tcp_segment(
                         &hop,
-                        sport,
                         cport,
+                        port,
                         seq,
                         ack,
                         tcp::FLAG_ACK | tcp::FLAG_PSH,
-                        65_160,
+                        64_240,
                         &[],
                         &payload,
-                    );
-                    ipv4_frame(&hop, Protocol::Tcp, true, false, &seg)
-                } else {
-                    let d = udp_datagram(&hop, sport, cport, &payload);
-                    ipv4_frame(&hop, Protocol::Udp, true, false, &d)
-                }
+                    ),
+                    IpProtocol::Tcp,
+                )
             }
-            StrayKind::Ipv6 => {
-                let src = self.next() as u16;
-                let flow = self.next() as u32 & 0xf_ffff;
-                let (sport, seq) = (
-                    self.range(EPHEMERAL_LO as u64, EPHEMERAL_HI as u64) as u16,
-                    self.next() as u32,
-                );
-                ipv6_syn(gw, app, src, flow, sport, seq)
-            }
-            StrayKind::TtlExpired => {
-                let t = self.random_target().expect("checked by stray_possible");
-                self.client_probe(t.address, t.port, t.protocol, 1)
-            }
-            StrayKind::BadIpChecksum => {
-                let (addr, port, proto) = match self.random_target() {
-                    Some(t) => (t.address, t.port, t.protocol),
-                    None => (Ipv4Addr::from(BENCH_NET | 0x0101), 80, L4Proto::Tcp),
-                };
-                let mut f = self.client_probe(addr, port, proto, 64);
-                let mut flip = self.next() as u16;
-                if flip == 0 || flip == 0xffff {
-                    flip = 0x0100;
-                }
-                let mut ip = ipv4::Packet::new_unchecked(&mut f[ethernet::HEADER_LEN..]);
-                let c = ip.checksum();
-                ip.set_checksum(c ^ flip);
-                f
-            }
-            StrayKind::Truncated => {
-                let n = self.range(1, ethernet::HEADER_LEN as u64 - 1) as usize;
-                let mut f = Vec::with_capacity(ethernet::HEADER_LEN);
-                f.extend_from_slice(&app.0);
-                f.extend_from_slice(&gw.0);
-                f.extend_from_slice(&[0x08, 0x00]);
-                f.truncate(n);
-                f
-            }
-            StrayKind::Lldp => lldp(gw),
-            StrayKind::EchoNonLocal => {
-                let dst = self.foreign_addr();
-                let client = self.random_client();
-                let hop = Hop {
-                    src_mac: gw,
-                    dst_mac: app,
-                    src: client,
-                    dst,
-                    ttl: 64,
-                    ident: self.next() as u16,
-                };
-                let payload = self.bytes(56);
-                let id = self.next() as u16;
-                let msg = icmp_echo(id, 1, &payload);
-                ipv4_frame(&hop, Protocol::Icmp, true, false, &msg)
-            }
-            StrayKind::Fragment => {
-                let (addr, port, proto) = match self.random_target() {
-                    Some(t) => (t.address, t.port, t.protocol),
-                    None => (Ipv4Addr::from(BENCH_NET | 0x0101), 53, L4Proto::Udp),
-                };
-                let (client, cport) = self.alloc_client();
-                let hop = Hop {
-                    src_mac: gw,
-                    dst_mac: app,
-                    src: client,
-                    dst: addr,
-                    ttl: 64,
-                    ident: self.next() as u16,
-                };
-                // A datagram too large for one 1500-byte packet: its first
-                // fragment carries 1480 bytes of it (a multiple of 8).
-                let n = self.range(1_600, 3_000) as usize;
-                let payload = self.bytes(n);
-                let (l4, p) = match proto {
-                    L4Proto::Tcp => {
-                        let (seq, ack) = (self.next() as u32, self.next() as u32);
-                        (
-                            tcp_segment(
-                                &hop,
-                                cport,
-                                port,
-                                seq,
-                                ack,
-                                tcp::FLAG_ACK | tcp::FLAG_PSH,
-                                64_240,
-                                &[],
-                                &payload,
-                            ),
-                            Protocol::Tcp,
-                        )
-                    }
-                    // UDP: a frontend serves nothing else.
-                    _ => (udp_datagram(&hop, cport, port, &payload), Protocol::Udp),
-                };
-                ipv4_frame(&hop, p, false, true, &l4[..1480])
-            }
-        }
+            // UDP: a frontend serves nothing else.
+            _ => (udp_datagram(&hop, cport, port, &payload), IpProtocol::Udp),
+        };
+        ipv4_frame(&hop, p, false, true, &l4[..1480])
     }
 }
 
@@ -1050,7 +1065,7 @@ fn pad(mut f: Vec<u8>) -> Vec<u8> {
 }
 
 /// Ethernet + IPv4 (no options) around an L4 message, checksum filled.
-fn ipv4_frame(hop: &Hop, proto: Protocol, df: bool, mf: bool, l4: &[u8]) -> Vec<u8> {
+fn ipv4_frame(hop: &Hop, proto: IpProtocol, df: bool, mf: bool, l4: &[u8]) -> Vec<u8> {
     let l3 = ethernet::HEADER_LEN;
     let ip_len = ipv4::MIN_HEADER_LEN + l4.len();
     let mut buf = vec![0u8; l3 + ip_len];

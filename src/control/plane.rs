@@ -164,11 +164,13 @@ impl ControlPlane {
     /// may choose it at once; existing connections keep their backends.
     pub fn add_backend(&mut self, pool: &str, b: config::Backend) -> Result<(), ChangeError> {
         let p = self.pool_index(pool)?;
-        if b.weight > 1000 {
-            return Err(ChangeError("weight must be 0 to 1000".into()));
-        }
-        if b.port == 0 {
-            return Err(ChangeError("port must be 1 to 65535".into()));
+        check_weight(b.weight)?;
+        if b.port < config::MIN_PORT {
+            return Err(ChangeError(format!(
+                "port must be {} to {}",
+                config::MIN_PORT,
+                u16::MAX
+            )));
         }
         if self.config.pools[p]
             .backends
@@ -255,9 +257,7 @@ impl ControlPlane {
         addr: SocketAddrV4,
         weight: u32,
     ) -> Result<(), ChangeError> {
-        if weight > 1000 {
-            return Err(ChangeError("weight must be 0 to 1000".into()));
-        }
+        check_weight(weight)?;
         let (p, i) = self.find(pool, addr)?;
         self.config.pools[p].backends[i].weight = weight;
         if self.down.contains(&(p, addr)) {
@@ -434,6 +434,17 @@ impl ControlPlane {
         };
         self.cell.publish(Arc::new(snap));
     }
+}
+
+/// A weight a backend may have: the configuration's limit, at runtime too.
+fn check_weight(weight: u32) -> Result<(), ChangeError> {
+    if weight > config::MAX_WEIGHT {
+        return Err(ChangeError(format!(
+            "weight must be 0 to {}",
+            config::MAX_WEIGHT
+        )));
+    }
+    Ok(())
 }
 
 fn make_backend(

@@ -1,9 +1,8 @@
 //! `natrix run` on DPDK's net_null device with a control socket of its own,
 //! for the tests that talk to a running appliance (the control protocol,
-//! `natrix top`). Shared by `mod appliance;`.
+//! `natrix top`, metrics, DPDK telemetry).
 
-#![allow(dead_code)]
-
+use super::eal;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -16,42 +15,84 @@ pub const NATRIX: &str = env!("CARGO_BIN_EXE_natrix");
 pub struct Appliance {
     pub child: Child,
     pub sock: PathBuf,
+    /// DPDK's runtime directory, removed when dropped.
+    runtime: Option<PathBuf>,
 }
 
-impl Appliance {
-    pub fn start(config: &Path, sock: &Path) -> Appliance {
+/// How to start an [`Appliance`]: natrix's options and EAL's arguments.
+pub struct Launch {
+    config: PathBuf,
+    sock: PathBuf,
+    options: Vec<String>,
+    eal: Vec<String>,
+    runtime: Option<PathBuf>,
+}
+
+impl Launch {
+    /// One more option of `natrix run` (before `--`).
+    pub fn option(mut self, arg: &str) -> Launch {
+        self.options.push(arg.to_string());
+        self
+    }
+
+    /// EAL's arguments instead of [`eal::null`].
+    pub fn eal(mut self, args: Vec<String>) -> Launch {
+        self.eal = args;
+        self
+    }
+
+    /// DPDK's runtime directory of this appliance, removed when it is dropped.
+    pub fn runtime_dir(mut self, dir: &Path) -> Launch {
+        self.runtime = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Starts natrix; returns once its control socket accepts connections.
+    pub fn start(self) -> Appliance {
         let child = Command::new(NATRIX)
             .args(["run", "--json", "--config"])
-            .arg(config)
+            .arg(&self.config)
             .arg("--control")
-            .arg(sock)
-            .args([
-                "--",
-                "-l",
-                "0-1",
-                "--no-huge",
-                "-m",
-                "512",
-                "--no-pci",
-                "--no-shconf",
-            ])
-            .args(["--log-level=error", "--vdev", "net_null0"])
+            .arg(&self.sock)
+            .args(&self.options)
+            .arg("--")
+            .args(&self.eal)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let app = Appliance {
+            child,
+            sock: self.sock,
+            runtime: self.runtime,
+        };
         let t = Instant::now();
-        while UnixStream::connect(sock).is_err() {
+        while UnixStream::connect(&app.sock).is_err() {
             assert!(
                 t.elapsed() < Duration::from_secs(20),
                 "natrix did not open {}",
-                sock.display()
+                app.sock.display()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Appliance {
-            child,
+        app
+    }
+}
+
+impl Appliance {
+    /// natrix on `config`, listening on `sock`, with the usual EAL arguments.
+    pub fn start(config: &Path, sock: &Path) -> Appliance {
+        Appliance::launch(config, sock).start()
+    }
+
+    /// An appliance to start after more settings.
+    pub fn launch(config: &Path, sock: &Path) -> Launch {
+        Launch {
+            config: config.to_path_buf(),
             sock: sock.to_path_buf(),
+            options: Vec::new(),
+            eal: eal::null(),
+            runtime: None,
         }
     }
 
@@ -109,5 +150,8 @@ impl Drop for Appliance {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.runtime {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

@@ -1,0 +1,431 @@
+//! Configuration errors: where in the file, and which problem.
+//!
+//! A [`ConfigError`] names the file, the line and the dotted field path; its
+//! [`Problem`] says what is wrong there and what was expected. Display prints
+//! `file:line: field: problem`, one line.
+
+use super::{
+    MAGLEV_ENTRIES_PER_BACKEND, MAX_HEALTH_PATH_LEN, MAX_MAGLEV_TABLE_SIZE, MIN_HEALTH_TIMEOUT_SECS,
+};
+use crate::dataplane::select::Mode;
+use crate::wire::ethernet::MacParseError;
+use crate::wire::{IpProtocol, MacAddr};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// A configuration error that names the file, the line and the field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted path of the field, like `pool[0].backend[2].weight`, when known.
+    pub field: Option<String>,
+    pub problem: Problem,
+}
+
+impl ConfigError {
+    /// The problem as text (the part of Display after the field).
+    pub fn message(&self) -> String {
+        self.problem.to_string()
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What is wrong with a field (or with the file as a whole).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    // --- The file and its TOML -------------------------------------------
+    /// The file could not be read (the system's reason).
+    Read(String),
+    /// Not TOML, or not the shape of the format: the TOML parser's own
+    /// message, tidied to one line.
+    Toml(String),
+    /// The `[appliance]` table is absent.
+    MissingAppliance,
+    /// A required key is absent from its table.
+    MissingKey {
+        key: &'static str,
+        expected: &'static str,
+    },
+
+    // --- Values ----------------------------------------------------------
+    /// An integer outside `lo..=hi`.
+    OutOfRange {
+        value: i64,
+        what: &'static str,
+        lo: i64,
+        hi: i64,
+    },
+    /// A keyword that is not one of the fixed choices, like `protocol = "sctp"`.
+    Unknown {
+        key: Keyword,
+        value: String,
+    },
+    /// A `ports.topology` that is neither `one-arm` nor `two-arm`.
+    UnknownTopology(String),
+    /// A `rule.mode` that names no [`Mode`].
+    UnknownMode(String),
+    /// A frontend's or pool's name of only spaces.
+    EmptyName(Named),
+    InvalidIpv4(String),
+    /// 0.0.0.0, 255.255.255.255 or multicast.
+    NotUnicast(Ipv4Addr),
+    InvalidMac {
+        value: String,
+        reason: MacParseError,
+    },
+    ZeroMac,
+    /// The appliance's own MAC has the group bit set.
+    MulticastMac(MacAddr),
+
+    // --- Sections --------------------------------------------------------
+    /// `appliance.addresses` lists an address twice.
+    AddressTwice(Ipv4Addr),
+    /// Two-arm with the same public and private port.
+    SamePorts(u16),
+    /// Two frontends or two pools of one name; `other` is the first's index.
+    DuplicateName {
+        what: Named,
+        name: String,
+        other: usize,
+    },
+    /// Two frontends on one address, port and protocol (boxed: large and rare).
+    DuplicateFrontend(Box<DuplicateFrontend>),
+    /// One address and port twice in a pool; `other` is the first's index.
+    DuplicateBackend {
+        address: Ipv4Addr,
+        port: u16,
+        pool: String,
+        other: usize,
+    },
+    /// A backend without `mac` in a pool without `next_hop_mac`.
+    BackendWithoutMac {
+        pool: String,
+    },
+    /// `health.path` on a TCP probe.
+    PathWithoutHttp,
+    /// A `health.path` that is not absolute or is too long.
+    InvalidPath(String),
+    /// A `health.path` with a character outside printable ASCII.
+    PathCharacter {
+        path: String,
+        character: char,
+    },
+    /// A `health.timeout` outside its range (seconds; the interval's).
+    TimeoutOutOfRange {
+        value: f64,
+        interval: u32,
+    },
+    /// A `health.timeout` longer than the interval.
+    TimeoutOverInterval {
+        value: f64,
+        interval: u32,
+    },
+
+    // --- Rules -----------------------------------------------------------
+    /// A rule names a frontend or pool that does not exist; `known` lists
+    /// the names that do.
+    NoSuch {
+        what: Named,
+        name: String,
+        known: Box<[String]>,
+    },
+    /// A frontend is named by two rules or NAT rules; `user` is the first.
+    FrontendTaken {
+        frontend: String,
+        user: User,
+    },
+    /// A frontend that no rule or NAT rule uses.
+    FrontendUnused(String),
+    /// A Maglev table size that is not prime; `next` is the next prime.
+    NotPrime {
+        size: u32,
+        next: Option<u32>,
+    },
+    /// A Maglev table size under 100 entries per backend.
+    TableTooSmall {
+        size: u32,
+        pool: String,
+        backends: usize,
+        min: u64,
+    },
+    /// A pool too large for a hashing mode's default table.
+    TooManyBackends {
+        pool: String,
+        backends: usize,
+        mode: Mode,
+        size: u32,
+    },
+    /// A backend endpoint behind two frontends (boxed: the largest problem).
+    AmbiguousReturn(Box<Ambiguity>),
+}
+
+/// A field whose value is one of a few fixed words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyword {
+    /// `frontend.protocol`.
+    Protocol,
+    /// `health.protocol`.
+    HealthProtocol,
+    /// `health.down_connections`.
+    DownConnections,
+}
+
+impl Keyword {
+    /// What the error calls the value.
+    pub const fn what(self) -> &'static str {
+        match self {
+            Keyword::Protocol => "protocol",
+            Keyword::HealthProtocol => "health protocol",
+            Keyword::DownConnections => "value",
+        }
+    }
+
+    /// The words accepted.
+    pub const fn expected(self) -> &'static str {
+        match self {
+            Keyword::Protocol => "\"tcp\" or \"udp\"",
+            Keyword::HealthProtocol => "\"tcp\" or \"http\"",
+            Keyword::DownConnections => "\"keep\" or \"drop\"",
+        }
+    }
+}
+
+/// Two frontends on one address, port and protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateFrontend {
+    /// The frontend being checked.
+    pub name: String,
+    pub address: Ipv4Addr,
+    pub port: u16,
+    pub protocol: IpProtocol,
+    /// The earlier frontend on the same endpoint.
+    pub other: String,
+}
+
+/// What a name in the file names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    Frontend,
+    Pool,
+}
+
+impl Named {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Named::Frontend => "frontend",
+            Named::Pool => "pool",
+        }
+    }
+}
+
+impl fmt::Display for Named {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A rule or NAT rule, by its index in the file: what uses a frontend or
+/// puts a backend behind one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum User {
+    Rule(usize),
+    NatRule(usize),
+}
+
+impl fmt::Display for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            User::Rule(i) => write!(f, "rule[{i}]"),
+            User::NatRule(i) => write!(f, "nat_rule[{i}]"),
+        }
+    }
+}
+
+/// One backend endpoint behind two frontends: its replies could go back
+/// through either.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ambiguity {
+    pub address: Ipv4Addr,
+    pub port: u16,
+    pub protocol: IpProtocol,
+    /// The frontend it is already behind, and the rule that put it there.
+    pub first: (String, User),
+    /// The frontend of the rule being checked, and that rule.
+    pub second: (String, User),
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Problem::*;
+        match self {
+            Read(reason) => write!(f, "cannot read: {reason}"),
+            Toml(message) => f.write_str(message),
+            MissingAppliance => f.write_str(
+                "missing required table [appliance]: expected at least its mac and gateway_mac",
+            ),
+            MissingKey { key, expected } => {
+                write!(f, "missing required key `{key}`: expected {expected}")
+            }
+            OutOfRange { value, what, lo, hi } => {
+                write!(f, "{value} is out of range: expected {what} from {lo} to {hi}")
+            }
+                        Unknown { key, value } => write!(
+                f,
+                "unknown {} \"{value}\": expected {}",
+                key.what(),
+                key.expected()
+            ),
+            UnknownTopology(value) => write!(
+                f,
+                "unknown topology {value:?}: expected \"one-arm\" or \"two-arm\""
+            ),
+            UnknownMode(value) => {
+                let modes: Vec<&str> = Mode::ALL.iter().map(|m| m.name()).collect();
+                write!(f, "unknown mode \"{value}\": ")?;
+                expected_one_of(f, &modes, "modes")
+            }
+                        EmptyName(what) => write!(f, "{what} name is empty: expected a non-empty name"),
+            InvalidIpv4(value) => write!(
+                f,
+                "invalid IPv4 address \"{value}\": expected four decimal octets like 198.18.0.1"
+            ),
+            NotUnicast(address) => write!(
+                f,
+                "{address} is not a unicast address: expected a host address (not 0.0.0.0, 255.255.255.255 or multicast)"
+            ),
+            InvalidMac { value, reason } => write!(f, "invalid MAC address \"{value}\": {reason}"),
+            ZeroMac => f.write_str(
+                "MAC address 00:00:00:00:00:00 is not usable: expected a real station address",
+            ),
+            MulticastMac(mac) => write!(
+                f,
+                "{mac} is a group (multicast) address: expected a unicast MAC to send from"
+            ),
+            AddressTwice(address) => {
+                write!(f, "{address} is listed twice: expected each address once")
+            }
+            SamePorts(port) => write!(
+                f,
+                "two-arm needs two ports, but public and private are both port {port}"
+            ),
+            DuplicateName { what, name, other } => write!(
+                f,
+                "duplicate {what} name \"{name}\" (also {what}[{other}]): expected unique names"
+            ),
+                        DuplicateFrontend(d) => write!(
+                f,
+                "frontend \"{}\" has the same address, port and protocol ({}:{}/{}) as frontend \"{}\": expected each to be unique",
+                d.name, d.address, d.port, d.protocol, d.other
+            ),
+            DuplicateBackend {
+                address,
+                port,
+                pool,
+                other,
+            } => write!(
+                f,
+                "duplicate backend {address}:{port} in pool \"{pool}\" (also backend[{other}]): expected each address and port once per pool"
+            ),
+            BackendWithoutMac { pool } => write!(
+                f,
+                "missing required key `mac`: pool \"{pool}\" has no next_hop_mac, so each backend needs its own MAC address"
+            ),
+            PathWithoutHttp => f.write_str(
+                "path is only used by HTTP probes: expected protocol = \"http\", or no path",
+            ),
+            InvalidPath(path) => write!(
+                f,
+                "invalid path {path:?}: expected an absolute path like \"/healthz\" of at most {MAX_HEALTH_PATH_LEN} bytes"
+            ),
+            PathCharacter { path, character } => write!(
+                f,
+                "invalid path {path:?}: {character:?} is not allowed: expected printable ASCII without spaces (percent-encode the rest)"
+            ),
+            TimeoutOutOfRange { value, interval } => write!(
+                f,
+                "{value} is out of range: expected a number of seconds from {MIN_HEALTH_TIMEOUT_SECS} to the interval ({interval})"
+            ),
+            TimeoutOverInterval { value, interval } => write!(
+                f,
+                "timeout {value} is longer than the interval ({interval}): expected at most the interval"
+            ),
+            NoSuch { what, name, known } => {
+                let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                write!(f, "no {what} named \"{name}\": ")?;
+                expected_one_of(f, &known, &format!("{what}s"))
+            }
+            FrontendTaken { frontend, user } => write!(
+                f,
+                "frontend \"{frontend}\" is already used by {user}: expected each frontend in only one rule or nat_rule"
+            ),
+            FrontendUnused(name) => write!(
+                f,
+                "frontend \"{name}\" is not used by any rule or nat_rule: expected a [[rule]] or [[nat_rule]] with frontend = \"{name}\", or remove the frontend"
+            ),
+            NotPrime { size, next } => {
+                write!(f, "{size} is not prime: expected a prime table size")?;
+                match next {
+                    Some(p) => write!(f, " (the next prime is {p})"),
+                    None => Ok(()),
+                }
+            }
+            TableTooSmall {
+                size,
+                pool,
+                backends,
+                min,
+            } => write!(
+                f,
+                "{size} is too small for pool \"{pool}\" with {backends} backends: expected a prime of at least {min} ({MAGLEV_ENTRIES_PER_BACKEND} x backends)"
+            ),
+            TooManyBackends {
+                pool,
+                backends,
+                mode,
+                size,
+            } => write!(
+                f,
+                "pool \"{pool}\" has {backends} backends, too many for mode {mode}: its table would need {size} entries, more than the maximum {MAX_MAGLEV_TABLE_SIZE}"
+            ),
+                        AmbiguousReturn(a) => write!(
+                f,
+                "ambiguous return direction: backend {}:{}/{} would sit behind frontend \"{}\" ({}) and frontend \"{}\" ({}), so its replies could not be mapped back to one frontend: expected each backend address, port and protocol behind only one frontend",
+                a.address, a.port, a.protocol, a.first.0, a.first.1, a.second.0, a.second.1
+            ),
+        }
+    }
+}
+
+/// `expected "a"`, `expected one of "a", "b" or "c"`, or `no <plural> are defined`.
+fn expected_one_of(f: &mut fmt::Formatter<'_>, names: &[&str], plural: &str) -> fmt::Result {
+    match names {
+        [] => write!(f, "no {plural} are defined"),
+        [one] => write!(f, "expected \"{one}\""),
+        [init @ .., last] => {
+            f.write_str("expected one of ")?;
+            for (i, n) in init.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                write!(f, "\"{n}\"")?;
+            }
+            write!(f, " or \"{last}\"")
+        }
+    }
+}

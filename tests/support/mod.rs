@@ -1,0 +1,21 @@
+//! What the integration tests share; each test file that needs it says
+//! `mod support;` and uses the parts it needs:
+//!
+//! - [`appliance`]: `natrix run` on DPDK's net_null device with a control
+//!   socket of its own, for the tests that talk to a running appliance;
+//! - [`eal`]: the DPDK EAL argument lists that work on this machine without
+//!   hugepages or NICs;
+//! - [`fixtures`]: the configurations the tests run on (`examples/*.toml` and
+//!   `tests/fixtures/*.toml`);
+//! - [`translation`]: packets described and built with etherparse (never with
+//!   natrix's own code), the rewrites expected of them, and a harness that runs
+//!   frames through one `Dataplane` and checks its counters.
+//!
+//! A test file uses only some of it; the rest is dead code there.
+
+#![allow(dead_code)]
+
+pub mod appliance;
+pub mod eal;
+pub mod fixtures;
+pub mod translation;
