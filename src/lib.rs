@@ -6,5 +6,4 @@ pub mod config;
 pub mod control;
 pub mod dataplane;
 pub mod ports;
-pub mod types;
 pub mod wire;

@@ -8,7 +8,8 @@ use natrix::config::{
     default_maglev_table_size, is_prime, Config, ConfigError, DEFAULT_FLOW_TABLE_SIZE,
     DEFAULT_IDLE_TIMEOUT_MINS, DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_TRANSITORY_TIMEOUT_SECS,
 };
-use natrix::types::{L4Proto, MacAddr, Mode};
+use natrix::dataplane::select::Mode;
+use natrix::wire::{IpProtocol as L4Proto, MacAddr};
 use proptest::prelude::*;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

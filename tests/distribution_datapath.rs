@@ -199,7 +199,7 @@ fn backend_changes_in_the_middle_of_a_replay() {
                         address: added,
                         port: 8080,
                         weight: 1,
-                        mac: natrix::types::MacAddr([2, 0, 0, 0, 4, 0x99]),
+                        mac: natrix::wire::MacAddr([2, 0, 0, 0, 4, 0x99]),
                     },
                 )
                 .unwrap();

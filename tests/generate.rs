@@ -8,9 +8,10 @@ use natrix::app::summary::Summary;
 use natrix::config::Config;
 use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::{DropReason, Event};
+use natrix::dataplane::select::Mode;
 use natrix::ports::capture::{self, Capture, Frame};
-use natrix::types::{L4Proto, MacAddr, Mode};
 use natrix::wire::checksum;
+use natrix::wire::{IpProtocol as L4Proto, MacAddr};
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -561,6 +562,7 @@ fn summary_matches_the_frames() {
                     .count();
                 assert_eq!(replies, udp.len());
             }
+            other => unreachable!("a frontend serves TCP or UDP, not {other}"),
         }
     }
     let mut local: HashSet<Ipv4Addr> = cfg.frontends.iter().map(|f| f.address).collect();

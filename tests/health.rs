@@ -506,7 +506,7 @@ fn removing_a_down_backend_and_adding_it_back() {
             address: *backend(0).ip(),
             port: 8080,
             weight: 1,
-            mac: natrix::types::MacAddr([2, 0, 0, 0, 4, 0x10]),
+            mac: natrix::wire::MacAddr([2, 0, 0, 0, 4, 0x10]),
         },
     )
     .unwrap();

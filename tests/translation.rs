@@ -12,9 +12,10 @@ mod support;
 use natrix::config::Backend;
 use natrix::dataplane::counters::{DropReason, Event};
 use natrix::dataplane::flow::FLAG_TRANSITORY;
+use natrix::dataplane::select::Mode;
 use natrix::dataplane::snapshot::Snapshot;
 use natrix::dataplane::Verdict;
-use natrix::types::{MacAddr, Mode};
+use natrix::wire::MacAddr;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use support::translation::*;
 

@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 
-use natrix::wire::{arp, checksum, ethernet, icmp, ipv4, tcp, udp, Error, MacAddr};
+use natrix::wire::{arp, checksum, ethernet, icmp, ipv4, tcp, udp, Error, IpProtocol, MacAddr};
 use proptest::prelude::*;
 
 const MAC_GW: MacAddr = MacAddr([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
@@ -51,6 +51,20 @@ const ICMP_ECHO: [u8; 24] = [
     b'n', b'a', b't', b'r', b'i', b'x', b'-', b'p', b'i', b'n', b'g', b'-', b'0', b'1', b'2', b'3',
 ];
 
+/// ICMP Destination Unreachable, fragmentation needed (next-hop MTU 1400,
+/// RFC 1191), quoting the IPv4 header and the first 8 bytes of the TCP SYN
+/// above: the minimum RFC 792 asks for.
+#[rustfmt::skip]
+const ICMP_FRAG_NEEDED: [u8; 36] = [
+    // type 3, code 4, checksum 0x7484, unused, next-hop MTU 1400
+    0x03, 0x04, 0x74, 0x84, 0x00, 0x00, 0x05, 0x78,
+    // the quoted IPv4 header
+    0x45, 0x00, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0x20, 0xbc,
+    0xc0, 0xa8, 0x01, 0x0a, 0xcb, 0x00, 0x71, 0x07,
+    // the quoted TCP ports and sequence number
+    0xc8, 0x22, 0x01, 0xbb, 0x7a, 0x1c, 0x3f, 0x05,
+];
+
 /// Ethernet broadcast / ARP "who has 192.168.1.1? tell 192.168.1.10".
 #[rustfmt::skip]
 const ARP_REQUEST_FRAME: [u8; 42] = [
@@ -93,7 +107,7 @@ fn parse_tcp_syn_frame() {
     assert_eq!(ip.frag_offset(), 0);
     assert!(!ip.is_fragment());
     assert_eq!(ip.ttl(), 64);
-    assert_eq!(ip.protocol(), ipv4::Protocol::Tcp);
+    assert_eq!(ip.protocol(), IpProtocol::Tcp);
     assert_eq!(ip.checksum(), 0x20bc);
     assert_eq!(ip.src_addr(), CLIENT);
     assert_eq!(ip.dst_addr(), SERVER);
@@ -131,7 +145,7 @@ fn parse_udp_dns_packet() {
     assert_eq!(ip.ident(), 0xbeef);
     assert!(!ip.dont_frag() && !ip.more_frags() && !ip.is_fragment());
     assert_eq!(ip.ttl(), 63);
-    assert_eq!(ip.protocol(), ipv4::Protocol::Udp);
+    assert_eq!(ip.protocol(), IpProtocol::Udp);
     assert_eq!(ip.checksum(), 0xa68b);
     assert_eq!(ip.src_addr(), src);
     assert_eq!(ip.dst_addr(), dst);
@@ -148,9 +162,28 @@ fn parse_udp_dns_packet() {
 }
 
 #[test]
+fn parse_icmp_frag_needed() {
+    let p = icmp::Packet::new_checked(&ICMP_FRAG_NEEDED[..]).unwrap();
+    assert_eq!(p.msg_type(), icmp::Message::DstUnreachable);
+    assert!(p.msg_type().is_error());
+    assert_eq!(
+        icmp::DstUnreachable::from(p.code()),
+        icmp::DstUnreachable::FragRequired
+    );
+    assert!(p.verify_checksum());
+    let q = icmp::Quoted::parse(&ICMP_FRAG_NEEDED).unwrap();
+    assert_eq!(q.src, u32::from(CLIENT));
+    assert_eq!(q.dst, u32::from(SERVER));
+    assert_eq!(q.proto, IpProtocol::Tcp);
+    assert_eq!((q.header_len, q.sport, q.dport), (20, 51234, 443));
+    // One byte short of the 8 the quote must hold after the IPv4 header.
+    assert_eq!(icmp::Quoted::parse(&ICMP_FRAG_NEEDED[..35]), None);
+}
+
+#[test]
 fn parse_icmp_echo() {
     let p = icmp::Packet::new_checked(&ICMP_ECHO[..]).unwrap();
-    assert_eq!(p.msg_type(), icmp::ECHO_REQUEST);
+    assert_eq!(p.msg_type(), icmp::Message::EchoRequest);
     assert_eq!(p.code(), 0);
     assert_eq!(p.checksum(), 0x3908);
     assert_eq!(p.echo_ident(), 0x1234);
@@ -210,7 +243,7 @@ fn emit_tcp_syn_frame() {
     ip.set_ident(0x1c46);
     ip.set_flags_and_frag(true, false, 0);
     ip.set_ttl(64);
-    ip.set_protocol(ipv4::Protocol::Tcp);
+    ip.set_protocol(IpProtocol::Tcp);
     ip.set_src_addr(CLIENT);
     ip.set_dst_addr(SERVER);
     ip.fill_checksum();
@@ -240,7 +273,7 @@ fn emit_udp_dns_packet() {
     ip.set_ident(0xbeef);
     ip.set_flags_and_frag(false, false, 0);
     ip.set_ttl(63);
-    ip.set_protocol(ipv4::Protocol::Udp);
+    ip.set_protocol(IpProtocol::Udp);
     ip.set_src_addr_raw(0x0a01_0203);
     ip.set_dst_addr(Ipv4Addr::new(10, 53, 0, 1));
     ip.fill_checksum();
@@ -261,7 +294,7 @@ fn emit_udp_dns_packet() {
 fn emit_icmp_echo() {
     let mut buf = [0u8; 24];
     let mut p = icmp::Packet::new_unchecked(&mut buf[..]);
-    p.set_msg_type(icmp::ECHO_REQUEST);
+    p.set_msg_type(icmp::Message::EchoRequest);
     p.set_code(0);
     p.set_echo_ident(0x1234);
     p.set_echo_seq_no(7);
@@ -419,7 +452,7 @@ fn padded_ethernet_frame() {
     ip.set_header_len(20);
     ip.set_total_len(28);
     ip.set_ttl(1);
-    ip.set_protocol(ipv4::Protocol::Udp);
+    ip.set_protocol(IpProtocol::Udp);
     ip.fill_checksum();
     let mut u = udp::Packet::new_unchecked(ip.payload_mut());
     u.set_len(8);
@@ -458,7 +491,7 @@ fn etherparse_tcp_ipv4() {
     assert_eq!(ip.src_addr(), CLIENT);
     assert_eq!(ip.dst_addr(), SERVER);
     assert_eq!(ip.ttl(), 61);
-    assert_eq!(ip.protocol(), ipv4::Protocol::Tcp);
+    assert_eq!(ip.protocol(), IpProtocol::Tcp);
     assert_eq!(ip.total_len() as usize, frame.len() - 14);
     assert!(ip.verify_checksum());
 
@@ -504,7 +537,7 @@ fn etherparse_udp_ipv4_double_vlan() {
     let (src, dst) = (Ipv4Addr::new(10, 9, 8, 7), Ipv4Addr::new(172, 16, 0, 1));
     let ip = ipv4::Packet::new_checked(&frame[at..]).unwrap();
     assert_eq!((ip.src_addr(), ip.dst_addr()), (src, dst));
-    assert_eq!(ip.protocol(), ipv4::Protocol::Udp);
+    assert_eq!(ip.protocol(), IpProtocol::Udp);
     assert!(ip.verify_checksum());
 
     let u = udp::Packet::new_checked(ip.payload()).unwrap();
@@ -591,6 +624,7 @@ fn read_everything(data: &[u8]) {
         let _ = (i.msg_type(), i.code(), i.checksum(), i.echo_ident());
         let _ = (i.echo_seq_no(), i.payload().len(), i.verify_checksum());
     }
+    let _ = icmp::Quoted::parse(data);
 }
 
 fn read_everything_l3(data: &[u8]) {
@@ -623,11 +657,12 @@ fn read_everything_l3(data: &[u8]) {
 /// A golden packet with a few bytes overwritten and possibly truncated, so that
 /// most inputs get past the first checks.
 fn mutated_golden() -> impl Strategy<Value = Vec<u8>> {
-    let goldens: [&'static [u8]; 6] = [
+    let goldens: [&'static [u8]; 7] = [
         &TCP_SYN_FRAME,
         &TCP_SYN_FRAME[14..],
         &UDP_DNS_PACKET,
         &ICMP_ECHO,
+        &ICMP_FRAG_NEEDED,
         &ARP_REQUEST_FRAME,
         &ARP_REQUEST_VLAN_FRAME,
     ];

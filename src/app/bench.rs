@@ -9,11 +9,12 @@
 use crate::config::{Appliance, Backend, Config, Frontend, Pool, Ports, Rule};
 use crate::control::plane::ControlPlane;
 use crate::dataplane::counters::{DropReason, SharedCounters};
+use crate::dataplane::select::Mode;
 use crate::dataplane::snapshot::{SnapshotCell, MAX_BACKEND_IDS};
 use crate::dataplane::worker::Worker;
 use crate::dataplane::Dataplane;
 use crate::ports::memory::{MemPort, APPLIANCE_MAC, BENCH_FRONTEND, FRAME_LEN};
-use crate::types::{L4Proto, MacAddr, Mode};
+use crate::wire::{IpProtocol, MacAddr};
 use serde_json::json;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,7 +37,7 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
             name: "bench".into(),
             address: BENCH_FRONTEND,
             port: 80,
-            protocol: L4Proto::Tcp,
+            protocol: IpProtocol::Tcp,
         }],
         pools: vec![Pool {
             name: "bench".into(),

@@ -15,14 +15,12 @@
 use crate::config::Config;
 use crate::control::plane::ControlPlane;
 use crate::dataplane::counters::DropReason;
-use crate::dataplane::select::{self, Rng, NONE};
+use crate::dataplane::select::{self, Mode, Rng, NONE};
 use crate::dataplane::snapshot::{BackendStatus, ServiceKind, Snapshot};
 use crate::dataplane::HASH_SEED;
 use crate::ports::capture::{self, CaptureError, Frame};
-use crate::types::{L4Proto, MacAddr, Mode};
 use crate::wire::ethernet::{self, EtherType};
-use crate::wire::ipv4::{self, Protocol};
-use crate::wire::{arp, checksum, icmp, tcp, udp};
+use crate::wire::{arp, checksum, icmp, ipv4, tcp, udp, IpProtocol, MacAddr};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -213,7 +211,7 @@ struct Target {
     service: usize,
     address: Ipv4Addr,
     port: u16,
-    protocol: L4Proto,
+    protocol: IpProtocol,
     mode: Mode,
     nat: bool,
 }
@@ -506,8 +504,9 @@ impl<'a> Gen<'a> {
         for ti in tasks {
             let target = self.targets[ti].clone();
             match target.protocol {
-                L4Proto::Tcp => self.tcp_connection(&target, t),
-                L4Proto::Udp => self.udp_exchange(&target, t),
+                IpProtocol::Tcp => self.tcp_connection(&target, t),
+                // UDP: a frontend serves nothing else.
+                _ => self.udp_exchange(&target, t),
             }
             t += self.range(0, 500);
         }
@@ -584,7 +583,7 @@ impl<'a> Gen<'a> {
                 opts,
                 payload,
             );
-            ipv4_frame(&hop, Protocol::Tcp, true, false, &seg)
+            ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
         };
         let backend_pkt = |ident: &mut u16, seq, ack, flags, opts: &[u8], payload: &[u8]| {
             *ident = ident.wrapping_add(1);
@@ -597,7 +596,7 @@ impl<'a> Gen<'a> {
                 ident: *ident,
             };
             let seg = tcp_segment(&hop, be.port, cport, seq, ack, flags, b_win, opts, payload);
-            ipv4_frame(&hop, Protocol::Tcp, true, false, &seg)
+            ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
         };
 
         use tcp::{FLAG_ACK as A, FLAG_FIN as F, FLAG_PSH as P, FLAG_SYN as S};
@@ -669,7 +668,7 @@ impl<'a> Gen<'a> {
             };
             let f = ipv4_frame(
                 &hop,
-                Protocol::Udp,
+                IpProtocol::Udp,
                 true,
                 false,
                 &udp_datagram(&hop, cport, target.port, &payload),
@@ -689,7 +688,7 @@ impl<'a> Gen<'a> {
             };
             let f = ipv4_frame(
                 &hop,
-                Protocol::Udp,
+                IpProtocol::Udp,
                 true,
                 false,
                 &udp_datagram(&hop, be.port, cport, &payload),
@@ -746,7 +745,7 @@ impl<'a> Gen<'a> {
                 };
                 let payload = self.bytes(56);
                 let msg = icmp_echo(id, seq as u16 + 1, &payload);
-                let f = ipv4_frame(&hop, Protocol::Icmp, true, false, &msg);
+                let f = ipv4_frame(&hop, IpProtocol::Icmp, true, false, &msg);
                 self.emit(t, f);
                 self.summary.echo_requests += 1;
             }
@@ -785,7 +784,7 @@ impl<'a> Gen<'a> {
     fn midstream_targets(&self) -> Vec<Target> {
         self.targets
             .iter()
-            .filter(|t| t.protocol == L4Proto::Tcp && !t.nat && t.mode != Mode::Maglev)
+            .filter(|t| t.protocol == IpProtocol::Tcp && !t.nat && t.mode != Mode::Maglev)
             .cloned()
             .collect()
     }
@@ -810,14 +809,14 @@ impl<'a> Gen<'a> {
     }
 
     /// A client's packet to (dst, dport): a SYN for TCP, a small datagram for UDP.
-    fn client_probe(&mut self, dst: Ipv4Addr, dport: u16, proto: L4Proto, ttl: u8) -> Vec<u8> {
+    fn client_probe(&mut self, dst: Ipv4Addr, dport: u16, proto: IpProtocol, ttl: u8) -> Vec<u8> {
         let (client, cport) = self.alloc_client();
         let hop = Hop {
             ttl,
             ..self.client_hop(client, dst)
         };
         match proto {
-            L4Proto::Tcp => {
+            IpProtocol::Tcp => {
                 let seq = self.next() as u32;
                 let seg = tcp_segment(
                     &hop,
@@ -830,13 +829,14 @@ impl<'a> Gen<'a> {
                     &SYN_OPTIONS,
                     &[],
                 );
-                ipv4_frame(&hop, Protocol::Tcp, true, false, &seg)
+                ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
             }
-            L4Proto::Udp => {
+            // UDP: a frontend serves nothing else.
+            _ => {
                 let n = self.range(1, 512) as usize;
                 let payload = self.bytes(n);
                 let d = udp_datagram(&hop, cport, dport, &payload);
-                ipv4_frame(&hop, Protocol::Udp, true, false, &d)
+                ipv4_frame(&hop, IpProtocol::Udp, true, false, &d)
             }
         }
     }
@@ -880,14 +880,14 @@ impl<'a> Gen<'a> {
                 break p;
             }
         };
-        self.client_probe(addr, port, L4Proto::Tcp, 64)
+        self.client_probe(addr, port, IpProtocol::Tcp, 64)
     }
 
     /// A UDP datagram to a benchmarking address that is no frontend.
     fn stray_udp_no_frontend(&mut self) -> Vec<u8> {
         let dst = self.foreign_addr();
         let port = self.range(1, 65535) as u16;
-        self.client_probe(dst, port, L4Proto::Udp, 64)
+        self.client_probe(dst, port, IpProtocol::Udp, 64)
     }
 
     /// An ACK (with or without data) of no known connection.
@@ -905,7 +905,7 @@ impl<'a> Gen<'a> {
             tcp::FLAG_ACK
         };
         let seg = tcp_segment(&hop, cport, t.port, seq, ack, flags, 501, &[], &payload);
-        ipv4_frame(&hop, Protocol::Tcp, true, false, &seg)
+        ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
     }
 
     /// A packet from a backend's address whose source port is not a backend port.
@@ -954,10 +954,10 @@ impl<'a> Gen<'a> {
                 &[],
                 &payload,
             );
-            ipv4_frame(&hop, Protocol::Tcp, true, false, &seg)
+            ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
         } else {
             let d = udp_datagram(&hop, sport, cport, &payload);
-            ipv4_frame(&hop, Protocol::Udp, true, false, &d)
+            ipv4_frame(&hop, IpProtocol::Udp, true, false, &d)
         }
     }
 
@@ -983,7 +983,7 @@ impl<'a> Gen<'a> {
     fn stray_bad_ip_checksum(&mut self) -> Vec<u8> {
         let (addr, port, proto) = match self.random_target() {
             Some(t) => (t.address, t.port, t.protocol),
-            None => (Ipv4Addr::from(BENCH_NET | 0x0101), 80, L4Proto::Tcp),
+            None => (Ipv4Addr::from(BENCH_NET | 0x0101), 80, IpProtocol::Tcp),
         };
         let mut f = self.client_probe(addr, port, proto, 64);
         let mut flip = self.next() as u16;
@@ -1015,14 +1015,14 @@ impl<'a> Gen<'a> {
         let payload = self.bytes(56);
         let id = self.next() as u16;
         let msg = icmp_echo(id, 1, &payload);
-        ipv4_frame(&hop, Protocol::Icmp, true, false, &msg)
+        ipv4_frame(&hop, IpProtocol::Icmp, true, false, &msg)
     }
 
     /// The first fragment of a datagram to a frontend.
     fn stray_fragment(&mut self) -> Vec<u8> {
         let (addr, port, proto) = match self.random_target() {
             Some(t) => (t.address, t.port, t.protocol),
-            None => (Ipv4Addr::from(BENCH_NET | 0x0101), 53, L4Proto::Udp),
+            None => (Ipv4Addr::from(BENCH_NET | 0x0101), 53, IpProtocol::Udp),
         };
         let (client, cport) = self.alloc_client();
         let hop = self.client_hop(client, addr);
@@ -1031,7 +1031,7 @@ impl<'a> Gen<'a> {
         let n = self.range(1_600, 3_000) as usize;
         let payload = self.bytes(n);
         let (l4, p) = match proto {
-            L4Proto::Tcp => {
+            IpProtocol::Tcp => {
                 let (seq, ack) = (self.next() as u32, self.next() as u32);
                 (
                     tcp_segment(
@@ -1045,10 +1045,11 @@ impl<'a> Gen<'a> {
                         &[],
                         &payload,
                     ),
-                    Protocol::Tcp,
+                    IpProtocol::Tcp,
                 )
             }
-            L4Proto::Udp => (udp_datagram(&hop, cport, port, &payload), Protocol::Udp),
+            // UDP: a frontend serves nothing else.
+            _ => (udp_datagram(&hop, cport, port, &payload), IpProtocol::Udp),
         };
         ipv4_frame(&hop, p, false, true, &l4[..1480])
     }
@@ -1064,7 +1065,7 @@ fn pad(mut f: Vec<u8>) -> Vec<u8> {
 }
 
 /// Ethernet + IPv4 (no options) around an L4 message, checksum filled.
-fn ipv4_frame(hop: &Hop, proto: Protocol, df: bool, mf: bool, l4: &[u8]) -> Vec<u8> {
+fn ipv4_frame(hop: &Hop, proto: IpProtocol, df: bool, mf: bool, l4: &[u8]) -> Vec<u8> {
     let l3 = ethernet::HEADER_LEN;
     let ip_len = ipv4::MIN_HEADER_LEN + l4.len();
     let mut buf = vec![0u8; l3 + ip_len];
@@ -1138,7 +1139,7 @@ fn udp_datagram(hop: &Hop, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
 fn icmp_echo(id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     let mut b = vec![0u8; icmp::HEADER_LEN + payload.len()];
     let mut m = icmp::Packet::new_unchecked(&mut b[..]);
-    m.set_msg_type(icmp::ECHO_REQUEST);
+    m.set_msg_type(icmp::Message::EchoRequest);
     m.set_code(0);
     m.set_echo_ident(id);
     m.set_echo_seq_no(seq);

@@ -15,7 +15,7 @@ use crate::dataplane::Dataplane;
 use crate::ports::capture::{self, Capture, Frame, MAX_FRAME};
 use crate::ports::{Burst, HeapBuf, PacketBuf, Port, BURST};
 use crate::wire::ethernet::{self, EtherType};
-use crate::wire::ipv4::{self, Protocol};
+use crate::wire::{ipv4, IpProtocol};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,7 +90,7 @@ pub fn rss_worker(frame: &[u8], workers: usize) -> usize {
         let proto = ip.protocol();
         let l4 = &frame[l3 + ip.header_len() as usize..];
         let (sp, dp) = match proto {
-            Protocol::Tcp | Protocol::Udp if !ip.is_fragment() && l4.len() >= 4 => (
+            IpProtocol::Tcp | IpProtocol::Udp if !ip.is_fragment() && l4.len() >= 4 => (
                 u16::from_be_bytes([l4[0], l4[1]]),
                 u16::from_be_bytes([l4[2], l4[3]]),
             ),

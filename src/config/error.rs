@@ -7,7 +7,9 @@
 use super::{
     MAGLEV_ENTRIES_PER_BACKEND, MAX_HEALTH_PATH_LEN, MAX_MAGLEV_TABLE_SIZE, MIN_HEALTH_TIMEOUT_SECS,
 };
-use crate::types::{L4Proto, MacAddr, MacParseError, Mode};
+use crate::dataplane::select::Mode;
+use crate::wire::ethernet::MacParseError;
+use crate::wire::{IpProtocol, MacAddr};
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -211,7 +213,7 @@ pub struct DuplicateFrontend {
     pub name: String,
     pub address: Ipv4Addr,
     pub port: u16,
-    pub protocol: L4Proto,
+    pub protocol: IpProtocol,
     /// The earlier frontend on the same endpoint.
     pub other: String,
 }
@@ -261,7 +263,7 @@ impl fmt::Display for User {
 pub struct Ambiguity {
     pub address: Ipv4Addr,
     pub port: u16,
-    pub protocol: L4Proto,
+    pub protocol: IpProtocol,
     /// The frontend it is already behind, and the rule that put it there.
     pub first: (String, User),
     /// The frontend of the rule being checked, and that rule.

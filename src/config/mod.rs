@@ -12,7 +12,7 @@
 //! The limits below are the one definition of what a value may be; the
 //! control plane checks runtime changes against the same constants.
 //!
-//! May import: `types`, `wire` and `dataplane` (for its limits and names).
+//! May import: `wire` and `dataplane` (for its limits and names).
 
 mod error;
 mod locate;
@@ -21,7 +21,8 @@ mod validate;
 
 pub use error::{Ambiguity, ConfigError, Named, Problem, User};
 
-use crate::types::{L4Proto, MacAddr, Mode};
+use crate::dataplane::select::Mode;
+use crate::wire::{IpProtocol, MacAddr};
 use locate::Cx;
 use raw::RawConfig;
 use std::net::Ipv4Addr;
@@ -162,7 +163,7 @@ pub struct Frontend {
     pub name: String,
     pub address: Ipv4Addr,
     pub port: u16,
-    pub protocol: L4Proto,
+    pub protocol: IpProtocol,
 }
 
 /// A named set of backends.

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use toml::Spanned;
 
 /// A backend endpoint and protocol, the key of the return direction.
-type Endpoint = (Ipv4Addr, u16, L4Proto);
+type Endpoint = (Ipv4Addr, u16, IpProtocol);
 
 /// What the rules and NAT rules refer to, and what they have claimed so far.
 struct Links<'c> {
@@ -406,7 +406,7 @@ impl Cx<'_> {
             self.required(&f.protocol, &span, path, "protocol", "\"tcp\" or \"udp\"")?,
             &format!("{path}.protocol"),
             Keyword::Protocol,
-            &[("tcp", L4Proto::Tcp), ("udp", L4Proto::Udp)],
+            &[("tcp", IpProtocol::Tcp), ("udp", IpProtocol::Udp)],
         )?;
         if let Some(o) = before
             .iter()

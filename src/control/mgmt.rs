@@ -15,7 +15,7 @@ pub use crate::control::protocol::{
 use crate::dataplane::counters::{Counters, DropReason, Event, SharedCounters};
 use crate::dataplane::flow::FlowTable;
 use crate::dataplane::snapshot::{BackendEntry, ServiceKind, Snapshot};
-use crate::types::MacParseError;
+use crate::wire::ethernet::MacParseError;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddrV4;

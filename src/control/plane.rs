@@ -2,13 +2,12 @@
 //! publishes each result as one new [`Snapshot`] for the workers.
 
 use crate::config::{self, Config};
-use crate::dataplane::select::{self, MaglevTable, WeightedTable};
+use crate::dataplane::select::{self, MaglevTable, Mode, WeightedTable};
 use crate::dataplane::snapshot::{
     endpoint_key, BackendEntry, BackendStatus, EndpointMap, Service, ServiceKind, Snapshot,
     SnapshotCell, MAX_BACKEND_IDS, TTL_DECREMENT_DELTA,
 };
-use crate::types::{L4Proto, MacAddr, Mode};
-use crate::wire::checksum;
+use crate::wire::{checksum, IpProtocol, MacAddr};
 use hashbrown::{HashMap, HashSet};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -36,7 +35,7 @@ pub enum ChangeError {
     /// its replies could not be told apart.
     AmbiguousReturn {
         backend: SocketAddrV4,
-        protocol: L4Proto,
+        protocol: IpProtocol,
         frontend: String,
     },
 }
@@ -449,15 +448,12 @@ impl ControlPlane {
             local.insert(s.addr_raw);
             let served = s.kind == ServiceKind::Nat || s.pool != u16::MAX;
             if served {
-                frontends.insert(
-                    endpoint_key(s.addr_raw, s.port, s.protocol.number()),
-                    i as u16,
-                );
+                frontends.insert(endpoint_key(s.addr_raw, s.port, s.protocol), i as u16);
             }
         }
         for (id, b) in self.backends.iter().enumerate() {
             if b.status != BackendStatus::Removed {
-                let proto = self.services[b.service as usize].protocol.number();
+                let proto = self.services[b.service as usize].protocol;
                 returns.insert(endpoint_key(b.addr_raw, b.port, proto), id as u16);
             }
         }

@@ -21,9 +21,28 @@ use crate::dataplane::select::mix64;
 /// Entries per bucket.
 pub const WAYS: usize = 4;
 
+// The flags of an entry (`Entry::flags`), and how a packet changes them.
+
 /// Entry flag: half-open (SYN only) or closing (FIN or RST seen); expires after
 /// the transitory timeout instead of the rule's idle timeout.
 pub const FLAG_TRANSITORY: u8 = 1;
+
+/// Entry flag: FIN or RST seen; stays transitory until it expires, and a new
+/// SYN on it opens a new connection.
+pub const FLAG_CLOSING: u8 = 2;
+
+/// The flags of a new connection's entry, from its first packet: `syn` (a
+/// TCP SYN without ACK) and `closing` (a TCP FIN or RST).
+#[inline(always)]
+pub const fn initial_flags(syn: bool, closing: bool) -> u8 {
+    if closing {
+        FLAG_TRANSITORY | FLAG_CLOSING
+    } else if syn {
+        FLAG_TRANSITORY
+    } else {
+        0
+    }
+}
 
 /// One tracked connection. `key == 0` marks a free slot (a key is never 0: its
 /// client address is never 0.0.0.0, which the data path drops as martian).
@@ -37,6 +56,55 @@ pub struct Entry {
     pub backend: u16,
     pub flags: u8,
     _pad: u8,
+}
+
+impl Entry {
+    /// Half-open or closing.
+    #[inline(always)]
+    pub const fn is_transitory(&self) -> bool {
+        self.flags & FLAG_TRANSITORY != 0
+    }
+
+    /// FIN or RST seen.
+    #[inline(always)]
+    pub const fn is_closing(&self) -> bool {
+        self.flags & FLAG_CLOSING != 0
+    }
+
+    /// The one place that chooses an entry's timeout, in seconds: `transitory`
+    /// while it is half-open or closing, else `idle`, its rule's idle timeout.
+    #[inline(always)]
+    pub const fn timeout(&self, transitory: u32, idle: u32) -> u32 {
+        if self.is_transitory() {
+            transitory
+        } else {
+            idle
+        }
+    }
+
+    /// Whether the entry has been idle at `now` for longer than `timeout`. A
+    /// clock that went backwards (a replay looping over its capture) counts
+    /// as idle 0.
+    #[inline(always)]
+    pub fn is_expired(&self, now: u32, timeout: u32) -> bool {
+        now.saturating_sub(self.last_seen) > timeout
+    }
+
+    /// Records a packet of an established entry at `now` (`syn`, `closing`
+    /// as in [`initial_flags`]): a FIN or RST makes it closing; a
+    /// retransmitted SYN leaves it half-open; any other packet establishes it,
+    /// unless it is closing.
+    #[inline(always)]
+    pub fn touch(&mut self, now: u32, syn: bool, closing: bool) {
+        self.last_seen = now;
+        if closing {
+            self.flags |= FLAG_TRANSITORY | FLAG_CLOSING;
+        } else if syn {
+            // A retransmitted SYN: still half-open.
+        } else if !self.is_closing() {
+            self.flags &= !FLAG_TRANSITORY;
+        }
+    }
 }
 
 #[derive(Clone, Copy, Default)]
@@ -206,12 +274,10 @@ impl FlowTable {
                 if e.key == 0 {
                     return Some((b * WAYS + w, Claim::Free));
                 }
-                if is_expired(e, now, timeout(e)) {
+                if e.is_expired(now, timeout(e)) {
                     return Some((b * WAYS + w, Claim::Expired));
                 }
-                if e.flags & FLAG_TRANSITORY != 0
-                    && transitory.is_none_or(|(_, seen)| e.last_seen < seen)
-                {
+                if e.is_transitory() && transitory.is_none_or(|(_, seen)| e.last_seen < seen) {
                     transitory = Some((b * WAYS + w, e.last_seen));
                 }
             }
@@ -322,7 +388,7 @@ impl FlowTable {
         self.buckets
             .iter()
             .flat_map(|b| b.entries.iter())
-            .filter(|e| e.key != 0 && !is_expired(e, now, timeout(e)))
+            .filter(|e| e.key != 0 && !e.is_expired(now, timeout(e)))
             .count()
     }
 
@@ -334,13 +400,6 @@ impl FlowTable {
             }
         }
     }
-}
-
-/// An entry has expired when it has been idle for longer than its timeout. A
-/// clock that went backwards (a replay looping over its capture) counts as idle 0.
-#[inline(always)]
-pub fn is_expired(e: &Entry, now: u32, timeout: u32) -> bool {
-    now.saturating_sub(e.last_seen) > timeout
 }
 
 /// Asks the kernel to back a large table with transparent huge pages: a

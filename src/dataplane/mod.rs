@@ -17,24 +17,19 @@ pub mod snapshot;
 pub mod worker;
 
 use crate::dataplane::counters::{Counters, DropReason, Event};
-use crate::dataplane::flow::{Claim, FlowTable, Lookup, FLAG_TRANSITORY};
-use crate::dataplane::select::{Rng, NONE};
+use crate::dataplane::flow::{Claim, FlowTable, Lookup};
+use crate::dataplane::select::{Mode, Rng, NONE};
 use crate::dataplane::snapshot::{
     BackendEntry, BackendStatus, Service, ServiceKind, Snapshot, SnapshotCell,
 };
 use crate::ports::{PacketBuf, BURST};
-use crate::types::{MacAddr, Mode};
 use crate::wire::ethernet::{self, EtherType};
-use crate::wire::ipv4::{self, Protocol};
-use crate::wire::{arp, checksum, icmp, tcp, udp};
+use crate::wire::{arp, checksum, icmp, ipv4, tcp, udp, IpProtocol, MacAddr};
 use std::sync::Arc;
 
 /// Seed of the consistent hashes (Maglev, source-ip). Fixed, so that every
 /// worker and every natrix instance maps a key to the same backend.
 pub const HASH_SEED: u64 = 0x6e61_7472_6978_0001;
-
-/// Flow-entry flag: FIN or RST seen; stays transitory until it expires.
-pub const FLAG_CLOSING: u8 = 2;
 
 /// What to do with a packet after processing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,17 +44,107 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
+/// Where a packet's headers lie in its frame: the IPv4 header at `l3`, the
+/// TCP, UDP or ICMP header at `l4`, the end of the datagram (before any
+/// link-layer padding) at `end`. Small and `Copy`: it travels by value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Offsets {
+    /// At most 22 (Ethernet with two VLAN tags).
+    l3: u16,
+    /// At most 82 (`l3` and a 60-byte IPv4 header).
+    l4: u16,
+    /// Up to `l3` + 65535.
+    end: u32,
+}
+
+impl Offsets {
+    #[inline(always)]
+    fn new(l3: usize, l4: usize, end: usize) -> Offsets {
+        Offsets {
+            l3: l3 as u16,
+            l4: l4 as u16,
+            end: end as u32,
+        }
+    }
+
+    /// Start of the IPv4 header.
+    #[inline(always)]
+    fn l3(self) -> usize {
+        self.l3 as usize
+    }
+
+    /// Start of the IPv4 payload.
+    #[inline(always)]
+    fn l4(self) -> usize {
+        self.l4 as usize
+    }
+
+    /// End of the IPv4 datagram.
+    #[inline(always)]
+    fn end(self) -> usize {
+        self.end as usize
+    }
+}
+
 /// Per-packet state carried from the first pass to the second.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Pending {
     key: u64,
     hash: u64,
-    l3: u16,
-    l4: u16,
+    at: Offsets,
     service: u16,
-    tcp: bool,
+    /// TCP or UDP.
+    proto: IpProtocol,
+    /// The TCP flags; 0 for UDP, so that UDP is never `syn` nor `closing`.
     tcp_flags: u8,
     active: bool,
+}
+
+impl Default for Pending {
+    #[inline(always)]
+    fn default() -> Pending {
+        Pending {
+            key: 0,
+            hash: 0,
+            at: Offsets::default(),
+            service: 0,
+            proto: IpProtocol::Tcp,
+            tcp_flags: 0,
+            active: false,
+        }
+    }
+}
+
+impl Pending {
+    /// A TCP SYN without ACK: the first packet of a connection.
+    #[inline(always)]
+    fn syn(&self) -> bool {
+        self.tcp_flags & tcp::FLAG_SYN != 0 && self.tcp_flags & tcp::FLAG_ACK == 0
+    }
+
+    /// A TCP FIN or RST: the connection is closing.
+    #[inline(always)]
+    fn closing(&self) -> bool {
+        self.tcp_flags & (tcp::FLAG_FIN | tcp::FLAG_RST) != 0
+    }
+}
+
+/// Where a translated ICMP error goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ErrorTo {
+    /// It came from the client side, about a reply a frontend sent: to the
+    /// backend of the connection.
+    Backend,
+    /// It came from a backend, about a client's packet: to that client, from
+    /// the frontend.
+    Client,
+}
+
+/// Which port of a TCP or UDP header a rewrite replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PortSide {
+    Src,
+    Dst,
 }
 
 /// One worker's data path: its snapshot, flow table, random source and counters.
@@ -167,24 +252,27 @@ impl Dataplane {
         if ip.is_fragment() {
             return Verdict::Drop(IpFragment);
         }
-        let l4 = l3 + ip.header_len() as usize;
-        let end = l3 + ip.total_len() as usize;
+        let at = Offsets::new(
+            l3,
+            l3 + ip.header_len() as usize,
+            l3 + ip.total_len() as usize,
+        );
         let ttl = ip.ttl();
         let proto = ip.protocol();
-        let (sport, dport, flags, is_tcp) = match proto {
-            Protocol::Tcp => match tcp::Packet::new_checked(&data[l4..end]) {
-                Ok(t) => (t.src_port(), t.dst_port(), t.flags(), true),
+        let l4 = &data[at.l4()..at.end()];
+        let (sport, dport, flags) = match proto {
+            IpProtocol::Tcp => match tcp::Packet::new_checked(l4) {
+                Ok(t) => (t.src_port(), t.dst_port(), t.flags()),
                 Err(_) => return Verdict::Drop(MalformedTcp),
             },
-            Protocol::Udp => match udp::Packet::new_checked(&data[l4..end]) {
-                Ok(u) => (u.src_port(), u.dst_port(), 0, false),
+            IpProtocol::Udp => match udp::Packet::new_checked(l4) {
+                Ok(u) => (u.src_port(), u.dst_port(), 0),
                 Err(_) => return Verdict::Drop(MalformedUdp),
             },
-            Protocol::Icmp => return self.icmp(data, l3, l4, end, ttl, dst),
+            IpProtocol::Icmp => return self.icmp(data, at, ttl, dst),
             _ => return Verdict::Drop(UnsupportedProtocol),
         };
-        let pn: u8 = proto.into();
-        if let Some(s) = snap.frontend(dst, dport, pn) {
+        if let Some(s) = snap.frontend(dst, dport, proto) {
             if ttl <= 1 {
                 return Verdict::Drop(TtlExpired);
             }
@@ -192,7 +280,7 @@ impl Dataplane {
             if svc.kind == ServiceKind::Nat {
                 let id = svc.members[0];
                 let be = &snap.backends[id as usize];
-                rewrite_inbound(data, l3, l4, is_tcp, be, snap.mac);
+                rewrite_inbound(data, at, proto, be, snap.mac);
                 self.counters.event(Event::NatRule);
                 bump(&mut self.counters.backend_packets, id);
                 return Verdict::ToPrivate;
@@ -203,22 +291,21 @@ impl Dataplane {
             *p = Pending {
                 key,
                 hash,
-                l3: l3 as u16,
-                l4: l4 as u16,
+                at,
                 service: s,
-                tcp: is_tcp,
+                proto,
                 tcp_flags: flags,
                 active: true,
             };
             return Verdict::ToPrivate;
         }
-        if let Some(id) = snap.return_backend(src, sport, pn) {
+        if let Some(id) = snap.return_backend(src, sport, proto) {
             if ttl <= 1 {
                 return Verdict::Drop(TtlExpired);
             }
             let be = &snap.backends[id as usize];
             let svc = &snap.services[be.service as usize];
-            rewrite_return(data, l3, l4, is_tcp, be, svc.addr_raw, svc.port, snap);
+            rewrite_return(data, at, proto, be, svc.addr_raw, svc.port, snap);
             self.counters.event(if svc.kind == ServiceKind::Nat {
                 Event::NatRule
             } else {
@@ -234,33 +321,22 @@ impl Dataplane {
     /// about a TCP or UDP packet of a frontend or a backend are translated and
     /// passed on; the rest is dropped. Rare, so done in the first pass.
     #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
-    fn icmp(
-        &mut self,
-        data: &mut [u8],
-        l3: usize,
-        l4: usize,
-        end: usize,
-        ttl: u8,
-        dst: u32,
-    ) -> Verdict {
-        let msg_type = match icmp::Packet::new_checked(&data[l4..end]) {
+    fn icmp(&mut self, data: &mut [u8], at: Offsets, ttl: u8, dst: u32) -> Verdict {
+        let message = &data[at.l4()..at.end()];
+        let msg_type = match icmp::Packet::new_checked(message) {
             Ok(m) => m.msg_type(),
             Err(_) => return Verdict::Drop(DropReason::MalformedIcmp),
         };
-        if !matches!(
-            msg_type,
-            icmp::DEST_UNREACHABLE | icmp::TIME_EXCEEDED | icmp::PARAMETER_PROBLEM
-        ) {
-            return answer_echo(&self.snap, &mut self.counters, data, l3, l4, end, dst);
+        if !msg_type.is_error() {
+            return answer_echo(&self.snap, &mut self.counters, data, at, dst);
         }
-        let Some(q) = icmp::Quoted::parse(&data[l4..end]) else {
+        let Some(q) = icmp::Quoted::parse(message) else {
             return Verdict::Drop(DropReason::MalformedIcmp);
         };
-        if !icmp::Packet::new_unchecked(&data[l4..end]).verify_checksum() {
+        if !icmp::Packet::new_unchecked(message).verify_checksum() {
             return Verdict::Drop(DropReason::MalformedIcmp);
         }
-        if q.proto != 6 && q.proto != 17 {
+        if !matches!(q.proto, IpProtocol::Tcp | IpProtocol::Udp) {
             return Verdict::Drop(DropReason::IcmpUnsupported);
         }
         // Either way, an error goes to the source of the packet it quotes.
@@ -268,56 +344,56 @@ impl Dataplane {
             return Verdict::Drop(DropReason::IcmpUnsupported);
         }
         let snap = &*self.snap;
-        let (be, inbound, fe_addr, fe_port) =
-            if let Some(s) = snap.frontend(q.src, q.sport, q.proto) {
-                // From the client side, about a packet a frontend sent (a reply):
-                // to the backend of the connection.
-                let svc = &snap.services[s as usize];
-                let id = if svc.kind == ServiceKind::Nat {
-                    svc.members[0]
-                } else {
-                    // The connection, if live; an error does not refresh it.
-                    let key = flow::flow_key(q.dst, q.dport, s);
-                    let Lookup::Hit(slot) = self.flows.lookup(key, self.flows.hash(key)) else {
-                        return Verdict::Drop(DropReason::IcmpNoFlow);
-                    };
-                    let e = self.flows.get(slot);
-                    let timeout = if e.flags & FLAG_TRANSITORY != 0 {
-                        snap.transitory_timeout_secs
-                    } else {
-                        svc.idle_timeout_secs
-                    };
-                    if flow::is_expired(e, self.now, timeout) {
-                        return Verdict::Drop(DropReason::IcmpNoFlow);
-                    }
-                    e.backend
-                };
-                match snap.backends.get(id as usize) {
-                    Some(be) if be.status != BackendStatus::Removed => (be, true, q.src, q.sport),
-                    _ => return Verdict::Drop(DropReason::IcmpNoFlow),
-                }
-            } else if let Some(id) = snap.return_backend(q.dst, q.dport, q.proto) {
-                // From a backend, about a packet it was sent (a client's): to the
-                // client, from the frontend.
-                let be = &snap.backends[id as usize];
-                let svc = &snap.services[be.service as usize];
-                (be, false, svc.addr_raw, svc.port)
+        let (be, to, fe_addr, fe_port) = if let Some(s) = snap.frontend(q.src, q.sport, q.proto) {
+            // From the client side, about a packet a frontend sent (a reply):
+            // to the backend of the connection.
+            let svc = &snap.services[s as usize];
+            let id = if svc.kind == ServiceKind::Nat {
+                svc.members[0]
             } else {
-                return Verdict::Drop(DropReason::IcmpUnsupported);
+                // The connection, if live; an error does not refresh it.
+                let key = flow::flow_key(q.dst, q.dport, s);
+                let Lookup::Hit(slot) = self.flows.lookup(key, self.flows.hash(key)) else {
+                    return Verdict::Drop(DropReason::IcmpNoFlow);
+                };
+                let e = self.flows.get(slot);
+                let timeout = e.timeout(snap.transitory_timeout_secs, svc.idle_timeout_secs);
+                if e.is_expired(self.now, timeout) {
+                    return Verdict::Drop(DropReason::IcmpNoFlow);
+                }
+                e.backend
             };
+            match snap.backends.get(id as usize) {
+                Some(be) if be.status != BackendStatus::Removed => {
+                    (be, ErrorTo::Backend, q.src, q.sport)
+                }
+                _ => return Verdict::Drop(DropReason::IcmpNoFlow),
+            }
+        } else if let Some(id) = snap.return_backend(q.dst, q.dport, q.proto) {
+            // From a backend, about a packet it was sent (a client's): to the
+            // client, from the frontend.
+            let be = &snap.backends[id as usize];
+            let svc = &snap.services[be.service as usize];
+            (be, ErrorTo::Client, svc.addr_raw, svc.port)
+        } else {
+            return Verdict::Drop(DropReason::IcmpUnsupported);
+        };
         if ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
-        translate_icmp_error(data, l3, l4, end, &q, inbound, be, fe_addr, fe_port);
+        translate_icmp_error(data, at, &q, to, be, fe_addr, fe_port);
         let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
         eth.set_src_addr(snap.mac);
         self.counters.event(Event::IcmpErrorForwarded);
-        if inbound {
-            eth.set_dst_addr(be.mac);
-            Verdict::ToPrivate
-        } else {
-            eth.set_dst_addr(snap.gateway_mac);
-            Verdict::ToPublic
+        match to {
+            ErrorTo::Backend => {
+                eth.set_dst_addr(be.mac);
+                Verdict::ToPrivate
+            }
+            ErrorTo::Client => {
+                eth.set_dst_addr(snap.gateway_mac);
+                Verdict::ToPublic
+            }
         }
     }
 
@@ -329,43 +405,30 @@ impl Dataplane {
         let now = self.now;
         let client = (p.key >> 32) as u32;
         let cport = (p.key >> 16) as u16;
-        let syn = p.tcp && p.tcp_flags & tcp::FLAG_SYN != 0 && p.tcp_flags & tcp::FLAG_ACK == 0;
-        let closing = p.tcp && p.tcp_flags & (tcp::FLAG_FIN | tcp::FLAG_RST) != 0;
-        let proto = if p.tcp { 6 } else { 17 };
+        let syn = p.syn();
+        let closing = p.closing();
 
         let (slot, claim) = match self.flows.lookup(p.key, p.hash) {
             Lookup::Hit(slot) => {
                 let e = *self.flows.get(slot);
-                let timeout = if e.flags & FLAG_TRANSITORY != 0 {
-                    snap.transitory_timeout_secs
-                } else {
-                    svc.idle_timeout_secs
-                };
+                let timeout = e.timeout(snap.transitory_timeout_secs, svc.idle_timeout_secs);
                 let status = snap
                     .backends
                     .get(e.backend as usize)
                     .map_or(BackendStatus::Removed, |b| b.status);
-                if !flow::is_expired(&e, now, timeout) {
+                if !e.is_expired(now, timeout) {
                     let gone = matches!(status, BackendStatus::Removed | BackendStatus::DownDrop);
                     // A SYN on a closing entry is a new connection reusing the
                     // client port: it is chosen afresh below (so a draining or
                     // down backend takes no new connection this way).
-                    let reopen = syn && e.flags & FLAG_CLOSING != 0;
+                    let reopen = syn && e.is_closing();
                     if !gone && !reopen {
                         // Established: the common case.
-                        let ent = self.flows.get_mut(slot);
-                        ent.last_seen = now;
-                        if closing {
-                            ent.flags |= FLAG_TRANSITORY | FLAG_CLOSING;
-                        } else if syn {
-                            // A retransmitted SYN: still half-open.
-                        } else if ent.flags & FLAG_CLOSING == 0 {
-                            ent.flags &= !FLAG_TRANSITORY;
-                        }
+                        self.flows.get_mut(slot).touch(now, syn, closing);
                         self.counters.event(Event::FlowHit);
                         return self.forward(data, p, e.backend);
                     }
-                    if p.tcp && !syn {
+                    if matches!(p.proto, IpProtocol::Tcp) && !syn {
                         // The backend is gone (or down, and the pool drops its
                         // connections), and with it the connection.
                         self.flows.remove(slot);
@@ -382,24 +445,13 @@ impl Dataplane {
                 }
             }
             Lookup::Miss(free) => (free.map(|s| (s, Claim::Free)))
-                .or_else(|| {
-                    let transitory = snap.transitory_timeout_secs;
-                    let services = &snap.services;
-                    self.flows.reclaim(p.hash, now, |e| {
-                        if e.flags & FLAG_TRANSITORY != 0 {
-                            transitory
-                        } else {
-                            services
-                                .get(flow::key_service(e.key) as usize)
-                                .map_or(0, |s| s.idle_timeout_secs)
-                        }
-                    })
-                })
+                .or_else(|| self.flows.reclaim(p.hash, now, |e| snap.flow_timeout(e)))
                 .map_or((None, Claim::Free), |(s, c)| (Some(s), c)),
         };
 
         // The consistent hash of the rule: the 5-tuple (Maglev, and random mode
         // when the table is full), or the client for the affinity modes.
+        let proto = p.proto.number();
         let hash = match svc.mode {
             Mode::Random | Mode::Maglev => {
                 select::hash_tuple(client, svc.addr_raw, cport, svc.port, proto, HASH_SEED)
@@ -418,7 +470,7 @@ impl Dataplane {
             }
             return self.forward(data, p, b);
         };
-        let midstream = p.tcp && !syn;
+        let midstream = matches!(p.proto, IpProtocol::Tcp) && !syn;
         if midstream && svc.mode != Mode::Maglev {
             return Verdict::Drop(DropReason::NoFlow);
         }
@@ -429,14 +481,8 @@ impl Dataplane {
         if b == NONE {
             return Verdict::Drop(no_backend(svc));
         }
-        let flags = if closing {
-            FLAG_TRANSITORY | FLAG_CLOSING
-        } else if syn {
-            FLAG_TRANSITORY
-        } else {
-            0
-        };
-        self.flows.put(slot, p.key, b, flags, now);
+        self.flows
+            .put(slot, p.key, b, flow::initial_flags(syn, closing), now);
         match claim {
             Claim::Free => {}
             Claim::Expired => self.counters.event(Event::ExpiredReused),
@@ -454,7 +500,7 @@ impl Dataplane {
     fn forward(&mut self, data: &mut [u8], p: &Pending, b: u16) -> Verdict {
         let snap = &*self.snap;
         let be = &snap.backends[b as usize];
-        rewrite_inbound(data, p.l3 as usize, p.l4 as usize, p.tcp, be, snap.mac);
+        rewrite_inbound(data, p.at, p.proto, be, snap.mac);
         self.counters.event(Event::Inbound);
         bump(&mut self.counters.backend_packets, b);
         Verdict::ToPrivate
@@ -486,30 +532,35 @@ fn is_martian(src: u32) -> bool {
     first == 0 || first == 127 || first >= 224
 }
 
-/// Patches a TCP or UDP checksum with a precomputed delta. A UDP checksum of 0
-/// means "none" and stays 0; a computed 0 is sent as 0xFFFF (RFC 768).
+/// Rewrites the `side` port of the TCP or UDP header at the start of `l4` to
+/// `port` and patches its checksum with the precomputed `delta`, if the buffer
+/// holds the checksum (a header quoted in an ICMP error may be cut short). A
+/// UDP checksum of 0 means "none" and stays 0; a computed 0 is sent as 0xFFFF
+/// (RFC 768).
 #[inline(always)]
-fn patch_l4(data: &mut [u8], l4: usize, is_tcp: bool, port_dst: bool, port: u16, delta: u32) {
-    if is_tcp {
-        let mut t = tcp::Packet::new_unchecked(&mut data[l4..]);
-        if port_dst {
-            t.set_dst_port(port);
-        } else {
-            t.set_src_port(port);
+fn patch_l4(l4: &mut [u8], proto: IpProtocol, side: PortSide, port: u16, delta: u32) {
+    if matches!(proto, IpProtocol::Tcp) {
+        let mut t = tcp::Packet::new_unchecked(l4);
+        match side {
+            PortSide::Src => t.set_src_port(port),
+            PortSide::Dst => t.set_dst_port(port),
         }
-        let c = checksum::apply(t.checksum(), delta);
-        t.set_checksum(c);
+        if t.holds_checksum() {
+            let c = checksum::apply(t.checksum(), delta);
+            t.set_checksum(c);
+        }
     } else {
-        let mut u = udp::Packet::new_unchecked(&mut data[l4..]);
-        if port_dst {
-            u.set_dst_port(port);
-        } else {
-            u.set_src_port(port);
+        let mut u = udp::Packet::new_unchecked(l4);
+        match side {
+            PortSide::Src => u.set_src_port(port),
+            PortSide::Dst => u.set_dst_port(port),
         }
-        let c = u.checksum();
-        if c != 0 {
-            let n = checksum::apply(c, delta);
-            u.set_checksum(if n == 0 { 0xffff } else { n });
+        if u.holds_checksum() {
+            let c = u.checksum();
+            if c != 0 {
+                let n = checksum::apply(c, delta);
+                u.set_checksum(if n == 0 { 0xffff } else { n });
+            }
         }
     }
 }
@@ -518,9 +569,8 @@ fn patch_l4(data: &mut [u8], l4: usize, is_tcp: bool, port_dst: bool, port: u16,
 #[inline(always)]
 fn rewrite_inbound(
     data: &mut [u8],
-    l3: usize,
-    l4: usize,
-    is_tcp: bool,
+    at: Offsets,
+    proto: IpProtocol,
     be: &BackendEntry,
     mac: MacAddr,
 ) {
@@ -530,24 +580,28 @@ fn rewrite_inbound(
         eth.set_src_addr(mac);
     }
     {
-        let mut ip = ipv4::Packet::new_unchecked(&mut data[l3..]);
+        let mut ip = ipv4::Packet::new_unchecked(&mut data[at.l3()..]);
         ip.set_dst_addr(be.address);
         let ttl = ip.ttl();
         ip.set_ttl(ttl - 1);
         let c = checksum::apply(ip.checksum(), be.in_ip_delta);
         ip.set_checksum(c);
     }
-    patch_l4(data, l4, is_tcp, true, be.port, be.in_l4_delta);
+    patch_l4(
+        &mut data[at.l4()..],
+        proto,
+        PortSide::Dst,
+        be.port,
+        be.in_l4_delta,
+    );
 }
 
 /// Backend -> client becomes frontend -> client.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn rewrite_return(
     data: &mut [u8],
-    l3: usize,
-    l4: usize,
-    is_tcp: bool,
+    at: Offsets,
+    proto: IpProtocol,
     be: &BackendEntry,
     fe_addr: u32,
     fe_port: u16,
@@ -559,90 +613,86 @@ fn rewrite_return(
         eth.set_src_addr(snap.mac);
     }
     {
-        let mut ip = ipv4::Packet::new_unchecked(&mut data[l3..]);
+        let mut ip = ipv4::Packet::new_unchecked(&mut data[at.l3()..]);
         ip.set_src_addr(fe_addr.into());
         let ttl = ip.ttl();
         ip.set_ttl(ttl - 1);
         let c = checksum::apply(ip.checksum(), be.out_ip_delta);
         ip.set_checksum(c);
     }
-    patch_l4(data, l4, is_tcp, false, fe_port, be.out_l4_delta);
+    patch_l4(
+        &mut data[at.l4()..],
+        proto,
+        PortSide::Src,
+        fe_port,
+        be.out_l4_delta,
+    );
 }
 
-/// Rewrites an ICMP error and the packet it quotes, in place. `inbound`: the
-/// error goes to backend `be` (the outer destination and the quoted source,
-/// a frontend, become the backend's address and port); otherwise it comes
-/// from `be` toward a client (the outer source and the quoted destination
-/// become the frontend's, `fe_port` being the frontend's port).
+/// Rewrites an ICMP error and the packet it quotes, in place. To
+/// [`ErrorTo::Backend`] `be`: the outer destination and the quoted source, a
+/// frontend, become the backend's address and port. To [`ErrorTo::Client`],
+/// from `be`: the outer source and the quoted destination become the
+/// frontend's, `fe_port` being the frontend's port.
 ///
 /// The outer IPv4 and quoted TCP/UDP checksums take the backend's
 /// precomputed deltas (the same address and port change as its connections'
 /// packets); the quoted IPv4 header's checksum the address change alone;
 /// the ICMP checksum, which covers the quote, is computed afresh.
-#[allow(clippy::too_many_arguments)]
 fn translate_icmp_error(
     data: &mut [u8],
-    l3: usize,
-    l4: usize,
-    end: usize,
+    at: Offsets,
     q: &icmp::Quoted,
-    inbound: bool,
+    to: ErrorTo,
     be: &BackendEntry,
     fe_addr: u32,
     fe_port: u16,
 ) {
     {
-        let mut ip = ipv4::Packet::new_unchecked(&mut data[l3..]);
+        let mut ip = ipv4::Packet::new_unchecked(&mut data[at.l3()..]);
         let ttl = ip.ttl();
         ip.set_ttl(ttl - 1);
-        let delta = if inbound {
-            ip.set_dst_addr(be.address);
-            be.in_ip_delta
-        } else {
-            ip.set_src_addr(fe_addr.into());
-            be.out_ip_delta
+        let delta = match to {
+            ErrorTo::Backend => {
+                ip.set_dst_addr(be.address);
+                be.in_ip_delta
+            }
+            ErrorTo::Client => {
+                ip.set_src_addr(fe_addr.into());
+                be.out_ip_delta
+            }
         };
         let c = checksum::apply(ip.checksum(), delta);
         ip.set_checksum(c);
     }
-    let il3 = l4 + icmp::ERROR_HEADER_LEN;
+    // The quoted datagram: its IPv4 header, then the start of its TCP or UDP
+    // header (Quoted::parse checked that both are there, the L4 one for
+    // 8 bytes at least).
+    let il3 = at.l4() + icmp::ERROR_HEADER_LEN;
     let il4 = il3 + q.header_len;
     {
         let mut ip = ipv4::Packet::new_unchecked(&mut data[il3..il4]);
-        let delta = if inbound {
-            ip.set_src_addr(be.address);
-            checksum::delta32(fe_addr, be.addr_raw)
-        } else {
-            ip.set_dst_addr(fe_addr.into());
-            checksum::delta32(be.addr_raw, fe_addr)
+        let delta = match to {
+            ErrorTo::Backend => {
+                ip.set_src_addr(be.address);
+                checksum::delta32(fe_addr, be.addr_raw)
+            }
+            ErrorTo::Client => {
+                ip.set_dst_addr(fe_addr.into());
+                checksum::delta32(be.addr_raw, fe_addr)
+            }
         };
         let c = checksum::apply(ip.checksum(), delta);
         ip.set_checksum(c);
     }
-    {
-        // The quoted TCP or UDP header, often cut short: the ports are always
-        // there (RFC 792 quotes 8 bytes), a TCP checksum not always.
-        let l4q = &mut data[il4..end];
-        let (at, port, delta) = if inbound {
-            (0, be.port, be.in_l4_delta)
-        } else {
-            (2, fe_port, be.out_l4_delta)
-        };
-        l4q[at..at + 2].copy_from_slice(&port.to_be_bytes());
-        let ck = if q.proto == 6 { 16 } else { 6 };
-        if l4q.len() >= ck + 2 {
-            let c = u16::from_be_bytes([l4q[ck], l4q[ck + 1]]);
-            // A UDP checksum of 0 means none, and stays so.
-            if q.proto == 6 || c != 0 {
-                let mut n = checksum::apply(c, delta);
-                if q.proto == 17 && n == 0 {
-                    n = 0xffff;
-                }
-                l4q[ck..ck + 2].copy_from_slice(&n.to_be_bytes());
-            }
-        }
+    // The quoted TCP or UDP header, often cut short: the ports are always
+    // there (RFC 792 quotes 8 bytes), a TCP checksum not always.
+    let quoted_l4 = &mut data[il4..at.end()];
+    match to {
+        ErrorTo::Backend => patch_l4(quoted_l4, q.proto, PortSide::Src, be.port, be.in_l4_delta),
+        ErrorTo::Client => patch_l4(quoted_l4, q.proto, PortSide::Dst, fe_port, be.out_l4_delta),
     }
-    icmp::Packet::new_unchecked(&mut data[l4..end]).fill_checksum();
+    icmp::Packet::new_unchecked(&mut data[at.l4()..at.end()]).fill_checksum();
 }
 
 /// Answers an ARP request for a frontend or appliance address, in place (RFC 826).
@@ -683,30 +733,34 @@ fn answer_echo(
     snap: &Snapshot,
     counters: &mut Counters,
     data: &mut [u8],
-    l3: usize,
-    l4: usize,
-    end: usize,
+    at: Offsets,
     dst: u32,
 ) -> Verdict {
     if !snap.is_local(dst) {
         return Verdict::Drop(DropReason::IcmpUnsupported);
     }
     // The caller checked the ICMP header's length.
-    let m = icmp::Packet::new_unchecked(&data[l4..end]);
-    if m.msg_type() != icmp::ECHO_REQUEST || m.code() != 0 {
+    let m = icmp::Packet::new_unchecked(&data[at.l4()..at.end()]);
+    if m.msg_type() != icmp::Message::EchoRequest || m.code() != icmp::ECHO_CODE {
         return Verdict::Drop(DropReason::IcmpUnsupported);
     }
     if !m.verify_checksum() {
         return Verdict::Drop(DropReason::MalformedIcmp);
     }
     {
-        let mut m = icmp::Packet::new_unchecked(&mut data[l4..end]);
-        m.set_msg_type(icmp::ECHO_REPLY);
-        let c = checksum::update16(m.checksum(), (icmp::ECHO_REQUEST as u16) << 8, 0);
+        let mut m = icmp::Packet::new_unchecked(&mut data[at.l4()..at.end()]);
+        m.set_msg_type(icmp::Message::EchoReply);
+        // The type is the high byte of the first word; the code stays.
+        let word = |t: icmp::Message| u16::from(u8::from(t)) << 8;
+        let c = checksum::update16(
+            m.checksum(),
+            word(icmp::Message::EchoRequest),
+            word(icmp::Message::EchoReply),
+        );
         m.set_checksum(c);
     }
     {
-        let mut ip = ipv4::Packet::new_unchecked(&mut data[l3..]);
+        let mut ip = ipv4::Packet::new_unchecked(&mut data[at.l3()..]);
         let (s, d) = (ip.src_addr(), ip.dst_addr());
         ip.set_src_addr(d);
         ip.set_dst_addr(s);

@@ -1,4 +1,4 @@
-//! Backend selection tables.
+//! Backend selection: the rule's [`Mode`] and the tables behind it.
 //!
 //! This module builds the immutable lookup structures that the data path
 //! consults to choose a backend for a new connection:
@@ -24,6 +24,48 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
+
+/// How a load-balancing rule picks the backend of a new connection.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum Mode {
+    /// Weighted random choice per new connection.
+    #[default]
+    Random,
+    /// Maglev consistent hash of the 5-tuple.
+    Maglev,
+    /// Consistent hash of the client address (2-tuple affinity).
+    SourceIp,
+    /// Consistent hash of the client address and protocol (3-tuple affinity).
+    SourceIpProtocol,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 4] = [
+        Mode::Random,
+        Mode::Maglev,
+        Mode::SourceIp,
+        Mode::SourceIpProtocol,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::Random => "random",
+            Mode::Maglev => "maglev",
+            Mode::SourceIp => "source-ip",
+            Mode::SourceIpProtocol => "source-ip-protocol",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name() == s)
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// "No backend".
 pub const NONE: u16 = u16::MAX;
@@ -507,6 +549,14 @@ pub fn next_prime(n: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mode_names_round_trip() {
+        for m in Mode::ALL {
+            assert_eq!(Mode::from_name(m.name()), Some(m));
+        }
+        assert_eq!(Mode::from_name("round-robin"), None);
+    }
 
     #[test]
     fn primes() {

@@ -6,8 +6,9 @@
 //! [`SnapshotCell`], and each worker picks it up between bursts with one atomic
 //! load of the generation. Workers never lock.
 
-use crate::dataplane::select::{MaglevTable, WeightedTable, NONE};
-use crate::types::{L4Proto, MacAddr, Mode};
+use crate::dataplane::flow::{self, Entry};
+use crate::dataplane::select::{MaglevTable, Mode, WeightedTable, NONE};
+use crate::wire::{IpProtocol, MacAddr};
 use arc_swap::ArcSwap;
 use hashbrown::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -99,7 +100,7 @@ pub struct Service {
     pub name: String,
     pub address: Ipv4Addr,
     pub port: u16,
-    pub protocol: L4Proto,
+    pub protocol: IpProtocol,
     pub addr_raw: u32,
     pub kind: ServiceKind,
     pub mode: Mode,
@@ -211,21 +212,32 @@ impl EndpointMap {
 
 /// Key of an (address, port, protocol) endpoint in the lookup maps.
 #[inline(always)]
-pub fn endpoint_key(addr_raw: u32, port: u16, proto: u8) -> u64 {
-    ((addr_raw as u64) << 24) | ((port as u64) << 8) | proto as u64
+pub fn endpoint_key(addr_raw: u32, port: u16, proto: IpProtocol) -> u64 {
+    ((addr_raw as u64) << 24) | ((port as u64) << 8) | proto.number() as u64
 }
 
 impl Snapshot {
     /// The service whose frontend is (dst, port, proto).
     #[inline(always)]
-    pub fn frontend(&self, dst: u32, port: u16, proto: u8) -> Option<u16> {
+    pub fn frontend(&self, dst: u32, port: u16, proto: IpProtocol) -> Option<u16> {
         self.frontends.get(endpoint_key(dst, port, proto))
     }
 
     /// The backend id whose endpoint is (src, port, proto), for return traffic.
     #[inline(always)]
-    pub fn return_backend(&self, src: u32, port: u16, proto: u8) -> Option<u16> {
+    pub fn return_backend(&self, src: u32, port: u16, proto: IpProtocol) -> Option<u16> {
         self.returns.get(endpoint_key(src, port, proto))
+    }
+
+    /// The timeout of flow entry `e`, looking up its rule by the service in
+    /// its key (where the rule is at hand, use [`Entry::timeout`] directly).
+    #[inline]
+    pub fn flow_timeout(&self, e: &Entry) -> u32 {
+        let idle = self
+            .services
+            .get(flow::key_service(e.key) as usize)
+            .map_or(0, |s| s.idle_timeout_secs);
+        e.timeout(self.transitory_timeout_secs, idle)
     }
 
     /// Whether `addr` is a frontend address or one of the appliance's own.
@@ -285,7 +297,7 @@ mod tests {
         let mut m = HashMap::new();
         for i in 0..500u32 {
             m.insert(
-                endpoint_key(0xc612_0000 + i * 7, (i % 3) as u16 + 80, 6),
+                endpoint_key(0xc612_0000 + i * 7, (i % 3) as u16 + 80, IpProtocol::Tcp),
                 i as u16,
             );
         }
@@ -294,10 +306,16 @@ mod tests {
             assert_eq!(e.get(*k), Some(*v));
         }
         for i in 0..500u32 {
-            assert_eq!(e.get(endpoint_key(0xc612_0000 + i * 7, 1000, 6)), None);
-            assert_eq!(e.get(endpoint_key(0xc612_0000 + i * 7, 80, 17)), None);
+            assert_eq!(
+                e.get(endpoint_key(0xc612_0000 + i * 7, 1000, IpProtocol::Tcp)),
+                None
+            );
+            assert_eq!(
+                e.get(endpoint_key(0xc612_0000 + i * 7, 80, IpProtocol::Udp)),
+                None
+            );
         }
         let empty = EndpointMap::build(&HashMap::new());
-        assert_eq!(empty.get(endpoint_key(1, 2, 6)), None);
+        assert_eq!(empty.get(endpoint_key(1, 2, IpProtocol::Tcp)), None);
     }
 }

@@ -7,8 +7,7 @@
 //! write is counted in the cost, as a NIC's DMA would be.
 
 use crate::ports::{Burst, HeapBuf, Port, BURST};
-use crate::types::MacAddr;
-use crate::wire::{checksum, ethernet, ipv4, tcp};
+use crate::wire::{checksum, ethernet, ipv4, tcp, IpProtocol, MacAddr};
 use std::net::Ipv4Addr;
 
 /// Frame size of the benchmark (without the FCS).
@@ -48,7 +47,7 @@ fn template(flags: u8) -> [u8; FRAME_LEN] {
         ip.set_header_len(20);
         ip.set_total_len((FRAME_LEN - IP_OFF) as u16);
         ip.set_ttl(64);
-        ip.set_protocol(ipv4::Protocol::Tcp);
+        ip.set_protocol(IpProtocol::Tcp);
         ip.set_src_addr(Ipv4Addr::UNSPECIFIED);
         ip.set_dst_addr(FRONTEND);
         ip.fill_checksum();

@@ -12,6 +12,8 @@
 
 use core::net::Ipv4Addr;
 
+use super::IpProtocol;
+
 /// Ones'-complement partial sum of `data` as big-endian 16-bit words (RFC 1071
 /// section 4.1), an odd trailing byte padded with a zero byte.
 ///
@@ -83,10 +85,15 @@ pub fn finish(sum: u32) -> u16 {
 /// Partial sum of the TCP/UDP pseudo-header (RFC 793 section 3.1, RFC 768):
 /// source and destination address, zero byte, protocol, and L4 length.
 #[inline]
-pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> u32 {
+pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, length: u16) -> u32 {
     let s = u32::from(src);
     let d = u32::from(dst);
-    (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + u32::from(protocol) + u32::from(length)
+    (s >> 16)
+        + (s & 0xffff)
+        + (d >> 16)
+        + (d & 0xffff)
+        + u32::from(protocol.number())
+        + u32::from(length)
 }
 
 /// New checksum after one 16-bit word changes from `old` to `new`
@@ -176,9 +183,9 @@ mod tests {
         let mut bytes = [0u8; 12];
         bytes[0..4].copy_from_slice(&src.octets());
         bytes[4..8].copy_from_slice(&dst.octets());
-        bytes[9] = 6;
+        bytes[9] = IpProtocol::Tcp.number();
         bytes[10..12].copy_from_slice(&40u16.to_be_bytes());
-        assert_eq!(pseudo_header(src, dst, 6, 40), sum(&bytes));
+        assert_eq!(pseudo_header(src, dst, IpProtocol::Tcp, 40), sum(&bytes));
     }
 
     /// Checksum field offset used by the property tests (as in IPv4).

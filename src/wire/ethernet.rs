@@ -20,7 +20,77 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 
-use super::{get_mac, get_u16, put_u16, Error, MacAddr};
+use core::fmt;
+use core::str::FromStr;
+
+use super::{get_mac, get_u16, put_u16, Error};
+
+/// An Ethernet MAC address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
+    pub const ZERO: MacAddr = MacAddr([0; 6]);
+
+    pub fn is_broadcast(&self) -> bool {
+        *self == Self::BROADCAST
+    }
+
+    /// Group bit (I/G) of the first octet: broadcast and multicast.
+    pub fn is_multicast(&self) -> bool {
+        self.0[0] & 1 == 1
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
+    }
+}
+
+impl fmt::Debug for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Why a MAC address string did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MacParseError;
+
+impl fmt::Display for MacParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("expected six hexadecimal octets separated by ':', like 02:00:00:00:00:01")
+    }
+}
+
+impl std::error::Error for MacParseError {}
+
+impl FromStr for MacAddr {
+    type Err = MacParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 6];
+        let mut parts = s.split([':', '-']);
+        for byte in out.iter_mut() {
+            let part = parts.next().ok_or(MacParseError)?;
+            if part.is_empty() || part.len() > 2 {
+                return Err(MacParseError);
+            }
+            *byte = u8::from_str_radix(part, 16).map_err(|_| MacParseError)?;
+        }
+        if parts.next().is_some() {
+            return Err(MacParseError);
+        }
+        Ok(MacAddr(out))
+    }
+}
 
 /// An EtherType value (IEEE 802 numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -233,6 +303,19 @@ mod tests {
         v.extend_from_slice(&inner.to_be_bytes());
         v.extend(core::iter::repeat_n(0x45, extra));
         v
+    }
+
+    #[test]
+    fn mac_parse_and_display() {
+        let m: MacAddr = "02:00:5e:10:00:0a".parse().unwrap();
+        assert_eq!(m.0, [0x02, 0x00, 0x5e, 0x10, 0x00, 0x0a]);
+        assert_eq!(m.to_string(), "02:00:5e:10:00:0a");
+        assert!("02:00:5e:10:00".parse::<MacAddr>().is_err());
+        assert!("02:00:5e:10:00:0a:0b".parse::<MacAddr>().is_err());
+        assert!("02:00:5e:10:00:zz".parse::<MacAddr>().is_err());
+        assert!("02:00:5e:10:00:100".parse::<MacAddr>().is_err());
+        assert!(MacAddr::BROADCAST.is_multicast());
+        assert!(!m.is_multicast());
     }
 
     #[test]

@@ -20,52 +20,7 @@
 
 use core::net::Ipv4Addr;
 
-use super::{checksum, get_u16, get_u32, put_u16, put_u32, Error};
-use crate::types::L4Proto;
-
-/// IP protocol number (IANA "Assigned Internet Protocol Numbers").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// 1, ICMP.
-    Icmp,
-    /// 6, TCP.
-    Tcp,
-    /// 17, UDP.
-    Udp,
-    /// Any other protocol number.
-    Unknown(u8),
-}
-
-impl From<u8> for Protocol {
-    #[inline]
-    fn from(value: u8) -> Self {
-        match value {
-            1 => Protocol::Icmp,
-            6 => Protocol::Tcp,
-            17 => Protocol::Udp,
-            other => Protocol::Unknown(other),
-        }
-    }
-}
-
-impl From<Protocol> for u8 {
-    #[inline]
-    fn from(value: Protocol) -> Self {
-        match value {
-            Protocol::Icmp => 1,
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-            Protocol::Unknown(other) => other,
-        }
-    }
-}
-
-impl From<L4Proto> for Protocol {
-    #[inline]
-    fn from(value: L4Proto) -> Self {
-        Protocol::from(value.number())
-    }
-}
+use super::{checksum, get_u16, get_u32, put_u16, put_u32, Error, IpProtocol};
 
 mod field {
     use crate::wire::Field;
@@ -220,8 +175,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Protocol of the payload.
     #[inline]
-    pub fn protocol(&self) -> Protocol {
-        Protocol::from(self.buffer.as_ref()[field::PROTOCOL])
+    pub fn protocol(&self) -> IpProtocol {
+        IpProtocol::from(self.buffer.as_ref()[field::PROTOCOL])
     }
 
     /// Header checksum field.
@@ -336,7 +291,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// Sets the protocol.
     #[inline]
-    pub fn set_protocol(&mut self, value: Protocol) {
+    pub fn set_protocol(&mut self, value: IpProtocol) {
         self.buffer.as_mut()[field::PROTOCOL] = value.into();
     }
 
@@ -411,7 +366,7 @@ mod tests {
         p.set_header_len(20);
         p.set_total_len((MIN_HEADER_LEN + payload) as u16);
         p.set_ttl(64);
-        p.set_protocol(Protocol::Udp);
+        p.set_protocol(IpProtocol::Udp);
         p.fill_checksum();
         buf
     }
@@ -480,14 +435,5 @@ mod tests {
         assert!(p.is_fragment() && !p.more_frags());
         assert_eq!(p.frag_offset(), 1480);
         assert_eq!(&buf[6..8], &[0x00, 0xb9]);
-    }
-
-    #[test]
-    fn protocol_round_trip() {
-        for v in 0..=255u8 {
-            assert_eq!(u8::from(Protocol::from(v)), v);
-        }
-        assert_eq!(Protocol::from(L4Proto::Tcp), Protocol::Tcp);
-        assert_eq!(Protocol::from(L4Proto::Udp), Protocol::Udp);
     }
 }

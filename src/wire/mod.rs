@@ -1,4 +1,8 @@
-//! Header views over packet buffers.
+//! Header views over packet buffers, and the protocol numbers they carry
+//! ([`IpProtocol`], [`ethernet::EtherType`], [`icmp::Message`], ...).
+//!
+//! The lowest layer: it imports nothing from the rest of the crate, and
+//! every other layer speaks its vocabulary ([`MacAddr`], [`IpProtocol`]).
 //!
 //! Each protocol module offers a `Packet` (or `Frame`) view: a thin wrapper around
 //! any `T: AsRef<[u8]>` that reads and writes header fields in place, without
@@ -18,11 +22,13 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod ip;
 pub mod ipv4;
 pub mod tcp;
 pub mod udp;
 
-pub use crate::types::MacAddr;
+pub use ethernet::MacAddr;
+pub use ip::IpProtocol;
 
 /// Why a buffer was rejected by a `new_checked` constructor.
 ///

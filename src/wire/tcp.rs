@@ -25,7 +25,7 @@
 
 use core::net::Ipv4Addr;
 
-use super::{checksum, get_u16, get_u32, put_u16, put_u32, Error};
+use super::{checksum, get_u16, get_u32, put_u16, put_u32, Error, IpProtocol};
 
 mod field {
     use crate::wire::Field;
@@ -43,9 +43,6 @@ mod field {
 
 /// Length of a header without options (data offset = 5).
 pub const HEADER_LEN: usize = field::URGENT.end;
-
-/// IP protocol number of TCP, for the pseudo-header.
-const PROTOCOL: u8 = 6;
 
 /// FIN: no more data from sender.
 pub const FLAG_FIN: u8 = 0x01;
@@ -185,6 +182,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         get_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
+    /// Whether the buffer reaches past the checksum field. Always so after
+    /// `new_checked`; a header quoted in an ICMP error may be cut short.
+    #[inline]
+    pub fn holds_checksum(&self) -> bool {
+        self.buffer.as_ref().len() >= field::CHECKSUM.end
+    }
+
     /// Urgent pointer.
     #[inline]
     pub fn urgent_at(&self) -> u16 {
@@ -208,7 +212,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     fn full_sum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u32 {
         let data = self.buffer.as_ref();
         checksum::combine(
-            checksum::pseudo_header(src, dst, PROTOCOL, data.len() as u16),
+            checksum::pseudo_header(src, dst, IpProtocol::Tcp, data.len() as u16),
             checksum::sum(data),
         )
     }

@@ -17,7 +17,7 @@
 
 use core::net::Ipv4Addr;
 
-use super::{checksum, get_u16, put_u16, Error};
+use super::{checksum, get_u16, put_u16, Error, IpProtocol};
 
 mod field {
     use crate::wire::Field;
@@ -30,9 +30,6 @@ mod field {
 
 /// Length of the UDP header.
 pub const HEADER_LEN: usize = field::CHECKSUM.end;
-
-/// IP protocol number of UDP, for the pseudo-header.
-const PROTOCOL: u8 = 17;
 
 /// A view of a UDP datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +100,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         get_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
+    /// Whether the buffer reaches past the checksum field. Always so after
+    /// `new_checked`; a header quoted in an ICMP error may be cut short.
+    #[inline]
+    pub fn holds_checksum(&self) -> bool {
+        self.buffer.as_ref().len() >= field::CHECKSUM.end
+    }
+
     /// Datagram data: bytes from the end of the header to the length field.
     #[inline]
     pub fn payload(&self) -> &[u8] {
@@ -114,7 +118,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     fn full_sum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u32 {
         let len = self.len();
         checksum::combine(
-            checksum::pseudo_header(src, dst, PROTOCOL, len),
+            checksum::pseudo_header(src, dst, IpProtocol::Udp, len),
             checksum::sum(&self.buffer.as_ref()[..len as usize]),
         )
     }
@@ -227,7 +231,7 @@ mod tests {
         let (src, dst) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
         let mut buf = datagram(8, 8);
         let rest = checksum::fold(checksum::combine(
-            checksum::pseudo_header(src, dst, PROTOCOL, 8),
+            checksum::pseudo_header(src, dst, IpProtocol::Udp, 8),
             checksum::sum(&buf),
         ));
         let mut p = Packet::new_unchecked(&mut buf[..]);

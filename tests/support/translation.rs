@@ -10,10 +10,10 @@ use natrix::config::Config;
 use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::{Counters, DropReason, Event};
 use natrix::dataplane::select;
+use natrix::dataplane::select::Mode;
 use natrix::dataplane::snapshot::{BackendEntry, BackendStatus, Service, Snapshot};
 use natrix::dataplane::{Dataplane, Verdict, HASH_SEED};
 use natrix::ports::{HeapBuf, PacketBuf, BURST};
-use natrix::types::Mode;
 use std::net::Ipv4Addr;
 
 /// natrix's own MAC (`appliance.mac`).
@@ -411,7 +411,7 @@ pub fn fix_ip_checksum(frame: &mut [u8], l3: usize) {
 /// The service serving frontend (address, port, protocol).
 pub fn service_of(snap: &Snapshot, addr: Ipv4Addr, port: u16, proto: u8) -> &Service {
     let s = snap
-        .frontend(u32::from(addr), port, proto)
+        .frontend(u32::from(addr), port, proto.into())
         .unwrap_or_else(|| panic!("no frontend {addr}:{port}/{proto}"));
     &snap.services[s as usize]
 }

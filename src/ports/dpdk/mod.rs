@@ -523,7 +523,7 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, String> {
         && !config.frontends.iter().any(|f| {
             f.address == crate::ports::memory::BENCH_FRONTEND
                 && f.port == 80
-                && f.protocol == crate::types::L4Proto::Tcp
+                && f.protocol == crate::wire::IpProtocol::Tcp
         })
     {
         return Err(format!(
