@@ -54,8 +54,8 @@ fn check(rc: c_int, what: impl Into<String>) -> Result<c_int, DpdkError> {
     if rc >= 0 {
         return Ok(rc);
     }
-    // SAFETY: rte_errno reads a per-lcore variable of this thread.
     let code = if rc == -1 {
+        // SAFETY: rte_errno reads a per-lcore variable of this thread.
         unsafe { sys::rte_errno() }
     } else {
         -rc
