@@ -1,8 +1,8 @@
 //! `natrix run`: the appliance on DPDK ports, one poll-mode worker per lcore
-//! and the management loop beside them. In three steps: [`setup`] claims the
+//! and the management loop beside them. In three steps: `setup` claims the
 //! control socket and the metrics listener, initialises the EAL and checks
-//! the ports; [`launch`] runs the workers until SIGINT or SIGTERM (or
-//! idleness); [`report`] sums what they counted.
+//! the ports; `launch` runs the workers until SIGINT or SIGTERM (or
+//! idleness); `report` sums what they counted.
 //!
 //! The DPDK objects are locals of [`run`], so the compiler sees that the
 //! mempool outlives the ports, the ports outlive their queues, and the

@@ -1,5 +1,5 @@
 //! DPDK failures as Rust errors. Every FFI result of this wrapper becomes a
-//! [`DpdkError`] here, in one place: [`errno_of`] reads a failed call's error
+//! [`DpdkError`] here, in one place: `errno_of` reads a failed call's error
 //! number, and [`Errno`] turns it into `rte_strerror`'s text when displayed.
 
 use dpdk_sys as sys;
