@@ -13,26 +13,28 @@ use super::mbuf::Mbuf;
 use super::mempool::Mempool;
 use crate::ports::{Burst, Port, BURST};
 use dpdk_sys as sys;
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::ffi::{c_char, c_uint, CStr};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 
 /// Ports started by this process and not yet closed.
-static STARTED: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+static STARTED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
 /// Marks `port` started; false if it already was.
 fn claim(port: u16) -> bool {
-    let mut g = STARTED.lock().unwrap_or_else(|p| p.into_inner());
-    g.get_or_insert_with(HashSet::new).insert(port)
+    STARTED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(port)
 }
 
 fn release(port: u16) {
-    let mut g = STARTED.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(s) = g.as_mut() {
-        s.remove(&port);
-    }
+    STARTED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&port);
 }
 
 /// A started port, shared by its handle and its queues; stops and closes the
@@ -247,8 +249,9 @@ fn port_name(id: u16) -> String {
 }
 
 /// One receive and transmit queue pair of a started port: the DPDK [`Port`].
-/// There is one handle per queue (see [`EthPort::start`]); it is `Send` but
-/// not `Sync`, so one thread at a time polls it.
+/// There is one handle per queue (see [`EthPort::start`]), and receiving or
+/// transmitting takes it by `&mut`: one thread at a time polls a queue. It
+/// may move to another thread (an lcore's job).
 pub struct Queue<'pool> {
     port: u16,
     queue: u16,

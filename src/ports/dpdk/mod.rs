@@ -11,6 +11,41 @@
 //! ([`EthPort::start`]); the mempool outlives the ports and mbufs that use it
 //! (lifetimes, see [`mempool`]); a job launched on an lcore is `Send` and
 //! waited for ([`lcore::scope`]). Every unsafe block says why it holds.
+//!
+//! What the compiler refuses (each of these compiles with the marked line
+//! changed as its comment says):
+//!
+//! ```compile_fail,E0277
+//! # use natrix::ports::dpdk::{lcore, Eal};
+//! # fn f(eal: &Eal) {
+//! let l = eal.worker_lcores()[0];
+//! let job_state = std::rc::Rc::new(0); // a job must be Send: std::sync::Arc
+//! lcore::scope(eal, |s| s.launch(l, move || drop(job_state)));
+//! # }
+//! ```
+//!
+//! ```compile_fail,E0373
+//! # use natrix::ports::dpdk::{lcore, Eal};
+//! # use std::sync::atomic::{AtomicBool, Ordering};
+//! # fn f(eal: &Eal) {
+//! let l = eal.worker_lcores()[0];
+//! lcore::scope(eal, |s| {
+//!     // A job borrows only what outlives the scope: declare this before it.
+//!     let stop = AtomicBool::new(false);
+//!     s.launch(l, || while !stop.load(Ordering::Relaxed) {}).unwrap();
+//! });
+//! # }
+//! ```
+//!
+//! ```compile_fail,E0505
+//! # use natrix::ports::dpdk::{Eal, EthPort, Mempool};
+//! # fn f(eal: &Eal) -> Result<(), natrix::ports::dpdk::DpdkError> {
+//! let pool = Mempool::new(eal, "pool", 1023, 0)?;
+//! let (port, queues) = EthPort::start(eal, 0, 1, &pool)?;
+//! drop(pool); // the pool outlives its ports and queues: drop it last
+//! drop(queues);
+//! # Ok(()) }
+//! ```
 
 #![allow(unsafe_code)]
 

@@ -14,7 +14,7 @@
 
 use super::error::{DpdkError, Errno};
 use dpdk_sys as sys;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::sync::{Arc, Mutex};
 
@@ -30,11 +30,11 @@ pub enum Answer {
 type Handler = dyn Fn(&str) -> Option<Answer> + Send + Sync;
 
 /// Registered commands -> their handlers.
-static HANDLERS: Mutex<Option<HashMap<String, Arc<Handler>>>> = Mutex::new(None);
+static HANDLERS: Mutex<BTreeMap<String, Arc<Handler>>> = Mutex::new(BTreeMap::new());
 
 fn handler(cmd: &str) -> Option<Arc<Handler>> {
     let g = HANDLERS.lock().unwrap_or_else(|p| p.into_inner());
-    g.as_ref()?.get(cmd).cloned()
+    g.get(cmd).cloned()
 }
 
 /// A telemetry dictionary key: letters, digits, `_` and `/` only.
@@ -58,8 +58,7 @@ pub fn register(
     answer: impl Fn(&str) -> Option<Answer> + Send + Sync + 'static,
 ) -> Result<(), DpdkError> {
     let name = cmd.to_string_lossy().into_owned();
-    let mut g = HANDLERS.lock().unwrap_or_else(|p| p.into_inner());
-    let handlers = g.get_or_insert_with(HashMap::new);
+    let mut handlers = HANDLERS.lock().unwrap_or_else(|p| p.into_inner());
     if !handlers.contains_key(&name) {
         // SAFETY: both strings are 'static and NUL-terminated; `callback`
         // has the telemetry_cb signature and never unwinds.
