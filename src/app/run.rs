@@ -147,8 +147,7 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, RunError> {
         .map(|_| Arc::new(SharedCounters::new(MAX_BACKEND_IDS)))
         .collect();
     let jobs = build_workers(&cp, queues, &shared, opts.synthetic_flows);
-    let mgmt = Management::new(cp, shared.clone(), opts.config_path.clone());
-    let (mut mgmt, elapsed) = launch(eal, &lcores, jobs, on_main == 1, mgmt, control, opts)?;
+    let (mut mgmt, elapsed) = launch(eal, &lcores, jobs, cp, &shared, control, opts)?;
     Ok(report(&mut mgmt, &shared, &ports, elapsed))
 }
 
@@ -264,15 +263,19 @@ fn launch(
     eal: &Eal,
     lcores: &[Lcore],
     mut workers: Vec<Worker<RunPort<'_>>>,
-    last_on_main: bool,
-    mut mgmt: Management,
+    cp: ControlPlane,
+    shared: &[Arc<SharedCounters>],
     control: Option<ControlServer>,
     opts: &RunOptions,
 ) -> Result<(Management, Duration), RunError> {
     let stop = AtomicBool::new(false);
     let (mgmt, started) = lcore::scope(eal, |lcores_scope| {
         let _stop = StopOnDrop(&stop);
-        let main_worker = if last_on_main { workers.pop() } else { None };
+        let main_worker = if workers.len() > lcores.len() {
+            workers.pop()
+        } else {
+            None
+        };
         for (mut worker, &lcore) in workers.into_iter().zip(lcores) {
             let stop = &stop;
             lcores_scope.launch(lcore, move || worker.run(stop))?;
@@ -286,6 +289,7 @@ fn launch(
         signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
             .map_err(RunError::Signal)?;
         let started = Instant::now();
+        let mut mgmt = Management::new(cp, shared.to_vec(), opts.config_path.clone());
         mgmt.enable_health();
         let status = opts.status_line && std::io::stderr().is_terminal();
         let stop_ref = &stop;
