@@ -145,6 +145,7 @@ fn main() {
         .allowlist_function("rte_mempool.*")
         .allowlist_function("rte_ring.*")
         .allowlist_function("rte_telemetry.*")
+        .allowlist_function("rte_tel_data_.*")
         .allowlist_function("rte_vdev_.*")
         .allowlist_function("rte_strerror")
         .allowlist_function("rte_exit")
@@ -158,6 +159,7 @@ fn main() {
         .allowlist_type("rte_mempool.*")
         .allowlist_type("rte_ring.*")
         .allowlist_type("rte_lcore.*")
+        .allowlist_type("rte_tel_value_type")
         .allowlist_var("RTE_ETH_.*")
         .allowlist_var("RTE_MBUF_.*")
         .allowlist_var("RTE_PKTMBUF_.*")
@@ -169,6 +171,7 @@ fn main() {
         .allowlist_var("SOCKET_ID_ANY")
         .allowlist_var("LCORE_ID_ANY")
         .allowlist_var("RTE_ETHER_.*")
+        .allowlist_var("RTE_TEL_.*")
         .generate()
         .expect("bindgen failed on wrapper.h");
     bindings

@@ -330,7 +330,7 @@ fn cmd_check(file: &Path) -> Result<()> {
 #[cfg(feature = "dpdk")]
 fn cmd_run(a: RunArgs) -> Result<()> {
     let config = load(&a.config)?;
-    let opts = natrix::ports::dpdk::RunOptions {
+    let opts = natrix::app::run::RunOptions {
         eal_args: a.eal,
         idle_exit: a.idle_exit.map(std::time::Duration::from_secs_f64),
         status_line: !a.json,
@@ -343,7 +343,7 @@ fn cmd_run(a: RunArgs) -> Result<()> {
             .map(natrix::control::metrics::parse_listen)
             .transpose()?,
     };
-    let r = natrix::ports::dpdk::run(config, &opts)?;
+    let r = natrix::app::run::run(config, &opts).map_err(|e| e.to_string())?;
     if a.json {
         let mut j = r.summary.to_json();
         j["ports"] = r

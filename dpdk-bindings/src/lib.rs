@@ -11,7 +11,11 @@
 //!
 //! Everything here is `unsafe` and mirrors the C API one to one.
 
+// Generated code: its accessors (bitfields, incomplete arrays) hold unsafe
+// blocks without SAFETY comments and unsafe operations in unsafe functions.
 #[allow(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
     non_upper_case_globals,
     non_camel_case_types,
     non_snake_case,

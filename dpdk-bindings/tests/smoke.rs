@@ -20,7 +20,10 @@ struct Eal {
     pool: *mut rte_mempool,
 }
 
+// SAFETY: the pool pointer is only passed to mempool functions, which are
+// multi-thread safe; the pool is never freed.
 unsafe impl Send for Eal {}
+// SAFETY: as above: nothing is reached through a shared Eal but the pool.
 unsafe impl Sync for Eal {}
 
 fn eal() -> &'static Eal {
@@ -45,16 +48,21 @@ fn eal() -> &'static Eal {
             .map(|a| CString::new(*a).unwrap().into_raw())
             .collect();
         let argv: &'static mut [*mut c_char] = Box::leak(argv.split_off(0).into_boxed_slice());
+        // SAFETY: argv holds argc NUL-terminated strings leaked for the life
+        // of the process, as EAL may keep them.
         let rc = unsafe { rte_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
         assert!(rc >= 0, "rte_eal_init failed: {}", errno_message());
 
         // Checked here, before any test can add a port of its own. A vdev
         // that fails to probe does not fail rte_eal_init.
+        // SAFETY: EAL is initialised.
         assert_eq!(unsafe { rte_eth_dev_count_avail() }, 1);
         // This thread became the main lcore.
+        // SAFETY: reads this thread's lcore id.
         assert_eq!(unsafe { rte_lcore_id() }, 0);
 
         let name = CString::new("smoke_pool").unwrap();
+        // SAFETY: EAL is initialised; the name is copied by DPDK.
         let pool = unsafe {
             rte_pktmbuf_pool_create(
                 name.as_ptr(),
@@ -75,6 +83,8 @@ fn eal() -> &'static Eal {
 }
 
 fn errno_message() -> String {
+    // SAFETY: rte_strerror returns a NUL-terminated string that stays valid
+    // until the next call on this thread; it is copied at once.
     unsafe { CStr::from_ptr(rte_strerror(rte_errno())) }
         .to_string_lossy()
         .into_owned()
@@ -83,6 +93,7 @@ fn errno_message() -> String {
 fn port_by_name(name: &str) -> u16 {
     let name = CString::new(name).unwrap();
     let mut port = u16::MAX;
+    // SAFETY: `name` is NUL-terminated; `port` is a valid u16 to write.
     let rc = unsafe { rte_eth_dev_get_port_by_name(name.as_ptr(), &mut port) };
     assert_eq!(rc, 0, "no port named {name:?}");
     port
@@ -92,10 +103,15 @@ fn port_by_name(name: &str) -> u16 {
 fn eal_comes_up_with_one_null_port() {
     eal();
     let port = port_by_name(NULL_VDEV);
+    // SAFETY: EAL is initialised; these calls only read its state or the TSC.
     assert_eq!(unsafe { rte_eth_dev_is_valid_port(port) }, 1);
+    // SAFETY: as above.
     assert!(unsafe { rte_get_tsc_hz() } > 0);
+    // SAFETY: as above.
     let t0 = unsafe { rte_get_tsc_cycles() };
+    // SAFETY: busy-waits 10 us.
     unsafe { rte_delay_us_block(10) };
+    // SAFETY: reads the TSC.
     assert!(unsafe { rte_get_tsc_cycles() } > t0);
 }
 
@@ -113,6 +129,8 @@ fn macro_constants_and_zeroed_structs() {
     assert_eq!(RTE_MBUF_DEFAULT_BUF_SIZE, 2048 + 128);
 
     // NewType enums: an all-zero rte_eth_conf is a valid value.
+    // SAFETY: rte_eth_conf is plain data; bindgen's NewType enums make every
+    // all-zero field a valid value.
     let conf: rte_eth_conf = unsafe { std::mem::zeroed() };
     assert_eq!(conf.rxmode.mq_mode, rte_eth_rx_mq_mode::RTE_ETH_MQ_RX_NONE);
     assert_eq!(conf.txmode.offloads, 0);
@@ -124,15 +142,20 @@ fn strerror_of_errno_is_a_message() {
     eal();
     let msg = errno_message();
     assert!(!msg.is_empty());
+    // SAFETY: sets this thread's rte_errno.
     unsafe { rte_errno_set(22) };
+    // SAFETY: reads this thread's rte_errno.
     assert_eq!(unsafe { rte_errno() }, 22);
     assert!(!errno_message().is_empty());
+    // SAFETY: sets this thread's rte_errno.
     unsafe { rte_errno_set(0) };
 }
 
 #[test]
 fn mbuf_alloc_write_read_free() {
     let pool = eal().pool;
+    // SAFETY: the pool is live; every mbuf is used only between its
+    // allocation and its free, and every write stays within data_len.
     unsafe {
         let m = rte_pktmbuf_alloc(pool);
         assert!(!m.is_null());
@@ -194,6 +217,8 @@ fn mbuf_alloc_write_read_free() {
 fn null_port_receives_and_transmits() {
     let pool = eal().pool;
     let port = port_by_name(NULL_VDEV);
+    // SAFETY: this test alone configures the null port; structs are zeroed
+    // plain data; only received mbufs (ours until sent or freed) are touched.
     unsafe {
         let socket = rte_eth_dev_socket_id(port);
         let socket = if socket < 0 { 0 } else { socket as c_uint };
@@ -235,6 +260,8 @@ fn null_port_receives_and_transmits() {
 #[test]
 fn rings_and_ring_port() {
     eal();
+    // SAFETY: the ring holds plain integers cast to pointers and is never
+    // dereferenced; it is freed after the port that uses it is closed.
     unsafe {
         let name = CString::new("smoke_ring").unwrap();
         let ring = rte_ring_create(
@@ -277,5 +304,28 @@ fn rings_and_ring_port() {
         assert_eq!(port_by_name("net_ring_ring_smoke"), port as u16);
         assert_eq!(rte_eth_dev_close(port as u16), 0);
         rte_ring_free(ring);
+    }
+}
+
+#[test]
+fn telemetry_data_from_the_bindings() {
+    eal();
+    // SAFETY: the container is allocated here, filled through the
+    // rte_tel_data_* API with NUL-terminated names (copied by DPDK), and freed
+    // once.
+    unsafe {
+        let d = rte_tel_data_alloc();
+        assert!(!d.is_null());
+        assert_eq!(rte_tel_data_start_dict(d), 0);
+        assert_eq!(rte_tel_data_add_dict_u64(d, c"rx".as_ptr(), 5), 0);
+        // Names with other characters than letters, digits, `_` and `/`
+        // are refused.
+        assert!(rte_tel_data_add_dict_u64(d, c"no-service".as_ptr(), 1) < 0);
+        assert_eq!(
+            rte_tel_data_start_array(d, rte_tel_value_type::RTE_TEL_U64_VAL),
+            0
+        );
+        assert_eq!(rte_tel_data_add_array_u64(d, 7), 0);
+        rte_tel_data_free(d);
     }
 }
