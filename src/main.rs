@@ -1,12 +1,10 @@
-//! The `natrix` command.
+//! The `natrix` command: parses the command line and hands each command to
+//! its module in `app`.
 
 use clap::{Args, Parser, Subcommand};
-use natrix::app::replay::{self, ReplayOptions};
-use natrix::config::Config;
-use natrix::control::plane::ControlPlane;
-use natrix::control::protocol::{self, Outcome};
-use natrix::control::socket;
-use std::path::{Path, PathBuf};
+use natrix::app::{self, CommandResult};
+use natrix::control::protocol;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// natrix: a poll-mode layer-4 NAT load balancer.
@@ -235,16 +233,22 @@ fn main() -> ExitCode {
     let r = match cli.command {
         Command::Replay(a) => cmd_replay(a),
         Command::Gen(a) => cmd_gen(a),
-        Command::Bench(a) => cmd_bench(a),
-        Command::Demo(a) => cmd_demo(a),
-        Command::Run(a) => cmd_run(a),
-        Command::Stats { json, control } => cmd_stats(&control.control, json),
-        Command::Top { interval, control } => {
-            natrix::app::top::run(&control.control, interval).map_err(Into::into)
+        Command::Bench(a) => {
+            app::bench::command(a.flows, a.workers, a.seconds, a.control.as_deref(), a.json)
         }
-        Command::Backend { action, control } => cmd_backend(&control.control, action),
-        Command::Reload { control } => cmd_request(&control.control, protocol::Command::Reload),
-        Command::CheckConfig { file } => cmd_check(&file),
+        Command::Demo(a) => app::demo::command(a.config.as_deref(), &a.dir, a.json),
+        Command::Run(a) => cmd_run(a),
+        Command::Stats { json, control } => app::client::stats(&control.control, json),
+        Command::Top { interval, control } => {
+            app::top::run(&control.control, interval).map_err(Into::into)
+        }
+        Command::Backend { action, control } => {
+            app::client::ask(&control.control, backend_command(action))
+        }
+        Command::Reload { control } => {
+            app::client::ask(&control.control, protocol::Command::Reload)
+        }
+        Command::CheckConfig { file } => app::client::check_config(&file),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -255,24 +259,9 @@ fn main() -> ExitCode {
     }
 }
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-/// The demo configuration, built in so that `natrix demo` runs anywhere.
-const WEB_TOML: &str = include_str!("../examples/web.toml");
-
-fn load(path: &Path) -> Result<Config> {
-    Ok(Config::load(path)?)
-}
-
-fn cmd_request(path: &Path, command: protocol::Command) -> Result<()> {
-    if let Outcome::Done { message } = socket::ask(path, command)? {
-        println!("{message}");
-    }
-    Ok(())
-}
-
-fn cmd_backend(path: &Path, a: BackendAction) -> Result<()> {
-    let command = match a {
+/// The command line's backend action, as the control protocol's command.
+fn backend_command(a: BackendAction) -> protocol::Command {
+    match a {
         BackendAction::Add {
             pool,
             address,
@@ -297,217 +286,48 @@ fn cmd_backend(path: &Path, a: BackendAction) -> Result<()> {
             address,
             weight,
         },
-    };
-    cmd_request(path, command)
-}
-
-fn cmd_stats(path: &Path, json: bool) -> Result<()> {
-    let s = socket::stats(path)?;
-    if json {
-        // Through a JSON value: its keys print in sorted order, as they always have.
-        println!("{}", serde_json::to_value(&s)?);
-    } else {
-        print!("{}", natrix::control::mgmt::render_stats(&s));
     }
-    Ok(())
-}
-
-fn cmd_check(file: &Path) -> Result<()> {
-    let c = load(file)?;
-    let backends: usize = c.pools.iter().map(|p| p.backends.len()).sum();
-    println!(
-        "{}: ok ({} frontends, {} pools, {} backends, {} rules, {} NAT rules)",
-        file.display(),
-        c.frontends.len(),
-        c.pools.len(),
-        backends,
-        c.rules.len(),
-        c.nat_rules.len()
-    );
-    Ok(())
 }
 
 #[cfg(feature = "dpdk")]
-fn cmd_run(a: RunArgs) -> Result<()> {
-    let config = load(&a.config)?;
-    let opts = natrix::app::run::RunOptions {
-        eal_args: a.eal,
-        idle_exit: a.idle_exit.map(std::time::Duration::from_secs_f64),
-        status_line: !a.json,
+fn cmd_run(a: RunArgs) -> CommandResult {
+    app::run::command(app::run::RunCommand {
+        config: a.config,
+        idle_exit: a.idle_exit,
+        json: a.json,
+        control: a.control,
+        metrics: a.metrics,
         synthetic_flows: a.synthetic_flows,
-        control: Some(a.control),
-        config_path: Some(a.config.clone()),
-        metrics: a
-            .metrics
-            .as_deref()
-            .map(natrix::control::metrics::parse_listen)
-            .transpose()?,
-    };
-    let r = natrix::app::run::run(config, &opts).map_err(|e| e.to_string())?;
-    if a.json {
-        let mut j = r.summary.to_json();
-        j["ports"] = r
-            .ports
-            .iter()
-            .map(|(name, s)| {
-                serde_json::json!({
-                    "name": name,
-                    "ipackets": s.ipackets,
-                    "opackets": s.opackets,
-                    "imissed": s.imissed,
-                    "ierrors": s.ierrors,
-                    "oerrors": s.oerrors,
-                    "rx_nombuf": s.rx_nombuf,
-                })
-            })
-            .collect();
-        println!("{j}");
-    } else {
-        print!("{}", r.summary.render());
-        println!("\nports");
-        for (name, s) in &r.ports {
-            println!(
-                "  {name:<24} rx {:>12}  tx {:>12}  missed {:>8}  rx-nombuf {:>8}  errors {}/{}",
-                s.ipackets, s.opackets, s.imissed, s.rx_nombuf, s.ierrors, s.oerrors
-            );
-        }
-    }
-    Ok(())
+        eal_args: a.eal,
+    })
 }
 
 #[cfg(not(feature = "dpdk"))]
-fn cmd_run(_: RunArgs) -> Result<()> {
+fn cmd_run(_: RunArgs) -> CommandResult {
     Err("this natrix was built without DPDK: build it with `cargo build --release --features dpdk` (needs libdpdk-dev and libclang-dev)".into())
 }
 
-fn cmd_replay(a: ReplayArgs) -> Result<()> {
-    if a.workers == 0 || a.workers > 64 {
-        return Err("--workers must be 1 to 64".into());
-    }
-    if a.loops == 0 {
-        return Err("--loops must be at least 1".into());
-    }
-    if a.pace.is_some_and(|p| p.is_nan() || p < 1.0) {
-        return Err("--pace must be at least 1 packet per second".into());
-    }
-    let metrics = match (&a.metrics, &a.control) {
-        (Some(m), Some(_)) => Some(natrix::control::metrics::parse_listen(m)?),
-        (Some(_), None) => {
-            return Err("--metrics needs --control PATH with replay: the metrics are answered by the management loop, which replay runs only with a control socket".into())
-        }
-        (None, _) => None,
-    };
-    let config = load(&a.config)?;
-    let cp = ControlPlane::new(config).map_err(|e| e.to_string())?;
-    let opts = ReplayOptions {
+fn cmd_replay(a: ReplayArgs) -> CommandResult {
+    app::replay::command(app::replay::ReplayCommand {
+        config: a.config,
+        pcap: a.pcap,
+        out: a.out,
         workers: a.workers,
         loops: a.loops,
-        out: a.out,
-        progress: true,
         pace: a.pace,
-    };
-    let cap = natrix::ports::capture::read(&a.pcap).map_err(|e| e.to_string())?;
-    let s = match &a.control {
-        None => replay::replay_capture(&cp, &cap, &opts).map_err(|e| e.to_string())?,
-        Some(path) => {
-            let server = natrix::control::socket::ControlServer::bind(path)?;
-            let _metrics = match metrics {
-                Some(addr) => Some(natrix::control::metrics::MetricsServer::start(
-                    addr,
-                    server.asker(),
-                )?),
-                None => None,
-            };
-            let cell = cp.cell();
-            let mut mgmt =
-                natrix::control::mgmt::Management::new(cp, Vec::new(), Some(a.config.clone()));
-            let mut started = false;
-            let mut tick =
-                |shared: &[std::sync::Arc<natrix::dataplane::counters::SharedCounters>]| {
-                    if !started {
-                        mgmt.set_workers(shared.to_vec());
-                        started = true;
-                    }
-                    server.poll(&mut mgmt, std::time::Duration::from_millis(20));
-                    mgmt.tick();
-                };
-            replay::replay_managed(cell, &cap, &opts, &mut tick).map_err(|e| e.to_string())?
-        }
-    };
-    if a.json {
-        println!("{}", s.to_json());
-    } else {
-        print!("{}", s.render());
-    }
-    Ok(())
+        control: a.control,
+        metrics: a.metrics,
+        json: a.json,
+    })
 }
 
-fn gen_options(a: &GenArgs) -> natrix::app::generate::GenOptions {
-    natrix::app::generate::GenOptions {
+fn cmd_gen(a: GenArgs) -> CommandResult {
+    let opts = app::generate::GenOptions {
         connections: a.connections,
         clients: a.clients,
         segments: a.segments,
         seed: a.seed,
         stray_percent: a.stray_percent,
-    }
-}
-
-fn cmd_gen(a: GenArgs) -> Result<()> {
-    let config = load(&a.config)?;
-    let n = natrix::app::generate::write(&config, &gen_options(&a), &a.out)
-        .map_err(|e| e.to_string())?;
-    println!("{}: {n} packets", a.out.display());
-    Ok(())
-}
-
-fn cmd_bench(a: BenchArgs) -> Result<()> {
-    let r = natrix::app::bench::run(a.flows, a.workers, a.seconds, a.control.as_deref())?;
-    if a.json {
-        println!("{}", r.to_json());
-    } else {
-        print!("{}", r.render());
-    }
-    Ok(())
-}
-
-fn cmd_demo(a: DemoArgs) -> Result<()> {
-    // The demo configuration: --config, else examples/web.toml of the working
-    // directory, else the copy built into the binary.
-    let (config, config_name) = match &a.config {
-        Some(p) => (load(p)?, p.display().to_string()),
-        None if Path::new("examples/web.toml").exists() => (
-            load(Path::new("examples/web.toml"))?,
-            "examples/web.toml".to_string(),
-        ),
-        None => (
-            Config::parse(WEB_TOML, "examples/web.toml (built in)").map_err(|e| e.to_string())?,
-            "examples/web.toml (built in)".to_string(),
-        ),
     };
-    std::fs::create_dir_all(&a.dir).map_err(|e| format!("{}: {e}", a.dir.display()))?;
-    let input = a.dir.join("web-traffic.pcap");
-    let output = a.dir.join("web-translated.pcap");
-    let gen = natrix::app::generate::GenOptions::default();
-    let n = natrix::app::generate::write(&config, &gen, &input).map_err(|e| e.to_string())?;
-    let cp = ControlPlane::new(config).map_err(|e| e.to_string())?;
-    let opts = ReplayOptions {
-        workers: 2,
-        loops: 1,
-        out: Some(output.clone()),
-        progress: true,
-        pace: None,
-    };
-    let s = replay::replay_file(&cp, &input, &opts).map_err(|e| e.to_string())?;
-    if a.json {
-        println!("{}", s.to_json());
-    } else {
-        println!(
-            "natrix demo: generated {n} packets for {} into {},\nreplayed them with 2 workers into {}\n",
-            config_name,
-            input.display(),
-            output.display()
-        );
-        print!("{}", s.render());
-    }
-    Ok(())
+    app::generate::command(&a.config, &opts, &a.out)
 }

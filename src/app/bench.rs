@@ -177,6 +177,24 @@ impl BenchReport {
     }
 }
 
+/// `natrix bench`: runs the benchmark and prints its report, as a table or
+/// as JSON.
+pub fn command(
+    flows: u64,
+    workers: usize,
+    seconds: f64,
+    control: Option<&std::path::Path>,
+    json: bool,
+) -> crate::app::CommandResult {
+    let r = run(flows, workers, seconds, control)?;
+    if json {
+        println!("{}", r.to_json());
+    } else {
+        print!("{}", r.render());
+    }
+    Ok(())
+}
+
 /// Runs the benchmark: `workers` threads, `flows` connections in all, for `seconds`.
 pub fn run(
     flows: u64,

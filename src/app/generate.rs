@@ -165,6 +165,15 @@ pub fn generate(config: &Config, opts: &GenOptions) -> Vec<Frame> {
     generate_with_summary(config, opts).0
 }
 
+/// `natrix gen`: writes a capture of traffic for the configuration file
+/// `config` into `out` and says how many packets it holds.
+pub fn command(config: &Path, opts: &GenOptions, out: &Path) -> crate::app::CommandResult {
+    let config = Config::load(config)?;
+    let n = write(&config, opts, out)?;
+    println!("{}: {n} packets", out.display());
+    Ok(())
+}
+
 /// Generates and writes a capture; returns the number of frames.
 pub fn write(config: &Config, opts: &GenOptions, path: &Path) -> Result<usize, CaptureError> {
     let frames = generate(config, opts);

@@ -7,7 +7,12 @@
 //! each frame into a recycled buffer before handing it over (the NIC's write),
 //! and the frames that come out are written to the output capture in input order.
 
+use crate::app::summary::{backend_summaries, Summary};
+use crate::config::Config;
+use crate::control::metrics::{self, MetricsServer};
+use crate::control::mgmt::Management;
 use crate::control::plane::ControlPlane;
+use crate::control::socket::ControlServer;
 use crate::dataplane::counters::{Counters, DropReason, SharedCounters};
 use crate::dataplane::select;
 use crate::dataplane::snapshot::{SnapshotCell, MAX_BACKEND_IDS};
@@ -48,7 +53,79 @@ impl Default for ReplayOptions {
     }
 }
 
-use crate::app::summary::{backend_summaries, Summary};
+/// `natrix replay` as the command line gives it.
+#[derive(Clone, Debug)]
+pub struct ReplayCommand {
+    pub config: PathBuf,
+    pub pcap: PathBuf,
+    pub out: Option<PathBuf>,
+    pub workers: usize,
+    pub loops: u32,
+    pub pace: Option<f64>,
+    /// Serve the control socket here while replaying.
+    pub control: Option<PathBuf>,
+    /// Serve Prometheus metrics here (needs `control`).
+    pub metrics: Option<String>,
+    pub json: bool,
+}
+
+/// `natrix replay`: checks the options, replays the capture (under a
+/// management loop when there is a control socket) and prints the summary.
+pub fn command(c: ReplayCommand) -> crate::app::CommandResult {
+    if c.workers == 0 || c.workers > 64 {
+        return Err("--workers must be 1 to 64".into());
+    }
+    if c.loops == 0 {
+        return Err("--loops must be at least 1".into());
+    }
+    if c.pace.is_some_and(|p| p.is_nan() || p < 1.0) {
+        return Err("--pace must be at least 1 packet per second".into());
+    }
+    let metrics = match (&c.metrics, &c.control) {
+        (Some(m), Some(_)) => Some(metrics::parse_listen(m)?),
+        (Some(_), None) => {
+            return Err("--metrics needs --control PATH with replay: the metrics are answered by the management loop, which replay runs only with a control socket".into())
+        }
+        (None, _) => None,
+    };
+    let cp = ControlPlane::new(Config::load(&c.config)?)?;
+    let opts = ReplayOptions {
+        workers: c.workers,
+        loops: c.loops,
+        out: c.out,
+        progress: true,
+        pace: c.pace,
+    };
+    let cap = capture::read(&c.pcap)?;
+    let s = match &c.control {
+        None => replay_capture(&cp, &cap, &opts)?,
+        Some(path) => {
+            let server = ControlServer::bind(path)?;
+            let _metrics = match metrics {
+                Some(addr) => Some(MetricsServer::start(addr, server.asker())?),
+                None => None,
+            };
+            let cell = cp.cell();
+            let mut mgmt = Management::new(cp, Vec::new(), Some(c.config.clone()));
+            let mut started = false;
+            let mut tick = |shared: &[Arc<SharedCounters>]| {
+                if !started {
+                    mgmt.set_workers(shared.to_vec());
+                    started = true;
+                }
+                server.poll(&mut mgmt, Duration::from_millis(20));
+                mgmt.tick();
+            };
+            replay_managed(cell, &cap, &opts, &mut tick)?
+        }
+    };
+    if c.json {
+        println!("{}", s.to_json());
+    } else {
+        print!("{}", s.render());
+    }
+    Ok(())
+}
 
 /// Errors of a replay.
 #[derive(Debug)]

@@ -115,6 +115,69 @@ impl From<DpdkError> for RunError {
     }
 }
 
+/// `natrix run` as the command line gives it.
+#[derive(Clone, Debug)]
+pub struct RunCommand {
+    pub config: PathBuf,
+    /// Seconds of idle ports after which to stop.
+    pub idle_exit: Option<f64>,
+    pub json: bool,
+    pub control: PathBuf,
+    /// Serve Prometheus metrics here.
+    pub metrics: Option<String>,
+    pub synthetic_flows: Option<u64>,
+    pub eal_args: Vec<String>,
+}
+
+/// `natrix run`: loads the configuration, runs the appliance until it is
+/// stopped, and prints the report with the ports' own counters.
+pub fn command(c: RunCommand) -> crate::app::CommandResult {
+    let config = Config::load(&c.config)?;
+    let opts = RunOptions {
+        eal_args: c.eal_args,
+        idle_exit: c.idle_exit.map(Duration::from_secs_f64),
+        status_line: !c.json,
+        synthetic_flows: c.synthetic_flows,
+        control: Some(c.control),
+        config_path: Some(c.config.clone()),
+        metrics: c
+            .metrics
+            .as_deref()
+            .map(crate::control::metrics::parse_listen)
+            .transpose()?,
+    };
+    let r = run(config, &opts)?;
+    if c.json {
+        let mut j = r.summary.to_json();
+        j["ports"] = r
+            .ports
+            .iter()
+            .map(|(name, s)| {
+                serde_json::json!({
+                    "name": name,
+                    "ipackets": s.ipackets,
+                    "opackets": s.opackets,
+                    "imissed": s.imissed,
+                    "ierrors": s.ierrors,
+                    "oerrors": s.oerrors,
+                    "rx_nombuf": s.rx_nombuf,
+                })
+            })
+            .collect();
+        println!("{j}");
+    } else {
+        print!("{}", r.summary.render());
+        println!("\nports");
+        for (name, s) in &r.ports {
+            println!(
+                "  {name:<24} rx {:>12}  tx {:>12}  missed {:>8}  rx-nombuf {:>8}  errors {}/{}",
+                s.ipackets, s.opackets, s.imissed, s.rx_nombuf, s.ierrors, s.oerrors
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs the appliance until SIGINT or SIGTERM (or `idle_exit`), then stops
 /// the workers, closes the ports and reports.
 pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, RunError> {

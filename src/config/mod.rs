@@ -7,7 +7,7 @@
 //! validated types below, which are what the rest of natrix consumes. Every
 //! error is a [`ConfigError`] naming the file, the line, the dotted field path
 //! (like `pool[1].backend[0].weight`, found by `locate`) and its [`Problem`].
-//! The format is documented in the README (Configuration).
+//! The format is documented in docs/configuration.md.
 //!
 //! The limits below are the one definition of what a value may be; the
 //! control plane checks runtime changes against the same constants.

@@ -1,4 +1,9 @@
-//! The control plane: management, the control socket, health probes and metrics.
+//! `control`: the control plane. It builds and publishes the data path's
+//! snapshots (`plane`), runs management (`mgmt`: statistics, changes,
+//! reload), health probes (`health`), the control socket (`socket`) and its
+//! typed protocol, and the Prometheus metrics listener (`metrics`).
+//!
+//! May import: `wire`, `ports`, `dataplane`, `config`. Never `app`.
 
 pub mod health;
 pub mod metrics;

@@ -1,4 +1,10 @@
-//! The per-core packet path: classify, look up or create the connection, rewrite.
+//! `dataplane`: the per-core packet path. Classify and rewrite (here), the
+//! flow table (`flow`), backend selection (`select`), per-worker counters
+//! (`counters`), the immutable snapshot the workers read (`snapshot`) and the
+//! poll loop (`worker`).
+//!
+//! May import: `wire`, `ports`. Never the configuration file or the control
+//! plane: what the workers need reaches them in the [`snapshot::Snapshot`].
 //!
 //! A burst goes through two passes, as DPDK's l3fwd and VPP do it:
 //! 1. parse and classify every packet; packets that need no flow state (ARP,

@@ -1,5 +1,12 @@
-//! Ports move bursts of packet buffers. The data path does not know whether a
-//! buffer is a DPDK mbuf, a slot of an in-memory generator or a packet read from
+//! `ports`: what moves bursts of packet buffers. The [`Port`] trait and
+//! [`HeapBuf`] here; capture files (`capture`), the in-memory benchmark port
+//! (`memory`) and DPDK (`dpdk`: EAL, mempools, mbufs, ethdev queues,
+//! telemetry) below.
+//!
+//! May import: `wire`. Never the data path, the configuration or anything
+//! above them: a port does not know what the packets mean.
+//!
+//! The data path does not know whether a buffer is a DPDK mbuf, a slot of an in-memory generator or a packet read from
 //! a capture: it sees [`PacketBuf`]s in a fixed-size [`Burst`] on the stack.
 
 pub mod capture;

@@ -1,8 +1,9 @@
-//! Header views over packet buffers, and the protocol numbers they carry
+//! `wire`: header views over packet buffers (Ethernet and 802.1Q, ARP, IPv4,
+//! TCP, UDP, ICMP), the one checksum module, and the protocol numbers they carry
 //! ([`IpProtocol`], [`ethernet::EtherType`], [`icmp::Message`], ...).
 //!
-//! The lowest layer: it imports nothing from the rest of the crate, and
-//! every other layer speaks its vocabulary ([`MacAddr`], [`IpProtocol`]).
+//! May import: nothing else of the crate. It is the lowest layer, and every
+//! other layer speaks its vocabulary ([`MacAddr`], [`IpProtocol`]).
 //!
 //! Each protocol module offers a `Packet` (or `Frame`) view: a thin wrapper around
 //! any `T: AsRef<[u8]>` that reads and writes header fields in place, without
