@@ -122,3 +122,18 @@ fn main_only_parses_and_dispatches() {
         );
     }
 }
+
+#[test]
+fn the_readme_layout_table_names_every_module() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let missing: Vec<String> = rust_files(&src())
+        .into_iter()
+        .map(|f| format!("`src/{}`", f.strip_prefix(src()).unwrap().display()))
+        .filter(|name| !readme.contains(name.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "modules missing from the README's layout table: {missing:?}"
+    );
+}
