@@ -250,7 +250,7 @@ struct Gen<'a> {
     /// Backend endpoints (address, port, protocol number).
     backend_endpoints: HashSet<(Ipv4Addr, u16, u8)>,
     /// Frontend endpoints (address, port, protocol number).
-    frontend_endpoints: HashSet<(Ipv4Addr, u16, u8)>,
+    frontend_endpoints: HashSet<(Ipv4Addr, u16, IpProtocol)>,
     targets: Vec<Target>,
     /// (microseconds since the epoch above, frame)
     out: Vec<(u64, Vec<u8>)>,
@@ -288,7 +288,7 @@ impl<'a> Gen<'a> {
         let frontend_endpoints = config
             .frontends
             .iter()
-            .map(|f| (f.address, f.port, f.protocol.number()))
+            .map(|f| (f.address, f.port, f.protocol))
             .collect();
         let mut g = Gen {
             config,
@@ -583,12 +583,14 @@ impl<'a> Gen<'a> {
             };
             let seg = tcp_segment(
                 &hop,
-                cport,
-                target.port,
-                seq,
-                ack,
-                flags,
-                c_win,
+                Segment {
+                    sport: cport,
+                    dport: target.port,
+                    seq,
+                    ack,
+                    flags,
+                    window: c_win,
+                },
                 opts,
                 payload,
             );
@@ -604,7 +606,19 @@ impl<'a> Gen<'a> {
                 ttl: 64,
                 ident: *ident,
             };
-            let seg = tcp_segment(&hop, be.port, cport, seq, ack, flags, b_win, opts, payload);
+            let seg = tcp_segment(
+                &hop,
+                Segment {
+                    sport: be.port,
+                    dport: cport,
+                    seq,
+                    ack,
+                    flags,
+                    window: b_win,
+                },
+                opts,
+                payload,
+            );
             ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
         };
 
@@ -829,12 +843,14 @@ impl<'a> Gen<'a> {
                 let seq = self.next() as u32;
                 let seg = tcp_segment(
                     &hop,
-                    cport,
-                    dport,
-                    seq,
-                    0,
-                    tcp::FLAG_SYN,
-                    64_240,
+                    Segment {
+                        sport: cport,
+                        dport,
+                        seq,
+                        ack: 0,
+                        flags: tcp::FLAG_SYN,
+                        window: 64_240,
+                    },
                     &SYN_OPTIONS,
                     &[],
                 );
@@ -885,7 +901,10 @@ impl<'a> Gen<'a> {
         let addr = self.config.frontends[i].address;
         let port = loop {
             let p = self.range(1, 10_000) as u16;
-            if !self.frontend_endpoints.contains(&(addr, p, 6)) {
+            if !self
+                .frontend_endpoints
+                .contains(&(addr, p, IpProtocol::Tcp))
+            {
                 break p;
             }
         };
@@ -913,7 +932,19 @@ impl<'a> Gen<'a> {
         } else {
             tcp::FLAG_ACK
         };
-        let seg = tcp_segment(&hop, cport, t.port, seq, ack, flags, 501, &[], &payload);
+        let seg = tcp_segment(
+            &hop,
+            Segment {
+                sport: cport,
+                dport: t.port,
+                seq,
+                ack,
+                flags,
+                window: 501,
+            },
+            &[],
+            &payload,
+        );
         ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
     }
 
@@ -954,12 +985,14 @@ impl<'a> Gen<'a> {
             let (seq, ack) = (self.next() as u32, self.next() as u32);
             let seg = tcp_segment(
                 &hop,
-                sport,
-                cport,
-                seq,
-                ack,
-                tcp::FLAG_ACK | tcp::FLAG_PSH,
-                65_160,
+                Segment {
+                    sport,
+                    dport: cport,
+                    seq,
+                    ack,
+                    flags: tcp::FLAG_ACK | tcp::FLAG_PSH,
+                    window: 65_160,
+                },
                 &[],
                 &payload,
             );
@@ -1045,12 +1078,14 @@ impl<'a> Gen<'a> {
                 (
                     tcp_segment(
                         &hop,
-                        cport,
-                        port,
-                        seq,
-                        ack,
-                        tcp::FLAG_ACK | tcp::FLAG_PSH,
-                        64_240,
+                        Segment {
+                            sport: cport,
+                            dport: port,
+                            seq,
+                            ack,
+                            flags: tcp::FLAG_ACK | tcp::FLAG_PSH,
+                            window: 64_240,
+                        },
                         &[],
                         &payload,
                     ),
@@ -1102,19 +1137,27 @@ fn ipv4_frame(hop: &Hop, proto: IpProtocol, df: bool, mf: bool, l4: &[u8]) -> Ve
     pad(buf)
 }
 
-/// A TCP segment with options (a multiple of 4 bytes) and payload, checksum filled.
-#[allow(clippy::too_many_arguments)]
-fn tcp_segment(
-    hop: &Hop,
+/// The header fields of a generated TCP segment.
+#[derive(Clone, Copy)]
+struct Segment {
     sport: u16,
     dport: u16,
     seq: u32,
     ack: u32,
     flags: u8,
     window: u16,
-    options: &[u8],
-    payload: &[u8],
-) -> Vec<u8> {
+}
+
+/// A TCP segment with options (a multiple of 4 bytes) and payload, checksum filled.
+fn tcp_segment(hop: &Hop, seg: Segment, options: &[u8], payload: &[u8]) -> Vec<u8> {
+    let Segment {
+        sport,
+        dport,
+        seq,
+        ack,
+        flags,
+        window,
+    } = seg;
     let hl = tcp::HEADER_LEN + options.len();
     let mut b = vec![0u8; hl + payload.len()];
     let mut t = tcp::Packet::new_unchecked(&mut b[..]);
