@@ -7,10 +7,9 @@
 use crate::config::{self, Config, ConfigError};
 use crate::control::health::{BackendHealth, HealthChecker};
 use crate::control::plane::{ChangeError, ControlPlane};
-use crate::control::protocol::{Command, Outcome, Response};
-// The statistics types, also under their former path.
-pub use crate::control::protocol::{
-    BackendStats, FrontendStats, StatsReport, WorkerStats, PROTOCOL_VERSION,
+use crate::control::protocol::{
+    BackendStats, Command, FrontendStats, Outcome, Response, StatsReport, WorkerStats,
+    PROTOCOL_VERSION,
 };
 use crate::dataplane::counters::{Counters, DropReason, Event, SharedCounters};
 use crate::dataplane::flow::FlowTable;
