@@ -257,7 +257,7 @@ impl Port for CapturePort<'_> {
             let f = &self.frames[i as usize];
             buf.fill(&f.data);
             buf.seq = if self.pass == 0 { i as u64 } else { u64::MAX };
-            self.clock = f.timestamp.as_secs() as u32;
+            self.clock = f.clock();
             self.pos += 1;
             rx.push(buf);
         }
@@ -478,6 +478,13 @@ fn replay_phases(
         let mut w = capture::Writer::create(path)?;
         for (seq, data) in &outputs {
             w.write(cap.frames[*seq as usize].timestamp, data)?;
+        }
+        if w.clamped() > 0 {
+            log::warn!(
+                "{}: {} frame(s) have timestamps after 2106-02-07 06:28:15 UTC, the latest a pcap file holds: written with that time",
+                path.display(),
+                w.clamped()
+            );
         }
         w.finish()?;
     }

@@ -1,6 +1,9 @@
 //! Reading and writing capture files (pcap and pcapng) with pcap-file.
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::{DataLink, PcapError};
 use std::fmt;
@@ -19,6 +22,14 @@ pub struct Frame {
     /// Whether the frame is Ethernet (other link types are counted and dropped).
     pub ethernet: bool,
     pub data: Vec<u8>,
+}
+
+impl Frame {
+    /// The frame's time in the data path's clock: whole seconds, saturating
+    /// at `u32::MAX` (timestamps after 2106 all read as that second).
+    pub fn clock(&self) -> u32 {
+        u32::try_from(self.timestamp.as_secs()).unwrap_or(u32::MAX)
+    }
 }
 
 /// A capture read into memory.
@@ -199,20 +210,41 @@ fn read_pcapng(b: &[u8]) -> Result<Capture, FormatError> {
             }
         };
         // Take what is needed out of the block first: it borrows the reader.
-        let (iface, timestamp, data) = match block {
-            Block::EnhancedPacket(p) => (p.interface_id, p.timestamp, p.data.into_owned()),
-            Block::SimplePacket(p) => (0, Duration::ZERO, p.data.into_owned()),
-            Block::Packet(p) => (
-                p.interface_id as u32,
-                Duration::from_micros(p.timestamp),
+        // `raw` is the timestamp in the interface's units (if_tsresol).
+        let (iface, raw, data, obsolete) = match block {
+            // pcap-file gives the 64-bit count as if it were nanoseconds.
+            Block::EnhancedPacket(p) => (
+                Some(p.interface_id),
+                p.timestamp.as_nanos() as u64,
                 p.data.into_owned(),
+                false,
+            ),
+            // No timestamp; the first interface's link type.
+            Block::SimplePacket(p) => (None, 0, p.data.into_owned(), false),
+            Block::Packet(p) => (
+                Some(u32::from(p.interface_id)),
+                p.timestamp,
+                p.data.into_owned(),
+                true,
             ),
             _ => continue,
         };
-        let ethernet = r
-            .interfaces()
-            .get(iface as usize)
-            .is_some_and(|i| i.linktype == DataLink::ETHERNET);
+        // pcap-file reads the obsolete Packet Block's two 32-bit halves
+        // (high, then low) as one 64-bit word of the section's byte order:
+        // in a little-endian section that puts them the wrong way round.
+        let raw = if obsolete && r.section().endianness == pcap_file::Endianness::Little {
+            raw.rotate_left(32)
+        } else {
+            raw
+        };
+        let idb = r.interfaces().get(iface.unwrap_or(0) as usize);
+        let ethernet = idb.is_some_and(|i| i.linktype == DataLink::ETHERNET);
+        let timestamp = match (iface, idb) {
+            (None, _) => Duration::ZERO,
+            (Some(_), Some(i)) => TsUnits::of(i).duration(raw),
+            // A packet of an interface never described: the default units.
+            (Some(_), None) => TsUnits::default().duration(raw),
+        };
         cap.frames.push(Frame {
             timestamp,
             ethernet,
@@ -222,10 +254,82 @@ fn read_pcapng(b: &[u8]) -> Result<Capture, FormatError> {
     Ok(cap)
 }
 
+/// How a pcapng interface counts time: `if_tsresol` (units per second) and
+/// `if_tsoffset` (seconds to add), from its Interface Description Block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TsUnits {
+    /// Units per second; None when it exceeds `u128` (finer than 10^-38 s,
+    /// so every timestamp is less than a nanosecond).
+    per_second: Option<u128>,
+    /// Seconds added to every timestamp (may be negative).
+    offset: i64,
+}
+
+impl Default for TsUnits {
+    /// Microseconds without offset: what an interface without the options
+    /// uses (pcapng, section 4.2).
+    fn default() -> TsUnits {
+        TsUnits::from_tsresol(6, 0)
+    }
+}
+
+impl TsUnits {
+    /// From the option values: `tsresol` is 10^-n seconds for n in its low
+    /// seven bits, or 2^-n seconds when its high bit is set.
+    pub fn from_tsresol(tsresol: u8, offset: i64) -> TsUnits {
+        let n = u32::from(tsresol & 0x7f);
+        let per_second = if tsresol & 0x80 == 0 {
+            10u128.checked_pow(n)
+        } else {
+            2u128.checked_pow(n)
+        };
+        TsUnits { per_second, offset }
+    }
+
+    /// The units of an interface (the defaults for options it lacks).
+    pub fn of(idb: &InterfaceDescriptionBlock) -> TsUnits {
+        let mut resol = 6;
+        let mut offset = 0;
+        for o in &idb.options {
+            match o {
+                InterfaceDescriptionOption::IfTsResol(r) => resol = *r,
+                // A signed count of seconds (pcap-file reads it unsigned).
+                InterfaceDescriptionOption::IfTsOffset(s) => offset = *s as i64,
+                _ => {}
+            }
+        }
+        TsUnits::from_tsresol(resol, offset)
+    }
+
+    /// `raw` units as a time, the offset added (at least zero, at most
+    /// [`Duration::MAX`]).
+    pub fn duration(self, raw: u64) -> Duration {
+        let t = match self.per_second {
+            // raw < 2^64, so the remainder times 10^9 fits in a u128.
+            Some(per) => {
+                let (secs, rem) = (u128::from(raw) / per, u128::from(raw) % per);
+                Duration::new(secs as u64, (rem * 1_000_000_000 / per) as u32)
+            }
+            None => Duration::ZERO,
+        };
+        let shift = Duration::from_secs(self.offset.unsigned_abs());
+        if self.offset < 0 {
+            t.saturating_sub(shift)
+        } else {
+            t.saturating_add(shift)
+        }
+    }
+}
+
+/// The latest time a classic pcap record holds: 2^32 - 1 seconds and
+/// 999999 microseconds after the epoch (2106-02-07 06:28:15 UTC).
+pub const MAX_PCAP_TIME: Duration = Duration::new(u32::MAX as u64, 999_999_000);
+
 /// Writes Ethernet frames to a pcap file (microsecond timestamps).
 pub struct Writer {
     path: PathBuf,
     w: PcapWriter<BufWriter<File>>,
+    clamped: u64,
 }
 
 impl Writer {
@@ -241,14 +345,28 @@ impl Writer {
         Ok(Writer {
             path: path.to_path_buf(),
             w,
+            clamped: 0,
         })
     }
 
+    /// Writes one record. A timestamp later than [`MAX_PCAP_TIME`] is
+    /// written as that time, and counted ([`Writer::clamped`]).
     pub fn write(&mut self, timestamp: Duration, data: &[u8]) -> Result<(), CaptureError> {
+        let timestamp = if timestamp > MAX_PCAP_TIME {
+            self.clamped += 1;
+            MAX_PCAP_TIME
+        } else {
+            timestamp
+        };
         self.w
             .write_packet(&PcapPacket::new(timestamp, data.len() as u32, data))
             .map(|_| ())
             .map_err(|e| CaptureError::Write(self.path.clone(), e))
+    }
+
+    /// How many records had a timestamp past [`MAX_PCAP_TIME`].
+    pub fn clamped(&self) -> u64 {
+        self.clamped
     }
 
     pub fn finish(self) -> Result<(), CaptureError> {
