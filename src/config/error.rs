@@ -5,7 +5,8 @@
 //! `file:line: field: problem`, one line.
 
 use super::{
-    MAGLEV_ENTRIES_PER_BACKEND, MAX_HEALTH_PATH_LEN, MAX_MAGLEV_TABLE_SIZE, MIN_HEALTH_TIMEOUT_SECS,
+    MAGLEV_ENTRIES_PER_BACKEND, MAX_FRONTENDS, MAX_HEALTH_PATH_LEN, MAX_MAGLEV_TABLE_SIZE,
+    MIN_HEALTH_TIMEOUT_SECS,
 };
 use crate::dataplane::select::Mode;
 use crate::wire::ethernet::MacParseError;
@@ -104,6 +105,8 @@ pub enum Problem {
         name: String,
         other: usize,
     },
+    /// More `[[frontend]]`s than [`MAX_FRONTENDS`]: how many there are.
+    TooManyFrontends(usize),
     /// Two frontends on one address, port and protocol (boxed: large and rare).
     DuplicateFrontend(Box<DuplicateFrontend>),
     /// One address and port twice in a pool; `other` is the first's index.
@@ -328,7 +331,11 @@ impl fmt::Display for Problem {
                 f,
                 "duplicate {what} name \"{name}\" (also {what}[{other}]): expected unique names"
             ),
-                        DuplicateFrontend(d) => write!(
+                        TooManyFrontends(n) => write!(
+                f,
+                "{n} frontends, more than the maximum {MAX_FRONTENDS}: expected at most {MAX_FRONTENDS} [[frontend]] tables"
+            ),
+            DuplicateFrontend(d) => write!(
                 f,
                 "frontend \"{}\" has the same address, port and protocol ({}:{}/{}) as frontend \"{}\": expected each to be unique",
                 d.name, d.address, d.port, d.protocol, d.other

@@ -43,6 +43,10 @@ pub const DEFAULT_SEED: u64 = 1;
 /// Default backend weight.
 pub const DEFAULT_WEIGHT: u32 = 1;
 
+/// Largest number of `[[frontend]]`s: the data path numbers services with a
+/// `u16` (0..=65534), and keeps `u16::MAX` free.
+pub const MAX_FRONTENDS: usize = u16::MAX as usize;
+
 /// Smallest accepted port number (frontend, backend, health probe); the
 /// largest is `u16::MAX`.
 pub const MIN_PORT: u16 = 1;

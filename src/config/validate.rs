@@ -359,6 +359,14 @@ impl Cx<'_> {
     // ---- [[frontend]] --------------------------------------------------
 
     fn frontends(&self, raw: &[Spanned<RawFrontend>]) -> Result<Vec<Frontend>, ConfigError> {
+        // Counted first: the first frontend past the limit is named.
+        if let Some(f) = raw.get(MAX_FRONTENDS) {
+            return Err(self.err(
+                f.span(),
+                format!("frontend[{MAX_FRONTENDS}]"),
+                Problem::TooManyFrontends(raw.len()),
+            ));
+        }
         let mut out: Vec<Frontend> = Vec::with_capacity(raw.len());
         for (i, f) in raw.iter().enumerate() {
             let fe = self.frontend(f, &format!("frontend[{i}]"), &out)?;
