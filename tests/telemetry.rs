@@ -251,3 +251,56 @@ fn natrix_commands_in_dpdk_telemetry() {
     drop(app);
     assert!(!runtime.exists(), "{} left behind", runtime.display());
 }
+
+/// More backends than a telemetry dictionary holds (256): `/natrix/backends`
+/// answers the first 255 and `truncated` with how many it left out, instead
+/// of stopping at 256 without a word (issue 8, defect 15).
+#[test]
+#[ignore = "needs dpdk-telemetry.py (Debian package dpdk-dev): scripts/test.sh runs it"]
+fn backends_past_the_dictionary_limit_are_counted() {
+    if let Err(e) = Command::new(CLIENT).arg("--help").output() {
+        panic!("{CLIENT} cannot run ({e}): install the Debian package dpdk-dev (scripts/setup.sh does)");
+    }
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-telemetry")
+        .join(format!("many-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    const BACKENDS: usize = 300;
+    let mut pool = String::from("\n");
+    for i in 0..BACKENDS {
+        pool += &format!(
+            "[[pool.backend]]\naddress = \"198.19.{}.{}\"\nport = 8080\n\n",
+            i / 200 + 1,
+            i % 200 + 1
+        );
+    }
+    let config = d.join("many.toml");
+    std::fs::write(&config, fixtures::app(None, &pool, None)).unwrap();
+    let sock = d.join("natrix.sock");
+    let prefix = format!("natrix-many-{}", std::process::id());
+    let runtime = runtime_dir(&prefix);
+    let _ = std::fs::remove_dir_all(&runtime);
+    let app = Appliance::launch(&config, &sock)
+        .eal(eal::shared(&prefix, &["--vdev", "net_null0"]))
+        .runtime_dir(&runtime)
+        .start();
+    let t = Instant::now();
+    while !(runtime.join("dpdk_telemetry.v2").exists()
+        && stats(&sock)["backends"].as_array().unwrap().len() == BACKENDS)
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "natrix did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The management loop publishes to telemetry every 100 ms.
+    std::thread::sleep(Duration::from_millis(400));
+    let r = telemetry(&prefix, &["/natrix/backends"]);
+    let b = r[0].as_object().unwrap_or_else(|| panic!("{}", r[0]));
+    assert_eq!(b.len(), 256, "{}", r[0]);
+    assert_eq!(u(&b["truncated"]), (BACKENDS - 255) as u64, "{}", r[0]);
+    assert!(b.contains_key("app/198_19_1_1_8080"), "{}", r[0]);
+    drop(app);
+    std::fs::remove_dir_all(&d).ok();
+}

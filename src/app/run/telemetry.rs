@@ -8,6 +8,10 @@
 //! - `/natrix/workers`: the worker ids; `/natrix/worker,<id>`: one worker;
 //! - `/natrix/backends`: "pool/address" -> new connections.
 //!
+//! A dictionary holds at most 256 entries (and a reply 16 KiB): a longer
+//! answer ends in `truncated`, how many entries were left out
+//! (`ports::dpdk::telemetry::fit_dict`).
+//!
 //! The commands answer from the latest [`StatsReport`], which the management
 //! loop publishes here on every tick ([`publish`]): they never wait for the
 //! management loop and never touch the data path. The DPDK side of it (the

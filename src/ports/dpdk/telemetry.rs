@@ -50,6 +50,57 @@ pub fn key(s: &str) -> String {
         .collect()
 }
 
+/// Most entries a telemetry dictionary holds (`RTE_TEL_MAX_DICT_ENTRIES`).
+pub const MAX_DICT_ENTRIES: usize = sys::RTE_TEL_MAX_DICT_ENTRIES as usize;
+/// Longest key telemetry keeps (`RTE_TEL_MAX_STRING_LEN` with its NUL); it
+/// cuts longer ones.
+const MAX_KEY_LEN: usize = sys::RTE_TEL_MAX_STRING_LEN as usize - 1;
+/// Bytes of JSON a dictionary's entries may take. Telemetry writes a reply
+/// into 16 KiB and leaves out, without a word, every entry that no longer
+/// fits; 128 bytes are kept for the command's name around the entries.
+const MAX_DICT_JSON: usize = 16 * 1024 - 128;
+/// The key of a dictionary's last entry when not all of its entries fit:
+/// its value is how many were left out.
+pub const TRUNCATED: &str = "truncated";
+
+/// Decimal digits of `v`.
+fn digits(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// The entries of a dictionary answer as telemetry will hold them: keys made
+/// telemetry-safe and at most [`MAX_KEY_LEN`] long; when the entries exceed
+/// telemetry's [`MAX_DICT_ENTRIES`] or its reply size, the first ones that
+/// fit and then [`TRUNCATED`] with the number left out, never a silent cut.
+pub fn fit_dict(entries: Vec<(String, u64)>) -> Vec<(String, u64)> {
+    let n = entries.len();
+    // `,"key":value` (the first entry's comma is the closing brace's room).
+    let cost = |k: &str, v: u64| k.len() + digits(v) + 4;
+    let reserve = cost(TRUNCATED, u64::MAX);
+    let mut out = Vec::with_capacity(n.min(MAX_DICT_ENTRIES));
+    let mut used = 0;
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        let mut k = key(&k);
+        // key() leaves only ASCII, so any length is a character boundary.
+        k.truncate(MAX_KEY_LEN);
+        let c = cost(&k, v);
+        // The last entry needs no room left for the marker after it.
+        let (max_entries, max_bytes) = if i + 1 == n {
+            (MAX_DICT_ENTRIES, MAX_DICT_JSON)
+        } else {
+            (MAX_DICT_ENTRIES - 1, MAX_DICT_JSON - reserve)
+        };
+        if out.len() >= max_entries || used + c > max_bytes {
+            let omitted = (n - out.len()) as u64;
+            out.push((TRUNCATED.to_string(), omitted));
+            break;
+        }
+        used += c;
+        out.push((k, v));
+    }
+    out
+}
+
 /// Registers `cmd` (such as `/natrix/stats`) with its help text and handler.
 /// Registering a command again replaces its handler.
 pub fn register(
@@ -88,13 +139,21 @@ unsafe fn fill(answer: Answer, info: *mut sys::rte_tel_data) -> c_int {
             if rc < 0 {
                 return rc;
             }
-            for (k, v) in entries {
-                let Ok(name) = CString::new(key(&k)) else {
-                    continue;
+            for (k, v) in fit_dict(entries) {
+                // fit_dict's keys hold no NUL.
+                let Ok(name) = CString::new(k) else {
+                    return -libc::EINVAL;
                 };
                 // SAFETY: `info` is a started dict; `name` is NUL-terminated
                 // and telemetry copies it before the call returns.
-                unsafe { sys::rte_tel_data_add_dict_u64(info, name.as_ptr(), v) };
+                let rc = unsafe { sys::rte_tel_data_add_dict_u64(info, name.as_ptr(), v) };
+                // Negative: not added (full, or a bad name); the reply is
+                // then an error rather than a silently shorter answer.
+                // (Positive E2BIG only says the name was cut; fit_dict's
+                // keys are short enough.)
+                if rc < 0 {
+                    return rc;
+                }
             }
         }
         Answer::Array(items) => {
@@ -107,7 +166,12 @@ unsafe fn fill(answer: Answer, info: *mut sys::rte_tel_data) -> c_int {
             }
             for v in items {
                 // SAFETY: `info` is a started array of u64.
-                unsafe { sys::rte_tel_data_add_array_u64(info, v) };
+                let rc = unsafe { sys::rte_tel_data_add_array_u64(info, v) };
+                // Full (more than RTE_TEL_MAX_ARRAY_ENTRIES): an error reply,
+                // not a shorter array.
+                if rc < 0 {
+                    return rc;
+                }
             }
         }
     }
@@ -147,6 +211,60 @@ unsafe extern "C" fn callback(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entries(n: usize, key_len: usize) -> Vec<(String, u64)> {
+        (0..n)
+            .map(|i| (format!("{i:0>width$}", width = key_len), i as u64))
+            .collect()
+    }
+
+    #[test]
+    fn dictionaries_that_fit_are_whole() {
+        assert_eq!(fit_dict(Vec::new()), Vec::new());
+        let e = entries(MAX_DICT_ENTRIES, 20);
+        assert_eq!(fit_dict(e.clone()), e);
+        // Keys are made telemetry-safe.
+        assert_eq!(
+            fit_dict(vec![("no-service".into(), 3)]),
+            vec![("no_service".to_string(), 3)]
+        );
+    }
+
+    #[test]
+    fn too_many_entries_end_in_the_number_left_out() {
+        for n in [MAX_DICT_ENTRIES + 1, 300, 5000] {
+            let got = fit_dict(entries(n, 20));
+            assert_eq!(got.len(), MAX_DICT_ENTRIES, "{n}");
+            assert_eq!(
+                got[..MAX_DICT_ENTRIES - 1],
+                entries(n, 20)[..MAX_DICT_ENTRIES - 1]
+            );
+            assert_eq!(
+                got.last(),
+                Some(&(TRUNCATED.to_string(), (n - (MAX_DICT_ENTRIES - 1)) as u64))
+            );
+        }
+    }
+
+    #[test]
+    fn long_keys_end_in_the_number_left_out_before_the_reply_is_full() {
+        // 200 keys of 200 characters: cut to 127, and about 120 fit in 16 KiB.
+        let got = fit_dict(entries(200, 200));
+        let (last, kept) = got.split_last().unwrap();
+        assert!(kept.iter().all(|(k, _)| k.len() == MAX_KEY_LEN));
+        assert_eq!(last, &(TRUNCATED.to_string(), (200 - kept.len()) as u64));
+        let json: usize = got.iter().map(|(k, v)| k.len() + digits(*v) + 4).sum();
+        assert!(json <= MAX_DICT_JSON, "{json}");
+        assert!(kept.len() > 100, "{}", kept.len());
+    }
+
+    #[test]
+    fn digit_counts() {
+        assert_eq!(digits(0), 1);
+        assert_eq!(digits(9), 1);
+        assert_eq!(digits(10), 2);
+        assert_eq!(digits(u64::MAX), 20);
+    }
 
     #[test]
     fn keys_are_telemetry_safe() {
