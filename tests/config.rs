@@ -356,7 +356,8 @@ fn defaults_and_accepted_shapes() {
                 c.appliance.transitory_timeout_secs,
                 DEFAULT_TRANSITORY_TIMEOUT_SECS
             );
-            assert_eq!(c.appliance.seed, 1);
+            // Not configured: replays use DEFAULT_SEED, `natrix run` a random one.
+            assert_eq!(c.appliance.seed, None);
         }),
         parses("rule defaults", GOOD, |c| {
             let r = &c.rules[0];
@@ -380,7 +381,7 @@ seed = 9223372036854775807
                 assert_eq!(c.appliance.gateway_mac, mac("02:00:00:00:00:fe"));
                 assert_eq!(c.appliance.flow_table_size, 1024);
                 assert_eq!(c.appliance.transitory_timeout_secs, 3600);
-                assert_eq!(c.appliance.seed, i64::MAX as u64);
+                assert_eq!(c.appliance.seed, Some(i64::MAX as u64));
             },
         ),
         parses(

@@ -30,7 +30,7 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
             gateway_mac: MacAddr([0x02, 0, 0, 0, 0, 0xfe]),
             flow_table_size: flows_per_worker.max(1024),
             transitory_timeout_secs: 10,
-            seed: 1,
+            seed: Some(1),
         },
         ports: Ports::default(),
         frontends: vec![Frontend {

@@ -56,7 +56,36 @@ pub struct RunOptions {
 /// What `natrix run` reports when it stops.
 pub struct RunReport {
     pub summary: Summary,
-    pub ports: Vec<(String, PortStats)>,
+    pub ports: Vec<PortReport>,
+    /// The workers' seed: `appliance.seed`, or the one drawn at start.
+    pub seed: u64,
+    /// Whether the seed came from the configuration (else it was drawn).
+    pub seed_configured: bool,
+}
+
+/// One port's part of the report.
+pub struct PortReport {
+    /// The device name (`net_null0`, `0000:01:00.0`, ...).
+    pub name: String,
+    pub stats: PortStats,
+    /// Whether RSS spreads the port's received packets over the workers'
+    /// queues (never with one worker: there is one queue).
+    pub rss: bool,
+}
+
+/// A seed for `natrix run` without `appliance.seed`: different on every
+/// start (std's per-process random hash keys, the time and the process id),
+/// at most `i64::MAX` so that it can be written into `appliance.seed` to
+/// repeat a run.
+pub fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    h.write_u128(now.as_nanos());
+    h.write_u32(std::process::id());
+    h.finish() & i64::MAX as u64
 }
 
 /// Why `natrix run` could not run.
@@ -152,9 +181,11 @@ pub fn command(c: RunCommand) -> crate::app::CommandResult {
         j["ports"] = r
             .ports
             .iter()
-            .map(|(name, s)| {
+            .map(|p| {
+                let s = &p.stats;
                 serde_json::json!({
-                    "name": name,
+                    "name": p.name,
+                    "rss": p.rss,
                     "ipackets": s.ipackets,
                     "opackets": s.opackets,
                     "imissed": s.imissed,
@@ -164,19 +195,39 @@ pub fn command(c: RunCommand) -> crate::app::CommandResult {
                 })
             })
             .collect();
+        j["seed"] = r.seed.into();
+        j["seed_configured"] = r.seed_configured.into();
         println!("{j}");
     } else {
         print!("{}", r.summary.render());
         println!("\nports");
-        for (name, s) in &r.ports {
+        for p in &r.ports {
+            let s = &p.stats;
             println!(
-                "  {name:<24} rx {:>12}  tx {:>12}  missed {:>8}  rx-nombuf {:>8}  errors {}/{}",
-                s.ipackets, s.opackets, s.imissed, s.rx_nombuf, s.ierrors, s.oerrors
+                "  {:<24} rx {:>12}  tx {:>12}  missed {:>8}  rx-nombuf {:>8}  errors {}/{}",
+                p.name, s.ipackets, s.opackets, s.imissed, s.rx_nombuf, s.ierrors, s.oerrors
+            );
+            if !p.rss && r.summary.workers > 1 {
+                println!("  {:<24} no RSS: {}", "", NO_RSS);
+            }
+        }
+        if r.seed_configured {
+            println!("\nseed {} (appliance.seed)", r.seed);
+        } else {
+            println!(
+                "\nseed {} (drawn at start: set appliance.seed = {} to repeat it)",
+                r.seed, r.seed
             );
         }
     }
     Ok(())
 }
+
+/// What several workers on a port without RSS get. natrix neither refuses
+/// nor falls back to one worker: devices such as net_af_packet (fanout),
+/// net_pcap (a file per queue) and net_null fill every queue without
+/// offering RSS, and the lab runs two workers on net_af_packet.
+const NO_RSS: &str = "each worker receives only what the device itself puts on its queue (net_af_packet spreads by its fanout hash, net_pcap by file; most other devices put everything on queue 0, so one worker does all the work)";
 
 /// Runs the appliance until SIGINT or SIGTERM (or `idle_exit`), then stops
 /// the workers, closes the ports and reports.
@@ -197,7 +248,19 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, RunError> {
         ports.push(port);
         queues.push(q);
     }
-    let cp = ControlPlane::new(config).map_err(RunError::Config)?;
+    if workers > 1 {
+        for p in ports.iter().filter(|p| !p.rss()) {
+            log::warn!(
+                "port {} ({}) has no RSS for {workers} workers: {NO_RSS}",
+                p.id(),
+                p.name()
+            );
+        }
+    }
+    let mut cp = ControlPlane::new(config).map_err(RunError::Config)?;
+    // The appliance draws its own seed unless one is configured: a fixed
+    // default would repeat one backend sequence on every start.
+    cp.set_seed(random_seed());
     let lcores = eal.worker_lcores();
     let on_main = workers.saturating_sub(lcores.len());
     if on_main > 1 {
@@ -407,8 +470,14 @@ fn report(
         },
         ports: ports
             .iter()
-            .map(|p| (p.name().to_string(), p.stats()))
+            .map(|p| PortReport {
+                name: p.name().to_string(),
+                stats: p.stats(),
+                rss: p.rss(),
+            })
             .collect(),
+        seed: mgmt.control_plane().seed(),
+        seed_configured: mgmt.control_plane().config().appliance.seed.is_some(),
     }
 }
 

@@ -38,7 +38,9 @@ pub const DEFAULT_IDLE_TIMEOUT_MINS: u32 = 4;
 /// Default Maglev lookup-table size (prime).
 pub const DEFAULT_MAGLEV_TABLE_SIZE: u32 = 65537;
 
-/// Default `appliance.seed`.
+/// The seed of the random backend choice when `appliance.seed` is not set,
+/// for everything but `natrix run` (replay, bench), so that their results
+/// repeat. `natrix run` draws a random seed instead.
 pub const DEFAULT_SEED: u64 = 1;
 /// Default backend weight.
 pub const DEFAULT_WEIGHT: u32 = 1;
@@ -97,8 +99,10 @@ pub struct Appliance {
     pub flow_table_size: u32,
     /// Timeout of half-open and closing TCP connections, seconds.
     pub transitory_timeout_secs: u32,
-    /// Seed of the workers' random backend choice (replays are reproducible).
-    pub seed: u64,
+    /// Seed of the workers' random backend choice, when configured. Without
+    /// it, replays use [`DEFAULT_SEED`] (so they repeat) and `natrix run` a
+    /// random seed of its own (so restarts do not repeat one sequence).
+    pub seed: Option<u64>,
 }
 
 /// Which ports carry which direction.

@@ -282,8 +282,8 @@ impl Cx<'_> {
             )?,
         };
         let seed = match &a.seed {
-            None => DEFAULT_SEED,
-            Some(v) => self.int(v, "appliance.seed", 0, i64::MAX, "a seed")? as u64,
+            None => None,
+            Some(v) => Some(self.int(v, "appliance.seed", 0, i64::MAX, "a seed")? as u64),
         };
 
         Ok(Appliance {

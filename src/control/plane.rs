@@ -81,6 +81,8 @@ pub struct ControlPlane {
     down: HashSet<(usize, SocketAddrV4)>,
     generation: u64,
     cell: Arc<SnapshotCell>,
+    /// The workers' seed: the configured one, else [`ControlPlane::set_seed`]'s.
+    seed: u64,
 }
 
 fn maglev_key(addr: Ipv4Addr, port: u16) -> u64 {
@@ -145,6 +147,7 @@ impl ControlPlane {
         for (i, svc) in services.iter_mut().enumerate() {
             rebuild_tables(svc, &backends, size(i));
         }
+        let seed = config.appliance.seed.unwrap_or(config::DEFAULT_SEED);
         let mut cp = ControlPlane {
             config,
             backends,
@@ -153,6 +156,7 @@ impl ControlPlane {
             down: HashSet::new(),
             generation: 0,
             cell: Arc::new(SnapshotCell::new(Arc::new(empty_snapshot()))),
+            seed,
         };
         cp.publish();
         Ok(cp)
@@ -170,6 +174,20 @@ impl ControlPlane {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The seed of the workers' random choices (see [`config::Appliance::seed`]).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Seeds the workers created from now on with `seed` unless the
+    /// configuration sets one (`natrix run`'s random seed).
+    pub fn set_seed(&mut self, seed: u64) {
+        if self.config.appliance.seed.is_none() {
+            self.seed = seed;
+            self.publish();
+        }
     }
 
     /// Replaces a pool's health-check settings (a reload). A backend already
@@ -463,7 +481,7 @@ impl ControlPlane {
             mac: a.mac,
             gateway_mac: a.gateway_mac,
             transitory_timeout_secs: a.transitory_timeout_secs,
-            seed: a.seed,
+            seed: self.seed,
             flow_table_size: a.flow_table_size,
             pool_names: self.config.pools.iter().map(|p| p.name.clone()).collect(),
             services: self.services.clone(),
