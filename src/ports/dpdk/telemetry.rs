@@ -69,9 +69,10 @@ fn digits(v: u64) -> usize {
 }
 
 /// The entries of a dictionary answer as telemetry will hold them: keys made
-/// telemetry-safe and at most [`MAX_KEY_LEN`] long; when the entries exceed
-/// telemetry's [`MAX_DICT_ENTRIES`] or its reply size, the first ones that
-/// fit and then [`TRUNCATED`] with the number left out, never a silent cut.
+/// telemetry-safe and at most 127 bytes long (`RTE_TEL_MAX_STRING_LEN`);
+/// when the entries exceed telemetry's [`MAX_DICT_ENTRIES`] or its reply
+/// size, the first ones that fit and then [`TRUNCATED`] with the number left
+/// out, never a silent cut.
 pub fn fit_dict(entries: Vec<(String, u64)>) -> Vec<(String, u64)> {
     let n = entries.len();
     // `,"key":value` (the first entry's comma is the closing brace's room).
