@@ -26,7 +26,7 @@ use crate::dataplane::counters::{Counters, DropReason, Event};
 use crate::dataplane::flow::{Claim, FlowTable, Lookup};
 use crate::dataplane::select::{Mode, Rng, NONE};
 use crate::dataplane::snapshot::{
-    BackendEntry, BackendStatus, Service, ServiceKind, Snapshot, SnapshotCell,
+    BackendEntry, BackendStatus, Service, ServiceKind, Snapshot, SnapshotCell, TTL_DECREMENT_DELTA,
 };
 use crate::ports::{PacketBuf, BURST};
 use crate::wire::ethernet::{self, EtherType};
@@ -641,10 +641,13 @@ fn rewrite_return(
 /// from `be`: the outer source and the quoted destination become the
 /// frontend's, `fe_port` being the frontend's port.
 ///
-/// The outer IPv4 and quoted TCP/UDP checksums take the backend's
-/// precomputed deltas (the same address and port change as its connections'
-/// packets); the quoted IPv4 header's checksum the address change alone;
-/// the ICMP checksum, which covers the quote, is computed afresh.
+/// The outer IPv4 checksum takes the backend's precomputed delta toward the
+/// backend (the destination was the frontend, as in its connections'
+/// packets); toward the client, the change from the error's real source (the
+/// backend or any router on the private side) to the frontend, with the TTL
+/// decrement. The quoted TCP/UDP checksum takes the backend's precomputed
+/// delta; the quoted IPv4 header's checksum the address change alone; the
+/// ICMP checksum, which covers the quote, is computed afresh.
 fn translate_icmp_error(
     data: &mut [u8],
     at: Offsets,
@@ -664,8 +667,12 @@ fn translate_icmp_error(
                 be.in_ip_delta
             }
             ErrorTo::Client => {
+                // The source is whoever sent the error: the backend, or a
+                // router on the private side. The change is computed from
+                // that address, not taken from the backend's delta.
+                let src = ip.src_addr_raw();
                 ip.set_src_addr(fe_addr.into());
-                be.out_ip_delta
+                checksum::combine(checksum::delta32(src, fe_addr), TTL_DECREMENT_DELTA)
             }
         };
         let c = checksum::apply(ip.checksum(), delta);
