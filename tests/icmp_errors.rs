@@ -14,7 +14,7 @@
 
 mod support;
 
-use natrix::app::replay::{replay_capture, ReplayOptions};
+use natrix::app::replay::{replay_capture, rss_worker, ReplayOptions};
 use natrix::app::summary::Summary;
 use natrix::config::Config;
 use natrix::control::plane::ControlPlane;
@@ -473,6 +473,100 @@ fn private_router_errors_replayed_with_one_and_two_workers() {
         assert_eq!(out.len(), frames.len());
         for (i, f) in out.iter().enumerate() {
             assert_checksums(&format!("{workers} workers, frame {i}"), f);
+        }
+    }
+}
+
+/// An error that follows, in the same burst, the SYN that creates its
+/// connection finds that connection (issue 8, defect 13: errors were looked
+/// up in the first pass over the burst, before the burst's new connections
+/// were made in the second).
+#[test]
+fn error_in_the_same_burst_as_its_syn_finds_the_connection() {
+    let mut lb = Lb::new();
+    let snap = lb.snap();
+    for (i, fe) in [WEB, TLS, API].into_iter().enumerate() {
+        let c = client(51000 + i as u16);
+        let syn = Pkt::tcp(c, fe, TCP_SYN);
+        // The error quotes the reply as natrix sends it, from the frontend:
+        // no backend needed to build it.
+        let on = to_client(&Pkt::tcp((fe.0, fe.1), c, TCP_ACK | TCP_PSH), fe);
+        let err = error(ROUTER, fe.0, FRAG_NEEDED, &quote(&on, 28));
+        let got = lb.run(&[syn.build(), err.build()]);
+        lb.check("syn", &syn.build(), &got[0], &inbound(&snap, &syn));
+        let be = backend_of(&snap, &got[0].1);
+        // The quote as the backend sent the reply, before natrix.
+        let mut sent = on.clone();
+        sent.src = be.address;
+        sent.set_sport(be.port);
+        let want = error(ROUTER, be.address, FRAG_NEEDED, &quote(&sent, 28))
+            .ttl(63)
+            .macs(LB_MAC, be.mac.0);
+        lb.check(
+            &format!("error after the SYN to {}:{}", fe.0, fe.1),
+            &err.build(),
+            &got[1],
+            &Want::Exact(Verdict::ToPrivate, want.build()),
+        );
+    }
+    assert_eq!(lb.counters().drop_count(DropReason::IcmpNoFlow), 0);
+    assert_eq!(lb.event(Event::IcmpErrorForwarded), 3);
+    // Order still counts: an error before its SYN in a burst finds nothing.
+    let c = client(51100);
+    let syn = Pkt::tcp(c, TLS, TCP_SYN);
+    let on = to_client(&Pkt::tcp(TLS, c, TCP_ACK), TLS);
+    let err = error(ROUTER, TLS.0, FRAG_NEEDED, &quote(&on, 28)).build();
+    let got = lb.run(&[err.clone(), syn.build()]);
+    lb.check(
+        "error before its SYN",
+        &err,
+        &got[0],
+        &Want::Drop(DropReason::IcmpNoFlow),
+    );
+    lb.check(
+        "the SYN after",
+        &syn.build(),
+        &got[1],
+        &inbound(&snap, &syn),
+    );
+}
+
+/// Defect 13 through `natrix replay`, with 1 and 2 workers: every SYN is
+/// followed, in the same burst, by a "fragmentation needed" about its
+/// connection's reply, and every error is forwarded.
+#[test]
+fn errors_in_the_burst_of_their_syn_replayed_with_one_and_two_workers() {
+    for workers in [1, 2] {
+        let mut frames = Vec::new();
+        for i in 0..12u16 {
+            let c = client(52000 + i);
+            let fe = [WEB, TLS, API][i as usize % 3];
+            let syn = Pkt::tcp(c, fe, TCP_SYN).build();
+            let on = to_client(&Pkt::tcp(fe, c, TCP_ACK | TCP_PSH), fe);
+            // A router whose error the receive side spreads to the SYN's
+            // worker: the placement of errors is not what this tests.
+            let err = (1..=250u8)
+                .map(|r| {
+                    let router = Ipv4Addr::new(198, 18, 250, r);
+                    error(router, fe.0, FRAG_NEEDED, &quote(&on, 28)).build()
+                })
+                .find(|e| rss_worker(e, workers) == rss_worker(&syn, workers))
+                .expect("a router on the SYN's worker");
+            frames.push(syn);
+            frames.push(err);
+        }
+        let (s, out) = replay(&frames, workers, "same-burst");
+        assert_eq!(
+            s.counters.drop_count(DropReason::IcmpNoFlow),
+            0,
+            "{workers} workers"
+        );
+        assert_eq!(s.dropped(), 0, "{workers} workers");
+        assert_eq!(s.counters.event_count(Event::IcmpErrorForwarded), 12);
+        let errors: Vec<&Vec<u8>> = out.iter().filter(|f| f[23] == 1).collect();
+        assert_eq!(errors.len(), 12);
+        for (i, f) in errors.into_iter().enumerate() {
+            assert_checksums(&format!("{workers} workers, error {i}"), f);
         }
     }
 }

@@ -8,11 +8,13 @@
 //!
 //! A burst goes through two passes, as DPDK's l3fwd and VPP do it:
 //! 1. parse and classify every packet; packets that need no flow state (ARP,
-//!    ICMP echo, return traffic, inbound NAT rules, drops) are finished here,
-//!    and for the rest the flow key is hashed and both flow-table buckets are
-//!    prefetched;
-//! 2. look up or create each pending connection and rewrite the packet, by
-//!    which time its buckets are (mostly) in the cache.
+//!    return traffic, inbound NAT rules, drops) are finished here, and for
+//!    the connections' packets the flow key is hashed and both flow-table
+//!    buckets are prefetched;
+//! 2. in burst order, look up or create each pending connection and rewrite
+//!    the packet, by which time its buckets are (mostly) in the cache; and
+//!    handle ICMP messages, so that an error finds a connection that a packet
+//!    before it in the same burst created.
 //!
 //! Nothing here locks, allocates, logs or formats.
 
@@ -92,6 +94,17 @@ impl Offsets {
     }
 }
 
+/// What the second pass does with a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Finished in the first pass.
+    Done,
+    /// A connection's packet: look up or create the connection, rewrite.
+    Connect,
+    /// An ICMP message (errors look connections up).
+    Icmp,
+}
+
 /// Per-packet state carried from the first pass to the second.
 #[derive(Clone, Copy)]
 struct Pending {
@@ -103,7 +116,7 @@ struct Pending {
     proto: IpProtocol,
     /// The TCP flags; 0 for UDP, so that UDP is never `syn` nor `closing`.
     tcp_flags: u8,
-    active: bool,
+    stage: Stage,
 }
 
 impl Default for Pending {
@@ -116,7 +129,7 @@ impl Default for Pending {
             service: 0,
             proto: IpProtocol::Tcp,
             tcp_flags: 0,
-            active: false,
+            stage: Stage::Done,
         }
     }
 }
@@ -214,8 +227,10 @@ impl Dataplane {
             verdicts[i] = self.classify(bufs[i].data_mut(), &mut pending[i]);
         }
         for i in 0..n {
-            if pending[i].active {
-                verdicts[i] = self.connect(bufs[i].data_mut(), &pending[i]);
+            match pending[i].stage {
+                Stage::Done => {}
+                Stage::Connect => verdicts[i] = self.connect(bufs[i].data_mut(), &pending[i]),
+                Stage::Icmp => verdicts[i] = self.icmp(bufs[i].data_mut(), pending[i].at),
             }
         }
         for v in &verdicts[..n] {
@@ -275,7 +290,12 @@ impl Dataplane {
                 Ok(u) => (u.src_port(), u.dst_port(), 0),
                 Err(_) => return Verdict::Drop(MalformedUdp),
             },
-            IpProtocol::Icmp => return self.icmp(data, at, ttl, dst),
+            IpProtocol::Icmp => {
+                // In the second pass, in burst order (see the module's doc).
+                p.at = at;
+                p.stage = Stage::Icmp;
+                return Verdict::Drop(MalformedIcmp);
+            }
             _ => return Verdict::Drop(UnsupportedProtocol),
         };
         if let Some(s) = snap.frontend(dst, dport, proto) {
@@ -301,7 +321,7 @@ impl Dataplane {
                 service: s,
                 proto,
                 tcp_flags: flags,
-                active: true,
+                stage: Stage::Connect,
             };
             return Verdict::ToPrivate;
         }
@@ -323,11 +343,16 @@ impl Dataplane {
         Verdict::Drop(NoService)
     }
 
-    /// An ICMP message: echo requests to a local address are answered; errors
-    /// about a TCP or UDP packet of a frontend or a backend are translated and
-    /// passed on; the rest is dropped. Rare, so done in the first pass.
+    /// An ICMP message (second pass), its IPv4 header checked by the first:
+    /// echo requests to a local address are answered; errors about a TCP or
+    /// UDP packet of a frontend or a backend are translated and passed on; the
+    /// rest is dropped. Rare, so out of line.
     #[inline(never)]
-    fn icmp(&mut self, data: &mut [u8], at: Offsets, ttl: u8, dst: u32) -> Verdict {
+    fn icmp(&mut self, data: &mut [u8], at: Offsets) -> Verdict {
+        let (ttl, dst) = {
+            let ip = ipv4::Packet::new_unchecked(&data[at.l3()..at.end()]);
+            (ip.ttl(), ip.dst_addr_raw())
+        };
         let message = &data[at.l4()..at.end()];
         let msg_type = match icmp::Packet::new_checked(message) {
             Ok(m) => m.msg_type(),
