@@ -217,6 +217,21 @@ impl Dataplane {
         &self.flows
     }
 
+    /// Frees the flow entries expired at the worker's clock in the next
+    /// `buckets` buckets of the table ([`FlowTable::sweep`]). Between bursts
+    /// only. Returns how many it freed.
+    pub fn sweep(&mut self, buckets: usize) -> usize {
+        let snap = &*self.snap;
+        self.flows
+            .sweep(buckets, self.now, |e| snap.flow_timeout(e))
+    }
+
+    /// The connections in the flow table: the live ones, and those that
+    /// expired since the sweep last passed them.
+    pub fn active_connections(&self) -> u64 {
+        self.flows.occupied() as u64
+    }
+
     /// Processes a burst in place. `verdicts[i]` says what to do with `bufs[i]`;
     /// drops are already counted.
     pub fn process<B: PacketBuf>(&mut self, bufs: &mut [B], verdicts: &mut [Verdict; BURST]) {
