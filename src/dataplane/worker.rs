@@ -16,13 +16,13 @@ use std::sync::Arc;
 const PUBLISH_EVERY: u32 = 256;
 
 /// Flow-table buckets swept (expired entries freed) per burst received,
-/// at each publication: under full load a table of a million connections
-/// (2^18 buckets) is gone round in 2^17 bursts, a second or so.
+/// at each publication: under full load a table for a million connections
+/// (2^19 buckets) is gone round in 2^18 bursts, about a second.
 const SWEEP_PER_BURST: usize = 2;
 
 /// Flow-table buckets swept per turn of the loop without packets: a quiet
-/// appliance goes round a table of a million connections in 2^14 turns,
-/// a few milliseconds, while a packet that arrives waits for at most 16.
+/// appliance goes round a table for a million connections in 2^15 turns,
+/// milliseconds, while a packet that arrives waits for at most 16 buckets.
 const SWEEP_IDLE: usize = 16;
 
 pub struct Worker<P: Port> {
