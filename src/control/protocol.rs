@@ -219,7 +219,8 @@ pub struct WorkerStats {
     pub rx_pps: f64,
     pub tx_pps: f64,
     pub drop_pps: f64,
-    /// Flow-table entries in use (live or not yet reclaimed).
+    /// Connections in the flow table: the live ones, and those that expired
+    /// since the worker's sweep last passed them (docs/packets.md).
     pub active_connections: u64,
     pub table_capacity: u64,
     /// active_connections / table_capacity.

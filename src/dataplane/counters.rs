@@ -97,7 +97,8 @@ reasons! {
         ConnectionCreated = "connection-created",
         /// A packet matched a connection in the flow table.
         FlowHit = "flow-hit",
-        /// An idle-expired entry was reused for a new connection.
+        /// An idle-expired entry was reused for a new connection before the
+        /// worker's sweep freed it.
         ExpiredReused = "expired-reused",
         /// A live transitory (half-open or closing) entry was evicted for a new connection.
         TransitoryEvicted = "transitory-evicted",
@@ -235,6 +236,12 @@ impl SharedCounters {
         for (a, v) in self.backend_packets.iter().zip(&c.backend_packets) {
             a.store(*v, Ordering::Relaxed);
         }
+    }
+
+    /// Publishes the live connection count alone (called by that worker only).
+    pub fn publish_active(&self, active_connections: u64) {
+        self.active_connections
+            .store(active_connections, Ordering::Relaxed);
     }
 
     /// Reads a copy.

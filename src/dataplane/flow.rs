@@ -13,8 +13,11 @@
 //!  entry: key u64 (client ip | client port | service) | last_seen u32 | backend u16 | flags u8 | pad
 //! ```
 //!
-//! Entries are never moved. Expired entries stay where they are until a new
-//! connection reuses their slot, so a lookup never needs tombstones.
+//! Entries are moved only by the cuckoo step, each within its own two buckets.
+//! An expired entry stays where it is until a new connection reuses its slot
+//! or the worker's sweep ([`FlowTable::sweep`], a few buckets at a time
+//! between bursts) frees it. A lookup reads every way of both buckets, so a
+//! freed slot never needs a tombstone.
 
 use crate::dataplane::select::mix64;
 
@@ -149,6 +152,8 @@ pub struct FlowTable {
     mask: u64,
     seed: u64,
     occupied: usize,
+    /// The bucket the next [`FlowTable::sweep`] starts at.
+    sweep_at: usize,
 }
 
 impl FlowTable {
@@ -170,6 +175,7 @@ impl FlowTable {
             mask: n - 1,
             seed,
             occupied: 0,
+            sweep_at: 0,
         }
     }
 
@@ -190,7 +196,8 @@ impl FlowTable {
         self.buckets.len() * WAYS
     }
 
-    /// Slots holding an entry, live or expired.
+    /// Slots holding an entry: the live ones, and those that expired since
+    /// the sweep last passed them.
     pub fn occupied(&self) -> usize {
         self.occupied
     }
@@ -383,6 +390,29 @@ impl FlowTable {
         }
     }
 
+    /// Frees the expired entries of the next `buckets` buckets, going round
+    /// the table from where the last sweep stopped; `timeout` gives an
+    /// entry's timeout in seconds. Returns how many it freed. Run a few
+    /// buckets at a time between bursts, so that [`FlowTable::occupied`] comes
+    /// back to the live count without a per-packet cost, and without waiting
+    /// for new connections to reuse the slots.
+    pub fn sweep(&mut self, buckets: usize, now: u32, timeout: impl Fn(&Entry) -> u32) -> usize {
+        let mut at = self.sweep_at;
+        let mut freed = 0;
+        for _ in 0..buckets.min(self.buckets.len()) {
+            for e in self.buckets[at].entries.iter_mut() {
+                if e.key != 0 && e.is_expired(now, timeout(e)) {
+                    *e = Entry::default();
+                    freed += 1;
+                }
+            }
+            at = (at + 1) & self.mask as usize;
+        }
+        self.sweep_at = at;
+        self.occupied -= freed;
+        freed
+    }
+
     /// Counts entries that have not expired (a full scan: for statistics only).
     pub fn count_live(&self, now: u32, timeout: impl Fn(&Entry) -> u32) -> usize {
         self.buckets
@@ -522,6 +552,37 @@ mod tests {
             assert!(matches!(t.lookup(k, t.hash(k)), Lookup::Hit(_)), "lost {i}");
         }
         assert_eq!(t.occupied(), target as usize);
+    }
+
+    #[test]
+    fn sweep_frees_expired_entries_round_the_table() {
+        let mut t = FlowTable::new(1024, 5);
+        let buckets = t.capacity() / WAYS;
+        let mut keys = Vec::new();
+        for i in 0..600u32 {
+            let k = flow_key(0x0a00_0000 + i, 9, 0);
+            let h = t.hash(k);
+            let Lookup::Miss(Some(s)) = t.lookup(k, h) else {
+                panic!("no room for {i}")
+            };
+            // Every third one seen later, so still live at 160.
+            t.put(s, k, 0, 0, if i % 3 == 0 { 150 } else { 100 });
+            keys.push(k);
+        }
+        // Before the timeout nothing goes, however far the sweep runs.
+        assert_eq!(t.sweep(2 * buckets, 150, |_| 50), 0);
+        assert_eq!(t.occupied(), 600);
+        // A part of the table, then the rest: each expired entry freed once.
+        let first = t.sweep(buckets / 4, 160, |_| 50);
+        let rest = t.sweep(buckets, 160, |_| 50);
+        assert_eq!(first + rest, 400);
+        assert_eq!(t.occupied(), 200);
+        assert_eq!(t.sweep(buckets, 160, |_| 50), 0);
+        for (i, k) in keys.iter().enumerate() {
+            let live = matches!(t.lookup(*k, t.hash(*k)), Lookup::Hit(_));
+            assert_eq!(live, i % 3 == 0, "entry {i}");
+        }
+        assert_eq!(t.count_live(160, |_| 50), 200);
     }
 
     #[test]

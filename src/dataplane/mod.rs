@@ -8,11 +8,13 @@
 //!
 //! A burst goes through two passes, as DPDK's l3fwd and VPP do it:
 //! 1. parse and classify every packet; packets that need no flow state (ARP,
-//!    ICMP echo, return traffic, inbound NAT rules, drops) are finished here,
-//!    and for the rest the flow key is hashed and both flow-table buckets are
-//!    prefetched;
-//! 2. look up or create each pending connection and rewrite the packet, by
-//!    which time its buckets are (mostly) in the cache.
+//!    return traffic, inbound NAT rules, drops) are finished here, and for
+//!    the connections' packets the flow key is hashed and both flow-table
+//!    buckets are prefetched;
+//! 2. in burst order, look up or create each pending connection and rewrite
+//!    the packet, by which time its buckets are (mostly) in the cache; and
+//!    handle ICMP messages, so that an error finds a connection that a packet
+//!    before it in the same burst created.
 //!
 //! Nothing here locks, allocates, logs or formats.
 
@@ -26,7 +28,7 @@ use crate::dataplane::counters::{Counters, DropReason, Event};
 use crate::dataplane::flow::{Claim, FlowTable, Lookup};
 use crate::dataplane::select::{Mode, Rng, NONE};
 use crate::dataplane::snapshot::{
-    BackendEntry, BackendStatus, Service, ServiceKind, Snapshot, SnapshotCell,
+    BackendEntry, BackendStatus, Service, ServiceKind, Snapshot, SnapshotCell, TTL_DECREMENT_DELTA,
 };
 use crate::ports::{PacketBuf, BURST};
 use crate::wire::ethernet::{self, EtherType};
@@ -92,6 +94,17 @@ impl Offsets {
     }
 }
 
+/// What the second pass does with a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Finished in the first pass.
+    Done,
+    /// A connection's packet: look up or create the connection, rewrite.
+    Connect,
+    /// An ICMP message (errors look connections up).
+    Icmp,
+}
+
 /// Per-packet state carried from the first pass to the second.
 #[derive(Clone, Copy)]
 struct Pending {
@@ -103,7 +116,7 @@ struct Pending {
     proto: IpProtocol,
     /// The TCP flags; 0 for UDP, so that UDP is never `syn` nor `closing`.
     tcp_flags: u8,
-    active: bool,
+    stage: Stage,
 }
 
 impl Default for Pending {
@@ -116,7 +129,7 @@ impl Default for Pending {
             service: 0,
             proto: IpProtocol::Tcp,
             tcp_flags: 0,
-            active: false,
+            stage: Stage::Done,
         }
     }
 }
@@ -204,6 +217,21 @@ impl Dataplane {
         &self.flows
     }
 
+    /// Frees the flow entries expired at the worker's clock in the next
+    /// `buckets` buckets of the table ([`FlowTable::sweep`]). Between bursts
+    /// only. Returns how many it freed.
+    pub fn sweep(&mut self, buckets: usize) -> usize {
+        let snap = &*self.snap;
+        self.flows
+            .sweep(buckets, self.now, |e| snap.flow_timeout(e))
+    }
+
+    /// The connections in the flow table: the live ones, and those that
+    /// expired since the sweep last passed them.
+    pub fn active_connections(&self) -> u64 {
+        self.flows.occupied() as u64
+    }
+
     /// Processes a burst in place. `verdicts[i]` says what to do with `bufs[i]`;
     /// drops are already counted.
     pub fn process<B: PacketBuf>(&mut self, bufs: &mut [B], verdicts: &mut [Verdict; BURST]) {
@@ -214,8 +242,10 @@ impl Dataplane {
             verdicts[i] = self.classify(bufs[i].data_mut(), &mut pending[i]);
         }
         for i in 0..n {
-            if pending[i].active {
-                verdicts[i] = self.connect(bufs[i].data_mut(), &pending[i]);
+            match pending[i].stage {
+                Stage::Done => {}
+                Stage::Connect => verdicts[i] = self.connect(bufs[i].data_mut(), &pending[i]),
+                Stage::Icmp => verdicts[i] = self.icmp(bufs[i].data_mut(), pending[i].at),
             }
         }
         for v in &verdicts[..n] {
@@ -275,7 +305,12 @@ impl Dataplane {
                 Ok(u) => (u.src_port(), u.dst_port(), 0),
                 Err(_) => return Verdict::Drop(MalformedUdp),
             },
-            IpProtocol::Icmp => return self.icmp(data, at, ttl, dst),
+            IpProtocol::Icmp => {
+                // In the second pass, in burst order (see the module's doc).
+                p.at = at;
+                p.stage = Stage::Icmp;
+                return Verdict::Drop(MalformedIcmp);
+            }
             _ => return Verdict::Drop(UnsupportedProtocol),
         };
         if let Some(s) = snap.frontend(dst, dport, proto) {
@@ -301,7 +336,7 @@ impl Dataplane {
                 service: s,
                 proto,
                 tcp_flags: flags,
-                active: true,
+                stage: Stage::Connect,
             };
             return Verdict::ToPrivate;
         }
@@ -323,11 +358,16 @@ impl Dataplane {
         Verdict::Drop(NoService)
     }
 
-    /// An ICMP message: echo requests to a local address are answered; errors
-    /// about a TCP or UDP packet of a frontend or a backend are translated and
-    /// passed on; the rest is dropped. Rare, so done in the first pass.
+    /// An ICMP message (second pass), its IPv4 header checked by the first:
+    /// echo requests to a local address are answered; errors about a TCP or
+    /// UDP packet of a frontend or a backend are translated and passed on; the
+    /// rest is dropped. Rare, so out of line.
     #[inline(never)]
-    fn icmp(&mut self, data: &mut [u8], at: Offsets, ttl: u8, dst: u32) -> Verdict {
+    fn icmp(&mut self, data: &mut [u8], at: Offsets) -> Verdict {
+        let (ttl, dst) = {
+            let ip = ipv4::Packet::new_unchecked(&data[at.l3()..at.end()]);
+            (ip.ttl(), ip.dst_addr_raw())
+        };
         let message = &data[at.l4()..at.end()];
         let msg_type = match icmp::Packet::new_checked(message) {
             Ok(m) => m.msg_type(),
@@ -641,10 +681,13 @@ fn rewrite_return(
 /// from `be`: the outer source and the quoted destination become the
 /// frontend's, `fe_port` being the frontend's port.
 ///
-/// The outer IPv4 and quoted TCP/UDP checksums take the backend's
-/// precomputed deltas (the same address and port change as its connections'
-/// packets); the quoted IPv4 header's checksum the address change alone;
-/// the ICMP checksum, which covers the quote, is computed afresh.
+/// The outer IPv4 checksum takes the backend's precomputed delta toward the
+/// backend (the destination was the frontend, as in its connections'
+/// packets); toward the client, the change from the error's real source (the
+/// backend or any router on the private side) to the frontend, with the TTL
+/// decrement. The quoted TCP/UDP checksum takes the backend's precomputed
+/// delta; the quoted IPv4 header's checksum the address change alone; the
+/// ICMP checksum, which covers the quote, is computed afresh.
 fn translate_icmp_error(
     data: &mut [u8],
     at: Offsets,
@@ -664,8 +707,12 @@ fn translate_icmp_error(
                 be.in_ip_delta
             }
             ErrorTo::Client => {
+                // The source is whoever sent the error: the backend, or a
+                // router on the private side. The change is computed from
+                // that address, not taken from the backend's delta.
+                let src = ip.src_addr_raw();
                 ip.set_src_addr(fe_addr.into());
-                be.out_ip_delta
+                checksum::combine(checksum::delta32(src, fe_addr), TTL_DECREMENT_DELTA)
             }
         };
         let c = checksum::apply(ip.checksum(), delta);

@@ -15,6 +15,16 @@ use std::sync::Arc;
 /// Bursts between two publications of the counters.
 const PUBLISH_EVERY: u32 = 256;
 
+/// Flow-table buckets swept (expired entries freed) per burst received,
+/// at each publication: under full load a table for a million connections
+/// (2^19 buckets) is gone round in 2^18 bursts, about a second.
+const SWEEP_PER_BURST: usize = 2;
+
+/// Flow-table buckets swept per turn of the loop without packets: a quiet
+/// appliance goes round a table for a million connections in 2^15 turns,
+/// milliseconds, while a packet that arrives waits for at most 16 buckets.
+const SWEEP_IDLE: usize = 16;
+
 pub struct Worker<P: Port> {
     pub dp: Dataplane,
     /// The public port (the only one in one-arm).
@@ -72,10 +82,29 @@ impl<P: Port> Worker<P> {
             // Under full load every PUBLISH_EVERY bursts; below it (a burst
             // not full) there is time to spare, so at once.
             if self.since_publish >= PUBLISH_EVERY || n < BURST {
+                self.dp.sweep(self.since_publish as usize * SWEEP_PER_BURST);
                 self.publish();
             }
+        } else {
+            self.idle();
         }
         n
+    }
+
+    /// A turn of the loop without packets: the clock still runs, so expired
+    /// connections are swept and leave the published count, and counters
+    /// not yet published (a full burst before the silence) are.
+    #[inline(never)]
+    fn idle(&mut self) {
+        let now = self.port.clock();
+        self.dp.refresh();
+        self.dp.set_clock(now);
+        let freed = self.dp.sweep(SWEEP_IDLE);
+        if self.since_publish > 0 {
+            self.publish();
+        } else if freed > 0 {
+            self.shared.publish_active(self.dp.active_connections());
+        }
     }
 
     #[inline(always)]
@@ -143,7 +172,7 @@ impl<P: Port> Worker<P> {
     pub fn publish(&mut self) {
         self.since_publish = 0;
         self.shared
-            .publish(&self.dp.counters, self.dp.flows().occupied() as u64);
+            .publish(&self.dp.counters, self.dp.active_connections());
     }
 
     /// Whether every port is a finite source that has run dry.
