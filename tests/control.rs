@@ -144,6 +144,21 @@ fn control_socket_end_to_end() {
             vec!["backend", "add", "tls", "198.19.1.12:8080"],
             "ambiguous return direction",
         ),
+        (
+            vec!["backend", "add", "web", "224.0.0.1:8080"],
+            "224.0.0.1 is not a unicast address",
+        ),
+        (
+            vec![
+                "backend",
+                "add",
+                "web",
+                "198.19.1.20:8080",
+                "--mac",
+                "ff:ff:ff:ff:ff:ff",
+            ],
+            "is a group (broadcast or multicast) address",
+        ),
     ] {
         let o = app.cli(&args);
         assert!(!o.status.success(), "{args:?} should fail");
