@@ -2,8 +2,10 @@
 //! on net_null), through the CLI and through a raw socket.
 #![cfg(feature = "dpdk")]
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::Shutdown;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -142,6 +144,21 @@ fn control_socket_end_to_end() {
             vec!["backend", "add", "tls", "198.19.1.12:8080"],
             "ambiguous return direction",
         ),
+        (
+            vec!["backend", "add", "web", "224.0.0.1:8080"],
+            "224.0.0.1 is not a unicast address",
+        ),
+        (
+            vec![
+                "backend",
+                "add",
+                "web",
+                "198.19.1.20:8080",
+                "--mac",
+                "ff:ff:ff:ff:ff:ff",
+            ],
+            "is a group (broadcast or multicast) address",
+        ),
     ] {
         let o = app.cli(&args);
         assert!(!o.status.success(), "{args:?} should fail");
@@ -153,29 +170,24 @@ fn control_socket_end_to_end() {
     }
 
     // Malformed and unknown requests get an error reply, and the connection
-    // and natrix carry on.
-    let long = vec![b'x'; 70_000];
+    // and natrix carry on (a line over the limit closes its connection:
+    // `overlong_request_is_cut_at_the_limit`).
     let replies = app.raw(&[
         b"garbage",
         b"{\"version\": 2, \"command\": \"stats\"}",
         b"{\"command\": \"stats\"}",
         b"{\"version\": 1, \"command\": \"explode\"}",
         b"{\"version\": 1, \"command\": \"backend-drain\", \"pool\": 7}",
-        &long,
         b"[1, 2, 3]",
         b"{\"version\": 1, \"command\": \"stats\"}",
     ]);
-    for r in &replies[..7] {
+    for r in &replies[..6] {
         assert_eq!(r["ok"], false, "{r}");
         assert!(!r["error"].as_str().unwrap().is_empty());
     }
     assert!(replies[1]["error"].as_str().unwrap().contains("version 2"));
-    assert!(replies[5]["error"]
-        .as_str()
-        .unwrap()
-        .contains("longer than"));
-    assert_eq!(replies[7]["ok"], true);
-    assert_eq!(replies[7]["version"], 1);
+    assert_eq!(replies[6]["ok"], true);
+    assert_eq!(replies[6]["version"], 1);
 
     // Reload: a broken file is refused whole and the running set stays...
     std::fs::write(
@@ -248,5 +260,199 @@ fn control_socket_end_to_end() {
         fin["packets_out"].as_u64().unwrap() + fin["dropped"].as_u64().unwrap()
     );
     assert!(!sock.exists(), "the socket is removed on exit");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// A kB figure of `/proc/PID/status`, like `VmHWM` (the peak resident size).
+fn status_kb(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+}
+
+/// One reply line from `s`, or None when the connection closed without one
+/// or none came within `wait`.
+fn reply(s: &UnixStream, wait: Duration) -> Option<serde_json::Value> {
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut line = String::new();
+    match BufReader::new(s).read_line(&mut line) {
+        Ok(n) if n > 0 => Some(serde_json::from_str(&line).unwrap()),
+        _ => None,
+    }
+}
+
+/// Whether the server closes `s` within `wait`: then what it wrote last.
+fn closed_by_server(s: &mut UnixStream, wait: Duration) -> Option<String> {
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(String::from_utf8_lossy(&got).into_owned()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None
+            }
+            Err(_) => return Some(String::from_utf8_lossy(&got).into_owned()),
+        }
+    }
+}
+
+/// A client that streams far more than a request line may hold, without a
+/// newline: natrix reads no more than the limit, answers that the line is too
+/// long, and closes; its memory does not grow with what the client sends.
+#[test]
+fn overlong_request_is_cut_at_the_limit() {
+    let d = dir("overlong");
+    let app = Appliance::start(&fixtures::web_toml(), &d.join("natrix.sock"));
+    let pid = app.child.id();
+    let _ = app.stats();
+    let peak_before = status_kb(pid, "VmHWM");
+
+    const TOTAL: usize = 256 << 20;
+    let mut s = UnixStream::connect(&app.sock).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    let mut sent = 0;
+    while sent < TOTAL {
+        match s.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    let _ = s.shutdown(Shutdown::Write);
+    let r = reply(&s, Duration::from_secs(15)).expect("an error reply");
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 65536 bytes"),
+        "{r}"
+    );
+    assert!(
+        sent < 16 << 20,
+        "natrix took {sent} bytes of an overlong line"
+    );
+    let grown = status_kb(pid, "VmHWM").saturating_sub(peak_before);
+    assert!(grown < 64 << 10, "natrix's peak memory grew by {grown} kB");
+    // The connection is closed, and natrix answers others.
+    assert!(reply(&s, Duration::from_secs(5)).is_none());
+    assert_eq!(app.stats()["version"], 1);
+    drop(app);
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// Clients that connect and send nothing (or a line that never ends) hold
+/// neither a place nor a thread for long: a new client is answered at once
+/// when all places are taken, the connection that waited longest is closed
+/// for it, and a silent connection is closed after the request timeout.
+#[test]
+fn idle_clients_cannot_hold_the_socket() {
+    /// natrix's documented limits (docs/operations.md).
+    const MAX_CONNECTIONS: usize = 32;
+    const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+    let d = dir("idle");
+    let app = Appliance::start(&fixtures::web_toml(), &d.join("natrix.sock"));
+
+    let started = Instant::now();
+    let mut idle: Vec<UnixStream> = (0..3 * MAX_CONNECTIONS)
+        .map(|i| {
+            let mut s = UnixStream::connect(&app.sock).unwrap();
+            if i % 2 == 1 {
+                // Half a request, never finished.
+                s.write_all(b"{\"version\": 1, ").unwrap();
+            }
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let t = Instant::now();
+    let s = app.stats();
+    assert_eq!(s["version"], 1, "a new client is answered");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "answered only after {:?}",
+        t.elapsed()
+    );
+
+    // Places were made for the newer connections by closing the oldest,
+    // each told why.
+    let closed: Vec<String> = idle
+        .iter_mut()
+        .filter_map(|s| closed_by_server(s, Duration::from_millis(200)))
+        .collect();
+    assert!(
+        closed.len() > 2 * MAX_CONNECTIONS,
+        "{} of {} idle connections were closed",
+        closed.len(),
+        3 * MAX_CONNECTIONS
+    );
+    assert!(closed[0].contains("waited longest"), "{:?}", closed[0]);
+
+    // The rest are closed once the request timeout has passed.
+    for s in &mut idle {
+        let left = (started + REQUEST_TIMEOUT + Duration::from_secs(4))
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        assert!(
+            closed_by_server(s, left).is_some(),
+            "an idle connection is still open after {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(app.stats()["version"], 1);
+    drop(app);
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// `--control PATH` where PATH is a regular file: natrix refuses to start,
+/// names the path, and leaves the file as it was.
+#[test]
+fn control_path_that_is_not_a_socket_is_kept() {
+    let d = dir("not-socket");
+    let path = d.join("precious.txt");
+    std::fs::write(&path, "not a socket\n").unwrap();
+    let mut child = Command::new(NATRIX)
+        .args(["run", "--config"])
+        .arg(fixtures::web_toml())
+        .arg("--control")
+        .arg(&path)
+        .arg("--")
+        .args(eal::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "natrix runs with --control on a regular file; the file is {}",
+                if path.exists() { "kept" } else { "deleted" }
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "natrix started on a regular file");
+    assert!(err.contains(&*path.to_string_lossy()), "{err}");
+    assert!(err.contains("not a socket"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "not a socket\n",
+        "the file is kept"
+    );
     std::fs::remove_dir_all(&d).ok();
 }

@@ -93,6 +93,9 @@ pub enum Problem {
     ZeroMac,
     /// The appliance's own MAC has the group bit set.
     MulticastMac(MacAddr),
+    /// A backend's MAC (or a pool's next hop) has the group bit set:
+    /// broadcast or multicast.
+    GroupBackendMac(MacAddr),
 
     // --- Sections --------------------------------------------------------
     /// `appliance.addresses` lists an address twice.
@@ -176,6 +179,12 @@ pub enum Problem {
     },
     /// A backend endpoint behind two frontends (boxed: the largest problem).
     AmbiguousReturn(Box<Ambiguity>),
+    /// A backend with the address and port of the frontend it serves.
+    BackendIsFrontend {
+        address: Ipv4Addr,
+        port: u16,
+        frontend: String,
+    },
 }
 
 /// A field whose value is one of a few fixed words.
@@ -320,6 +329,10 @@ impl fmt::Display for Problem {
                 f,
                 "{mac} is a group (multicast) address: expected a unicast MAC to send from"
             ),
+            GroupBackendMac(mac) => write!(
+                f,
+                "{mac} is a group (broadcast or multicast) address: expected the MAC of one backend station"
+            ),
             AddressTwice(address) => {
                 write!(f, "{address} is listed twice: expected each address once")
             }
@@ -414,6 +427,14 @@ impl fmt::Display for Problem {
                 f,
                 "ambiguous return direction: backend {}:{}/{} would sit behind frontend \"{}\" ({}) and frontend \"{}\" ({}), so its replies could not be mapped back to one frontend: expected each backend address, port and protocol behind only one frontend",
                 a.address, a.port, a.protocol, a.first.0, a.first.1, a.second.0, a.second.1
+            ),
+            BackendIsFrontend {
+                address,
+                port,
+                frontend,
+            } => write!(
+                f,
+                "backend {address}:{port} is the endpoint of frontend \"{frontend}\" itself: expected a backend other than the frontend it serves"
             ),
         }
     }

@@ -350,6 +350,72 @@ impl Config {
     }
 }
 
+// ---- Checks shared by the file and runtime changes ---------------------
+//
+// Validation applies these to the file's values; the control plane applies the
+// same functions to backends added while natrix runs, so a value is refused
+// the same way, with the same words, wherever it comes from.
+
+/// An address natrix may use for a frontend, a backend or itself: a host
+/// address, not 0.0.0.0, 255.255.255.255 or multicast.
+pub fn check_unicast(address: Ipv4Addr) -> Result<(), Problem> {
+    if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
+        return Err(Problem::NotUnicast(address));
+    }
+    Ok(())
+}
+
+/// A station's MAC address: not 00:00:00:00:00:00.
+pub fn check_mac(mac: MacAddr) -> Result<(), Problem> {
+    if mac == MacAddr::ZERO {
+        return Err(Problem::ZeroMac);
+    }
+    Ok(())
+}
+
+/// The MAC a backend's packets are sent to: one station's, so neither
+/// zero nor a group (broadcast or multicast) address that would flood the
+/// segment.
+pub fn check_backend_mac(mac: MacAddr) -> Result<(), Problem> {
+    check_mac(mac)?;
+    if mac.is_multicast() {
+        return Err(Problem::GroupBackendMac(mac));
+    }
+    Ok(())
+}
+
+/// A backend is not the endpoint of the frontend it serves: natrix would
+/// send the frontend's traffic back to itself.
+pub fn check_backend_endpoint(
+    address: Ipv4Addr,
+    port: u16,
+    frontend: &Frontend,
+) -> Result<(), Problem> {
+    if address == frontend.address && port == frontend.port {
+        return Err(Problem::BackendIsFrontend {
+            address,
+            port,
+            frontend: frontend.name.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Everything a backend must be, behind each of `frontends`: its address,
+/// its MAC and its endpoint (its port and weight have their own limits,
+/// [`MIN_PORT`] and [`MAX_WEIGHT`]).
+pub fn check_backend<'f>(
+    b: &Backend,
+    frontends: impl IntoIterator<Item = &'f Frontend>,
+) -> Result<(), Problem> {
+    check_unicast(b.address)?;
+    check_backend_mac(b.mac)?;
+    for fe in frontends {
+        check_backend_endpoint(b.address, b.port, fe)?;
+    }
+    Ok(())
+}
+
 /// Whether `n` is a prime number (the one implementation lives in `select`).
 pub fn is_prime(n: u32) -> bool {
     crate::dataplane::select::is_prime(n)

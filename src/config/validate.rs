@@ -115,9 +115,14 @@ impl Cx<'_> {
                 },
             )
         })?;
-        if mac == MacAddr::ZERO {
-            return Err(self.err(value.span(), field, Problem::ZeroMac));
-        }
+        check_mac(mac).map_err(|p| self.err(value.span(), field, p))?;
+        Ok(mac)
+    }
+
+    /// A MAC that backends' packets are sent to.
+    fn backend_mac(&self, value: &Spanned<String>, field: &str) -> Result<MacAddr, ConfigError> {
+        let mac = self.mac(value, field)?;
+        check_backend_mac(mac).map_err(|p| self.err(value.span(), field, p))?;
         Ok(mac)
     }
 
@@ -126,9 +131,7 @@ impl Cx<'_> {
         let addr: Ipv4Addr = s
             .parse()
             .map_err(|_| self.err(value.span(), field, Problem::InvalidIpv4(s.clone())))?;
-        if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
-            return Err(self.err(value.span(), field, Problem::NotUnicast(addr)));
-        }
+        check_unicast(addr).map_err(|p| self.err(value.span(), field, p))?;
         Ok(addr)
     }
 
@@ -477,7 +480,7 @@ impl Cx<'_> {
         let next_hop_mac = p
             .next_hop_mac
             .as_ref()
-            .map(|m| self.mac(m, &format!("{path}.next_hop_mac")))
+            .map(|m| self.backend_mac(m, &format!("{path}.next_hop_mac")))
             .transpose()?;
 
         let mut backends: Vec<Backend> = Vec::with_capacity(p.backend.len());
@@ -542,7 +545,7 @@ impl Cx<'_> {
             Some(w) => self.u32_in(w, &format!("{path}.weight"), 0, MAX_WEIGHT, "a weight")?,
         };
         let mac = match (&b.mac, next_hop_mac) {
-            (Some(m), _) => self.mac(m, &format!("{path}.mac"))?,
+            (Some(m), _) => self.backend_mac(m, &format!("{path}.mac"))?,
             (None, Some(m)) => m,
             (None, None) => {
                 return Err(self.err(
@@ -741,6 +744,8 @@ impl Cx<'_> {
 
         let protocol = links.frontends[frontend].protocol;
         for b in &links.pools[pool].backends {
+            check_backend_endpoint(b.address, b.port, &links.frontends[frontend])
+                .map_err(|p| self.err(pool_name.span(), format!("{path}.pool"), p))?;
             self.claim_endpoint(
                 (b.address, b.port, protocol),
                 frontend,
@@ -844,11 +849,13 @@ impl Cx<'_> {
             self.required(&r.port, &span, path, "port", "the backend's port")?,
             &format!("{path}.port"),
         )?;
-        let mac = self.mac(
+        let mac = self.backend_mac(
             self.required(&r.mac, &span, path, "mac", "the backend's MAC address")?,
             &format!("{path}.mac"),
         )?;
 
+        check_backend_endpoint(address, port, &links.frontends[frontend])
+            .map_err(|p| self.err(address_raw.span(), format!("{path}.address"), p))?;
         self.claim_endpoint(
             (address, port, links.frontends[frontend].protocol),
             frontend,

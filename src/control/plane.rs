@@ -14,7 +14,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 /// Why a backend change was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ChangeError {
     /// The change would need more backend ids than a snapshot has.
     TooManyBackends,
@@ -23,6 +23,12 @@ pub enum ChangeError {
     Weight,
     /// Port 0.
     Port,
+    /// A backend the configuration file could not have: the file's own
+    /// check ([`config::check_backend`]) and its words.
+    Invalid {
+        backend: SocketAddrV4,
+        problem: config::Problem,
+    },
     AlreadyInPool {
         backend: SocketAddrV4,
         pool: String,
@@ -49,6 +55,7 @@ impl fmt::Display for ChangeError {
             ChangeError::NoPool(pool) => write!(f, "no pool named {pool:?}"),
             ChangeError::Weight => write!(f, "weight must be 0 to {}", config::MAX_WEIGHT),
             ChangeError::Port => write!(f, "port must be {} to {}", config::MIN_PORT, u16::MAX),
+            ChangeError::Invalid { backend, problem } => write!(f, "backend {backend}: {problem}"),
             ChangeError::AlreadyInPool { backend, pool } => {
                 write!(f, "{backend} is already in pool {pool:?}")
             }
@@ -221,13 +228,22 @@ impl ControlPlane {
     }
 
     /// Adds a backend to a pool (or brings back a removed one). New connections
-    /// may choose it at once; existing connections keep their backends.
+    /// may choose it at once; existing connections keep their backends. A
+    /// backend the configuration file could not have is refused by the file's
+    /// own checks ([`config::check_backend`]).
     pub fn add_backend(&mut self, pool: &str, b: config::Backend) -> Result<(), ChangeError> {
         let p = self.pool_index(pool)?;
         check_weight(b.weight)?;
         if b.port < config::MIN_PORT {
             return Err(ChangeError::Port);
         }
+        let svcs = self.services_of_pool(p);
+        config::check_backend(&b, svcs.iter().map(|&s| &self.config.frontends[s])).map_err(
+            |problem| ChangeError::Invalid {
+                backend: SocketAddrV4::new(b.address, b.port),
+                problem,
+            },
+        )?;
         if self.config.pools[p]
             .backends
             .iter()
@@ -238,7 +254,6 @@ impl ControlPlane {
                 pool: pool.to_string(),
             });
         }
-        let svcs = self.services_of_pool(p);
         // The return direction must stay unambiguous.
         for &s in &svcs {
             let proto = self.services[s].protocol;
