@@ -23,21 +23,16 @@ use std::time::Duration;
 mod support;
 
 use support::appliance::NATRIX;
-use support::fixtures::{root, web_toml};
+use support::fixtures::{scratch_dir, web_toml};
+
+fn tmp(name: &str) -> PathBuf {
+    scratch_dir("test-timestamps", name)
+}
 
 const NATRIX_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const GATEWAY_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
 /// 2023-11-14 22:13:20.123456 UTC.
 const T0: Duration = Duration::new(1_700_000_000, 123_456_000);
-
-fn tmp(name: &str) -> PathBuf {
-    let d = root()
-        .join("target")
-        .join("test-timestamps")
-        .join(format!("{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn tcp(client: [u8; 4], port: u16, syn: bool) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(GATEWAY_MAC, NATRIX_MAC)

@@ -11,25 +11,10 @@ mod support;
 
 use support::appliance::NATRIX;
 use support::eal;
-use support::fixtures::{root, web_toml};
+use support::fixtures::{last_json, scratch_dir, web_toml};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = root()
-        .join("target")
-        .join("test-dpdk")
-        .join(format!("{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn json(out: &[u8]) -> serde_json::Value {
-    let s = String::from_utf8_lossy(out);
-    let line = s
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON in: {s}"));
-    serde_json::from_str(line).unwrap()
+    scratch_dir("test-dpdk", name)
 }
 
 /// The frames of a classic pcap file, without their timestamps.
@@ -72,7 +57,7 @@ fn run_over_net_pcap_writes_what_replay_writes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let replay = json(&out.stdout);
+    let replay = last_json(&out);
 
     let ran = d.join("run.pcap");
     let vdev = format!(
@@ -94,7 +79,7 @@ fn run_over_net_pcap_writes_what_replay_writes() {
         "natrix run failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run = json(&out.stdout);
+    let run = last_json(&out);
 
     for k in ["packets_in", "packets_out", "dropped", "connections"] {
         assert_eq!(run[k], replay[k], "{k}");
@@ -153,7 +138,7 @@ fn two_workers_on_net_null_stop_cleanly_on_sigint() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let j = json(&out.stdout);
+    let j = last_json(&out);
     let (pin, pout, dropped) = (
         j["packets_in"].as_u64().unwrap(),
         j["packets_out"].as_u64().unwrap(),

@@ -11,25 +11,10 @@ mod support;
 
 use support::appliance::NATRIX;
 use support::eal;
-use support::fixtures::{root, web_toml};
+use support::fixtures::{last_json, scratch_dir, web_toml};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = root()
-        .join("target")
-        .join("test-run-start")
-        .join(format!("{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    let s = String::from_utf8_lossy(&out.stdout);
-    let line = s
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON in: {s}\n{}", String::from_utf8_lossy(&out.stderr)));
-    serde_json::from_str(line).unwrap()
+    scratch_dir("test-run-start", name)
 }
 
 /// examples/web.toml with its `seed = 1` line replaced by `seed` (None:
@@ -112,9 +97,9 @@ fn run_draws_a_seed_unless_one_is_configured() {
     let d = tmp("seed");
     let input = input(&d);
     let unset = config(&d, "unset.toml", None, 1);
-    let a = json(&run(&d, &unset, &input, 1));
+    let a = last_json(&run(&d, &unset, &input, 1));
     let a_out = frames(&d.join("out0.pcap"));
-    let b = json(&run(&d, &unset, &input, 1));
+    let b = last_json(&run(&d, &unset, &input, 1));
     let b_out = frames(&d.join("out0.pcap"));
     for j in [&a, &b] {
         assert_eq!(j["seed_configured"], false, "{j}");
@@ -129,12 +114,12 @@ fn run_draws_a_seed_unless_one_is_configured() {
 
     for seed in [1, 4242, i64::MAX as u64] {
         let set = config(&d, "set.toml", Some(seed), 1);
-        let j = json(&run(&d, &set, &input, 1));
+        let j = last_json(&run(&d, &set, &input, 1));
         assert_eq!(j["seed"], seed, "{j}");
         assert_eq!(j["seed_configured"], true, "{j}");
         // A configured seed repeats the run exactly.
         let first = frames(&d.join("out0.pcap"));
-        let j = json(&run(&d, &set, &input, 1));
+        let j = last_json(&run(&d, &set, &input, 1));
         assert_eq!(j["seed"], seed, "{j}");
         assert_eq!(frames(&d.join("out0.pcap")), first, "seed {seed}");
     }
@@ -153,7 +138,7 @@ fn several_workers_without_rss_are_warned_of() {
         err.contains("port 0 (net_pcap0) has no RSS for 2 workers"),
         "{err}"
     );
-    let j = json(&out);
+    let j = last_json(&out);
     assert_eq!(j["ports"][0]["rss"], false, "{j}");
     assert_eq!(j["workers"], 2);
 

@@ -2,10 +2,33 @@
 //! (`examples/*.toml`) and the test-only ones in `tests/fixtures/*.toml`.
 
 use std::path::PathBuf;
+use std::process::Output;
 
 /// The repository's root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch directory for one test, `target/<topic>/<name>-<pid>`, created.
+pub fn scratch_dir(topic: &str, name: &str) -> PathBuf {
+    let d = root()
+        .join("target")
+        .join(topic)
+        .join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The report of a `natrix ... --json` run: the last line of its standard
+/// output that is a JSON object.
+pub fn last_json(out: &Output) -> serde_json::Value {
+    let s = String::from_utf8_lossy(&out.stdout);
+    let line = s
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON in: {s}\n{}", String::from_utf8_lossy(&out.stderr)));
+    serde_json::from_str(line).unwrap()
 }
 
 /// `examples/NAME`.
