@@ -7,6 +7,8 @@
 //!   hugepages or NICs;
 //! - [`fixtures`]: the configurations the tests run on (`examples/*.toml` and
 //!   `tests/fixtures/*.toml`);
+//! - [`oracle`]: what every burst must satisfy (counters, checksums, only
+//!   what a rule allows is sent), shared with the fuzzer in `fuzz/`;
 //! - [`translation`]: packets described and built with etherparse (never with
 //!   natrix's own code), the rewrites expected of them, and a harness that runs
 //!   frames through one `Dataplane` and checks its counters.
@@ -18,4 +20,5 @@
 pub mod appliance;
 pub mod eal;
 pub mod fixtures;
+pub mod oracle;
 pub mod translation;
