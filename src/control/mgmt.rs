@@ -74,12 +74,8 @@ pub enum ReloadError {
     Invalid(ConfigError),
     /// The file changes what only a restart can change.
     NeedsRestart(PathBuf),
-    /// The running configuration no longer builds a control plane.
-    Current(ChangeError),
     /// A change the file asks for was refused; nothing was applied.
     Refused(ChangeError),
-    /// A change failed after others were applied.
-    Midway(ChangeError),
 }
 
 impl fmt::Display for ReloadError {
@@ -92,9 +88,7 @@ impl fmt::Display for ReloadError {
                 "reload refused: {} changes more than the pools' backends (appliance, ports, frontends, rules, NAT rules and pool names need a restart)",
                 path.display()
             ),
-            ReloadError::Current(e) => e.fmt(f),
             ReloadError::Refused(e) => write!(f, "reload refused: {e}"),
-            ReloadError::Midway(e) => write!(f, "reload failed midway: {e}"),
         }
     }
 }
@@ -338,24 +332,23 @@ impl Management {
         if fixed(&old) != fixed(&new) {
             return Err(ReloadError::NeedsRestart(path));
         }
-        // Validate every change on a copy first, so that the file applies whole or not at all.
-        let mut trial = ControlPlane::new(old.clone()).map_err(ReloadError::Current)?;
+        // Every change applies to a copy of the running state; the copy
+        // replaces it (one snapshot) only when all of them succeeded.
         let changes = diff(&old, &new);
-        for ch in &changes {
-            apply(&mut trial, ch).map_err(ReloadError::Refused)?;
-        }
-        for ch in &changes {
-            apply(&mut self.cp, ch).map_err(ReloadError::Midway)?;
-        }
-        let mut health_changes = 0;
-        for (o, n) in old.pools.iter().zip(&new.pools) {
-            if o.health != n.health {
-                self.cp
-                    .set_pool_health(&n.name, n.health.clone())
-                    .map_err(ReloadError::Midway)?;
-                health_changes += 1;
+        let health_changes = self.cp.transaction(|cp| {
+            for ch in &changes {
+                apply(cp, ch).map_err(ReloadError::Refused)?;
             }
-        }
+            let mut health_changes = 0;
+            for (o, n) in old.pools.iter().zip(&new.pools) {
+                if o.health != n.health {
+                    cp.set_pool_health(&n.name, n.health.clone())
+                        .map_err(ReloadError::Refused)?;
+                    health_changes += 1;
+                }
+            }
+            Ok(health_changes)
+        })?;
         self.health_update();
         Ok(format!(
             "reloaded {}: {} backend change(s), {} pool health setting(s)",

@@ -78,6 +78,7 @@ impl std::error::Error for ChangeError {}
 
 /// The management side: owns the configuration, applies backend changes and
 /// publishes each result as one new snapshot.
+#[derive(Clone)]
 pub struct ControlPlane {
     config: Config,
     backends: Vec<BackendEntry>,
@@ -167,6 +168,24 @@ impl ControlPlane {
         };
         cp.publish();
         Ok(cp)
+    }
+
+    /// Applies `changes` as one: they run on a private copy of the state
+    /// (which publishes nowhere the workers read), and only when every one
+    /// of them succeeded does the copy become the state, published as one
+    /// snapshot. On an error the state and the snapshot stay as they were.
+    pub fn transaction<T, E>(
+        &mut self,
+        changes: impl FnOnce(&mut ControlPlane) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut trial = self.clone();
+        trial.cell = Arc::new(SnapshotCell::new(Arc::new(empty_snapshot())));
+        let out = changes(&mut trial)?;
+        trial.cell = self.cell.clone();
+        trial.generation = self.generation;
+        *self = trial;
+        self.publish();
+        Ok(out)
     }
 
     /// The cell workers read snapshots from.
