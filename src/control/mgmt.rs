@@ -15,7 +15,7 @@ use crate::dataplane::counters::{Counters, DropReason, Event, SharedCounters};
 use crate::dataplane::flow::FlowTable;
 use crate::dataplane::snapshot::{BackendEntry, ServiceKind, Snapshot};
 use crate::wire::ethernet::MacParseError;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
@@ -108,6 +108,9 @@ pub struct Management {
     /// Health probes (the appliance only: replays and benchmarks send none).
     health: Option<HealthChecker>,
     health_enabled: bool,
+    /// Per backend id, the (connections, packets) its earlier owners counted
+    /// before the id was freed: a reused id reports only its own.
+    base: Vec<(u64, u64)>,
 }
 
 /// How often rates are sampled.
@@ -132,6 +135,7 @@ impl Management {
             last: (now, zero),
             health: None,
             health_enabled: false,
+            base: Vec::new(),
         }
     }
 
@@ -169,9 +173,33 @@ impl Management {
         self.shared.iter().map(|s| s.read()).collect()
     }
 
-    /// Call often (every 100 ms or so): applies health changes, samples the
-    /// counters for rates.
+    /// Call often (every 100 ms or so): applies health changes, frees the
+    /// ids of backends removed long enough ago, samples the counters for rates.
     pub fn tick(&mut self) {
+        self.tick_at(self.started.elapsed());
+    }
+
+    /// [`Management::tick`] at `since_start` after this `Management` was
+    /// created (tests inject the time here).
+    pub fn tick_at(&mut self, since_start: Duration) {
+        let freed = self.cp.expire(since_start.as_secs());
+        if !freed.is_empty() {
+            let mut sum = Counters::default();
+            for (c, _) in self.read() {
+                sum.add(&c);
+            }
+            let get = |v: &Vec<u64>, id: usize| v.get(id).copied().unwrap_or(0);
+            for id in freed {
+                let id = id as usize;
+                if self.base.len() <= id {
+                    self.base.resize(id + 1, (0, 0));
+                }
+                self.base[id] = (
+                    get(&sum.backend_connections, id),
+                    get(&sum.backend_packets, id),
+                );
+            }
+        }
         if let Some(h) = &mut self.health {
             for c in h.poll_changes() {
                 let state = if c.healthy { "up" } else { "down" };
@@ -213,7 +241,12 @@ impl Management {
         let snap = self.cp.snapshot();
         let health = self.health.as_ref().map(|h| h.status()).unwrap_or_default();
         let mut frontends = frontend_rows(&snap);
-        let backends = backend_rows(&snap, &sum, interval, &health, &mut frontends);
+        let free: HashSet<u16> = self.cp.free_ids().iter().copied().collect();
+        let ids = Ids {
+            free: &free,
+            base: &self.base,
+        };
+        let backends = backend_rows(&snap, &sum, interval, &health, &ids, &mut frontends);
         StatsReport {
             version: PROTOCOL_VERSION,
             uptime_seconds: self.started.elapsed().as_secs_f64(),
@@ -434,22 +467,31 @@ fn frontend_rows(snap: &Snapshot) -> Vec<FrontendStats> {
         .collect()
 }
 
-/// One row per backend id (removed ones too), each also counted into its
-/// frontend's row.
+/// Which backend ids are free, and the counts of their earlier owners.
+struct Ids<'a> {
+    free: &'a HashSet<u16>,
+    base: &'a [(u64, u64)],
+}
+
+/// One row per backend id in use (removed ones too, until their ids are
+/// freed), each also counted into its frontend's row.
 fn backend_rows(
     snap: &Snapshot,
     sum: &Window,
     iv: Interval,
     health: &[BackendHealth],
+    ids: &Ids<'_>,
     frontends: &mut [FrontendStats],
 ) -> Vec<BackendStats> {
     let get = |v: &Vec<u64>, id: usize| v.get(id).copied().unwrap_or(0);
     snap.backends
         .iter()
         .enumerate()
+        .filter(|(id, _)| !ids.free.contains(&(*id as u16)))
         .map(|(id, b)| {
-            let conns = get(&sum.now.backend_connections, id);
-            let packets = get(&sum.now.backend_packets, id);
+            let (base_conns, base_packets) = ids.base.get(id).copied().unwrap_or((0, 0));
+            let conns = get(&sum.now.backend_connections, id).saturating_sub(base_conns);
+            let packets = get(&sum.now.backend_packets, id).saturating_sub(base_packets);
             let pps = iv.rate(
                 get(&sum.last.backend_packets, id),
                 get(&sum.prev.backend_packets, id),
