@@ -148,6 +148,7 @@ fn a_reused_id_starts_counting_from_zero() {
     // Then its id serves a new endpoint, which has counted nothing yet.
     m.tick_at(Duration::from_secs(GRACE + 2));
     assert!(row(&m, &at(&old).to_string()).is_none());
+    assert_eq!(m.stats().frontends[0].connections, 5);
     let new = backend(2);
     m.control_plane().add_backend("web", new.clone()).unwrap();
     assert_eq!(
@@ -163,8 +164,9 @@ fn a_reused_id_starts_counting_from_zero() {
     w.publish(&c, 0);
     let r = row(&m, &at(&new).to_string()).unwrap();
     assert_eq!((r.connections, r.packets), (2, 3));
-    // The frontend's row agrees.
-    assert_eq!(m.stats().frontends[0].connections, 2);
+    // The frontend's row counts both: its counts never go backwards.
+    assert_eq!(m.stats().frontends[0].connections, 7);
+    assert_eq!(m.stats().frontends[0].packets, 53);
 }
 
 /// Maglev entry -> backend id (NONE stays NONE).

@@ -111,6 +111,9 @@ pub struct Management {
     /// Per backend id, the (connections, packets) its earlier owners counted
     /// before the id was freed: a reused id reports only its own.
     base: Vec<(u64, u64)>,
+    /// Per service, the (connections, packets) of its freed backends: its
+    /// frontend's row keeps counting them.
+    retired: Vec<(u64, u64)>,
 }
 
 /// How often rates are sampled.
@@ -136,6 +139,7 @@ impl Management {
             health: None,
             health_enabled: false,
             base: Vec::new(),
+            retired: Vec::new(),
         }
     }
 
@@ -189,15 +193,23 @@ impl Management {
                 sum.add(&c);
             }
             let get = |v: &Vec<u64>, id: usize| v.get(id).copied().unwrap_or(0);
+            let snap = self.cp.snapshot();
             for id in freed {
                 let id = id as usize;
                 if self.base.len() <= id {
                     self.base.resize(id + 1, (0, 0));
                 }
-                self.base[id] = (
+                let now = (
                     get(&sum.backend_connections, id),
                     get(&sum.backend_packets, id),
                 );
+                let s = snap.backends[id].service as usize;
+                if self.retired.len() <= s {
+                    self.retired.resize(s + 1, (0, 0));
+                }
+                self.retired[s].0 += now.0.saturating_sub(self.base[id].0);
+                self.retired[s].1 += now.1.saturating_sub(self.base[id].1);
+                self.base[id] = now;
             }
         }
         if let Some(h) = &mut self.health {
@@ -241,6 +253,10 @@ impl Management {
         let snap = self.cp.snapshot();
         let health = self.health.as_ref().map(|h| h.status()).unwrap_or_default();
         let mut frontends = frontend_rows(&snap);
+        for (f, r) in frontends.iter_mut().zip(&self.retired) {
+            f.connections += r.0;
+            f.packets += r.1;
+        }
         let free: HashSet<u16> = self.cp.free_ids().iter().copied().collect();
         let ids = Ids {
             free: &free,
