@@ -120,6 +120,16 @@ fn five_thousand_distinct_backends_come_and_go() {
     let s = m.stats();
     assert_eq!(s.backends.len(), 2, "{:?}", s.backends);
     assert!(m.control_plane().snapshot().backends.len() <= 2 + (GRACE / STEP) as usize + 2);
+    // The Maglev table grew only for the backends in use at once, never for
+    // the 5000 that came and went (a size change would remap every key).
+    let snap = m.control_plane().snapshot();
+    assert_eq!(snap.services[0].members.len(), 2);
+    let most = natrix::dataplane::select::next_prime(100 * (2 + (GRACE / STEP) as u32 + 2));
+    assert!(
+        snap.services[0].maglev.size() <= most,
+        "{}",
+        snap.services[0].maglev.size()
+    );
 }
 
 #[test]
