@@ -15,7 +15,7 @@ use crate::dataplane::counters::{Counters, DropReason, Event, SharedCounters};
 use crate::dataplane::flow::FlowTable;
 use crate::dataplane::snapshot::{BackendEntry, ServiceKind, Snapshot};
 use crate::wire::ethernet::MacParseError;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
@@ -74,12 +74,8 @@ pub enum ReloadError {
     Invalid(ConfigError),
     /// The file changes what only a restart can change.
     NeedsRestart(PathBuf),
-    /// The running configuration no longer builds a control plane.
-    Current(ChangeError),
     /// A change the file asks for was refused; nothing was applied.
     Refused(ChangeError),
-    /// A change failed after others were applied.
-    Midway(ChangeError),
 }
 
 impl fmt::Display for ReloadError {
@@ -92,9 +88,7 @@ impl fmt::Display for ReloadError {
                 "reload refused: {} changes more than the pools' backends (appliance, ports, frontends, rules, NAT rules and pool names need a restart)",
                 path.display()
             ),
-            ReloadError::Current(e) => e.fmt(f),
             ReloadError::Refused(e) => write!(f, "reload refused: {e}"),
-            ReloadError::Midway(e) => write!(f, "reload failed midway: {e}"),
         }
     }
 }
@@ -114,6 +108,12 @@ pub struct Management {
     /// Health probes (the appliance only: replays and benchmarks send none).
     health: Option<HealthChecker>,
     health_enabled: bool,
+    /// Per backend id, the (connections, packets) its earlier owners counted
+    /// before the id was freed: a reused id reports only its own.
+    base: Vec<(u64, u64)>,
+    /// Per service, the (connections, packets) of its freed backends: its
+    /// frontend's row keeps counting them.
+    retired: Vec<(u64, u64)>,
 }
 
 /// How often rates are sampled.
@@ -138,6 +138,8 @@ impl Management {
             last: (now, zero),
             health: None,
             health_enabled: false,
+            base: Vec::new(),
+            retired: Vec::new(),
         }
     }
 
@@ -175,9 +177,41 @@ impl Management {
         self.shared.iter().map(|s| s.read()).collect()
     }
 
-    /// Call often (every 100 ms or so): applies health changes, samples the
-    /// counters for rates.
+    /// Call often (every 100 ms or so): applies health changes, frees the
+    /// ids of backends removed long enough ago, samples the counters for rates.
     pub fn tick(&mut self) {
+        self.tick_at(self.started.elapsed());
+    }
+
+    /// [`Management::tick`] at `since_start` after this `Management` was
+    /// created (tests inject the time here).
+    pub fn tick_at(&mut self, since_start: Duration) {
+        let freed = self.cp.expire(since_start.as_secs());
+        if !freed.is_empty() {
+            let mut sum = Counters::default();
+            for (c, _) in self.read() {
+                sum.add(&c);
+            }
+            let get = |v: &Vec<u64>, id: usize| v.get(id).copied().unwrap_or(0);
+            let snap = self.cp.snapshot();
+            for id in freed {
+                let id = id as usize;
+                if self.base.len() <= id {
+                    self.base.resize(id + 1, (0, 0));
+                }
+                let now = (
+                    get(&sum.backend_connections, id),
+                    get(&sum.backend_packets, id),
+                );
+                let s = snap.backends[id].service as usize;
+                if self.retired.len() <= s {
+                    self.retired.resize(s + 1, (0, 0));
+                }
+                self.retired[s].0 += now.0.saturating_sub(self.base[id].0);
+                self.retired[s].1 += now.1.saturating_sub(self.base[id].1);
+                self.base[id] = now;
+            }
+        }
         if let Some(h) = &mut self.health {
             for c in h.poll_changes() {
                 let state = if c.healthy { "up" } else { "down" };
@@ -219,7 +253,16 @@ impl Management {
         let snap = self.cp.snapshot();
         let health = self.health.as_ref().map(|h| h.status()).unwrap_or_default();
         let mut frontends = frontend_rows(&snap);
-        let backends = backend_rows(&snap, &sum, interval, &health, &mut frontends);
+        for (f, r) in frontends.iter_mut().zip(&self.retired) {
+            f.connections += r.0;
+            f.packets += r.1;
+        }
+        let free: HashSet<u16> = self.cp.free_ids().iter().copied().collect();
+        let ids = Ids {
+            free: &free,
+            base: &self.base,
+        };
+        let backends = backend_rows(&snap, &sum, interval, &health, &ids, &mut frontends);
         StatsReport {
             version: PROTOCOL_VERSION,
             uptime_seconds: self.started.elapsed().as_secs_f64(),
@@ -338,24 +381,23 @@ impl Management {
         if fixed(&old) != fixed(&new) {
             return Err(ReloadError::NeedsRestart(path));
         }
-        // Validate every change on a copy first, so that the file applies whole or not at all.
-        let mut trial = ControlPlane::new(old.clone()).map_err(ReloadError::Current)?;
+        // Every change applies to a copy of the running state; the copy
+        // replaces it (one snapshot) only when all of them succeeded.
         let changes = diff(&old, &new);
-        for ch in &changes {
-            apply(&mut trial, ch).map_err(ReloadError::Refused)?;
-        }
-        for ch in &changes {
-            apply(&mut self.cp, ch).map_err(ReloadError::Midway)?;
-        }
-        let mut health_changes = 0;
-        for (o, n) in old.pools.iter().zip(&new.pools) {
-            if o.health != n.health {
-                self.cp
-                    .set_pool_health(&n.name, n.health.clone())
-                    .map_err(ReloadError::Midway)?;
-                health_changes += 1;
+        let health_changes = self.cp.transaction(|cp| {
+            for ch in &changes {
+                apply(cp, ch).map_err(ReloadError::Refused)?;
             }
-        }
+            let mut health_changes = 0;
+            for (o, n) in old.pools.iter().zip(&new.pools) {
+                if o.health != n.health {
+                    cp.set_pool_health(&n.name, n.health.clone())
+                        .map_err(ReloadError::Refused)?;
+                    health_changes += 1;
+                }
+            }
+            Ok(health_changes)
+        })?;
         self.health_update();
         Ok(format!(
             "reloaded {}: {} backend change(s), {} pool health setting(s)",
@@ -441,22 +483,31 @@ fn frontend_rows(snap: &Snapshot) -> Vec<FrontendStats> {
         .collect()
 }
 
-/// One row per backend id (removed ones too), each also counted into its
-/// frontend's row.
+/// Which backend ids are free, and the counts of their earlier owners.
+struct Ids<'a> {
+    free: &'a HashSet<u16>,
+    base: &'a [(u64, u64)],
+}
+
+/// One row per backend id in use (removed ones too, until their ids are
+/// freed), each also counted into its frontend's row.
 fn backend_rows(
     snap: &Snapshot,
     sum: &Window,
     iv: Interval,
     health: &[BackendHealth],
+    ids: &Ids<'_>,
     frontends: &mut [FrontendStats],
 ) -> Vec<BackendStats> {
     let get = |v: &Vec<u64>, id: usize| v.get(id).copied().unwrap_or(0);
     snap.backends
         .iter()
         .enumerate()
+        .filter(|(id, _)| !ids.free.contains(&(*id as u16)))
         .map(|(id, b)| {
-            let conns = get(&sum.now.backend_connections, id);
-            let packets = get(&sum.now.backend_packets, id);
+            let (base_conns, base_packets) = ids.base.get(id).copied().unwrap_or((0, 0));
+            let conns = get(&sum.now.backend_connections, id).saturating_sub(base_conns);
+            let packets = get(&sum.now.backend_packets, id).saturating_sub(base_packets);
             let pps = iv.rate(
                 get(&sum.last.backend_packets, id),
                 get(&sum.prev.backend_packets, id),

@@ -78,11 +78,21 @@ impl std::error::Error for ChangeError {}
 
 /// The management side: owns the configuration, applies backend changes and
 /// publishes each result as one new snapshot.
+#[derive(Clone)]
 pub struct ControlPlane {
     config: Config,
     backends: Vec<BackendEntry>,
-    /// (service, address, port) -> backend id; ids are never reused for another endpoint.
+    /// (service, address, port) -> backend id. A removed backend keeps its
+    /// id while a connection may still name it; then the id is freed
+    /// ([`ControlPlane::expire`]) and may serve another endpoint.
     ids: HashMap<(u16, u32, u16), u16>,
+    /// Removed backends still holding their ids: id -> when it was removed
+    /// (seconds of the control plane's clock).
+    removed_at: HashMap<u16, u64>,
+    /// Freed ids, ready for reuse (their entries stay `Removed`).
+    free: Vec<u16>,
+    /// The control plane's clock, in seconds (set by [`ControlPlane::expire`]).
+    now: u64,
     services: Vec<Service>,
     /// Backends marked down by health probes: (pool index, endpoint).
     down: HashSet<(usize, SocketAddrV4)>,
@@ -159,6 +169,9 @@ impl ControlPlane {
             config,
             backends,
             ids,
+            removed_at: HashMap::new(),
+            free: Vec::new(),
+            now: 0,
             services,
             down: HashSet::new(),
             generation: 0,
@@ -167,6 +180,24 @@ impl ControlPlane {
         };
         cp.publish();
         Ok(cp)
+    }
+
+    /// Applies `changes` as one: they run on a private copy of the state
+    /// (which publishes nowhere the workers read), and only when every one
+    /// of them succeeded does the copy become the state, published as one
+    /// snapshot. On an error the state and the snapshot stay as they were.
+    pub fn transaction<T, E>(
+        &mut self,
+        changes: impl FnOnce(&mut ControlPlane) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut trial = self.clone();
+        trial.cell = Arc::new(SnapshotCell::new(Arc::new(empty_snapshot())));
+        let out = changes(&mut trial)?;
+        trial.cell = self.cell.clone();
+        trial.generation = self.generation;
+        *self = trial;
+        self.publish();
+        Ok(out)
     }
 
     /// The cell workers read snapshots from.
@@ -280,14 +311,24 @@ impl ControlPlane {
             match self.ids.get(&key) {
                 Some(&id) => {
                     self.backends[id as usize] = make_backend(s as u16, p as u16, &fe, &b);
+                    self.removed_at.remove(&id);
                 }
                 None => {
-                    let id = self.backends.len();
-                    if id >= MAX_BACKEND_IDS {
-                        return Err(ChangeError::TooManyBackends);
-                    }
-                    self.backends
-                        .push(make_backend(s as u16, p as u16, &fe, &b));
+                    let entry = make_backend(s as u16, p as u16, &fe, &b);
+                    let id = match self.free.pop() {
+                        Some(id) => {
+                            self.backends[id as usize] = entry;
+                            id as usize
+                        }
+                        None => {
+                            let id = self.backends.len();
+                            if id >= MAX_BACKEND_IDS {
+                                return Err(ChangeError::TooManyBackends);
+                            }
+                            self.backends.push(entry);
+                            id
+                        }
+                    };
                     self.ids.insert(key, id as u16);
                     self.services[s].members.push(id as u16);
                 }
@@ -319,8 +360,72 @@ impl ControlPlane {
         self.config.pools[p].backends.remove(i);
         self.down.remove(&(p, addr));
         self.retire(p, addr, BackendStatus::Removed);
+        for s in self.services_of_pool(p) {
+            if let Some(&id) = self
+                .ids
+                .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
+            {
+                self.removed_at.insert(id, self.now);
+            }
+        }
         self.publish();
         Ok(())
+    }
+
+    /// How long after its removal a connection may still name a backend of
+    /// service `s`: its idle timeout (or the transitory one, if longer).
+    fn grace_secs(&self, s: usize) -> u64 {
+        let idle = u64::from(self.services[s].idle_timeout_secs);
+        let transitory = u64::from(self.config.appliance.transitory_timeout_secs);
+        idle.max(transitory)
+    }
+
+    /// Advances the control plane's clock to `now_secs` (seconds since any
+    /// fixed start; it never goes back) and frees the ids of removed backends
+    /// whose grace time has passed: no connection can name them any more.
+    /// A freed backend leaves the statistics and its service's member list
+    /// (no Maglev key moves) and its id serves the next new endpoint.
+    /// Returns the freed ids (their counters start again from zero when
+    /// reused), and publishes a snapshot only when it freed any.
+    pub fn expire(&mut self, now_secs: u64) -> Vec<u16> {
+        self.now = self.now.max(now_secs);
+        let mut due: Vec<u16> = self
+            .removed_at
+            .iter()
+            .filter(|&(&id, &at)| {
+                let s = self.backends[id as usize].service as usize;
+                self.now > at.saturating_add(self.grace_secs(s))
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        if due.is_empty() {
+            return due;
+        }
+        due.sort_unstable();
+        for &id in &due {
+            self.removed_at.remove(&id);
+            let b = &self.backends[id as usize];
+            let s = b.service as usize;
+            self.ids.remove(&(b.service, b.addr_raw, b.port));
+            let svc = &mut self.services[s];
+            if let Some(slot) = svc.members.iter().position(|&m| m == id) {
+                svc.members.remove(slot);
+                svc.maglev = svc.maglev.without_slot(slot as u16);
+                let keys = table_keys(svc, &self.backends);
+                let weights: Vec<u32> = keys.iter().map(|k| k.1).collect();
+                svc.weighted = WeightedTable::build(&weights);
+            }
+            self.free.push(id);
+        }
+        // Lowest ids are reused first.
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
+        self.publish();
+        due
+    }
+
+    /// The free backend ids: removed, and no connection can name them.
+    pub fn free_ids(&self) -> &[u16] {
+        &self.free
     }
 
     /// Sets a backend's weight; 0 drains it (keeps its connections, takes no new ones).

@@ -483,6 +483,25 @@ impl MaglevTable {
     pub fn entries(&self) -> &[u16] {
         &self.entries
     }
+
+    /// The same table without backend slot `slot`, which must own no entry
+    /// (a removed backend): every higher slot moves down by one, so every
+    /// entry keeps its backend and no key moves.
+    pub fn without_slot(&self, slot: u16) -> MaglevTable {
+        let entries = self
+            .entries
+            .iter()
+            .map(|&e| {
+                debug_assert!(e != slot || e == NONE, "slot {slot} still owns entries");
+                if e != NONE && e > slot {
+                    e - 1
+                } else {
+                    e
+                }
+            })
+            .collect();
+        MaglevTable { entries }
+    }
 }
 
 impl fmt::Debug for MaglevTable {
