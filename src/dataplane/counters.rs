@@ -70,7 +70,9 @@ reasons! {
         TtlExpired = "ttl-expired",
         /// Matches no frontend and comes from no backend.
         NoService = "no-service",
-        /// TCP segment that is not a SYN, for no known connection (random mode).
+        /// TCP segment that is not a SYN, for no known connection (random and
+        /// source-ip modes), while the table was not full lately (within the
+        /// rule's idle timeout; then it is served by hash).
         NoFlow = "no-flow",
         /// The rule's pool has no backend that takes new connections.
         NoBackend = "no-backend",

@@ -173,6 +173,10 @@ pub struct Dataplane {
     flows: FlowTable,
     rng: Rng,
     now: u32,
+    /// Until when (clock seconds) a mid-stream TCP miss may belong to a
+    /// connection that the table-full path served without an entry: the
+    /// last table-full packet's time plus its rule's idle timeout. 0: never.
+    hashed_until: u32,
     pub counters: Counters,
 }
 
@@ -189,6 +193,7 @@ impl Dataplane {
             cell,
             snap,
             now: 0,
+            hashed_until: 0,
             counters,
         }
     }
@@ -510,6 +515,9 @@ impl Dataplane {
             // the connection still meets the same backend (and the affinity
             // modes keep their affinity).
             self.counters.event(Event::TableFull);
+            self.hashed_until = self
+                .hashed_until
+                .max(now.saturating_add(svc.idle_timeout_secs));
             let b = svc.pick_hash(hash);
             if b == NONE {
                 return Verdict::Drop(no_backend(svc));
@@ -517,11 +525,17 @@ impl Dataplane {
             return self.forward(data, p, b);
         };
         let midstream = matches!(p.proto, IpProtocol::Tcp) && !syn;
-        if midstream && svc.mode != Mode::Maglev {
+        // A mid-stream miss in random or source-ip mode is a stray, unless
+        // the table was full lately: then it may belong to a connection the
+        // table-full path served by hash, and it goes where that path sent
+        // it (and gets an entry, so that it is tracked again from now on).
+        let hashed = midstream
+            && (svc.mode == Mode::Maglev || (self.hashed_until != 0 && now <= self.hashed_until));
+        if midstream && !hashed {
             return Verdict::Drop(DropReason::NoFlow);
         }
         let b = match svc.mode {
-            Mode::Random => svc.pick_random(self.rng.next_u64()),
+            Mode::Random if !hashed => svc.pick_random(self.rng.next_u64()),
             _ => svc.pick_hash(hash),
         };
         if b == NONE {
