@@ -16,6 +16,7 @@ mod support;
 
 use natrix::dataplane::counters::DropReason::*;
 use natrix::dataplane::Verdict;
+use natrix::ports::{Burst, HeapBuf, PacketBuf, Port};
 use std::net::Ipv4Addr;
 use support::translation::*;
 
@@ -171,4 +172,71 @@ fn backend_traffic_on_the_public_arm_is_dropped() {
         &reply.build(),
         &returning(&snap, &reply),
     );
+}
+
+/// A port fed from a list of frames that keeps what it transmits.
+struct ListPort {
+    rx: std::collections::VecDeque<Vec<u8>>,
+    sent: Vec<Vec<u8>>,
+}
+
+impl Port for ListPort {
+    type Buf = HeapBuf;
+    fn rx_burst(&mut self, rx: &mut Burst<Self::Buf>) {
+        while !rx.is_full() {
+            let Some(f) = self.rx.pop_front() else { break };
+            let mut b = HeapBuf::new(2048);
+            assert!(b.fill(&f));
+            rx.push(b);
+        }
+    }
+    fn tx_burst(&mut self, tx: &mut Burst<Self::Buf>) {
+        self.sent.extend(tx.drain(..).map(|b| b.data().to_vec()));
+    }
+    fn clock(&self) -> u32 {
+        0
+    }
+    fn is_exhausted(&self) -> bool {
+        self.rx.is_empty()
+    }
+}
+
+#[test]
+fn two_arm_worker_drops_backend_traffic_on_its_public_port() {
+    use natrix::config::Config;
+    use natrix::control::plane::ControlPlane;
+    use natrix::dataplane::counters::SharedCounters;
+    use natrix::dataplane::worker::Worker;
+    use natrix::dataplane::Dataplane;
+    use std::sync::Arc;
+
+    let cfg = Config::parse(support::fixtures::TWO_ARM, "t.toml").unwrap();
+    let cp = ControlPlane::new(cfg).unwrap();
+    let dp = Dataplane::new(cp.cell(), 1024, 0);
+    // A backend's reply (as in tests/two_arm.rs), from natrix's gateway side.
+    let reply = |src_mac: [u8; 6]| {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ethernet2(src_mac, [2, 0, 0, 0, 0, 1])
+            .ipv4([198, 19, 1, 11], [198, 18, 200, 1], 64)
+            .tcp(8080, 40000, 1, 1000)
+            .rst()
+            .write(&mut v, &[])
+            .unwrap();
+        v
+    };
+    let public = ListPort {
+        rx: vec![reply([2, 0, 0, 0, 0, 0xfe])].into(),
+        sent: Vec::new(),
+    };
+    let private = ListPort {
+        rx: vec![reply([2, 0, 0, 0, 1, 0x0b])].into(),
+        sent: Vec::new(),
+    };
+    let mut w = Worker::two_arm(dp, public, private, Arc::new(SharedCounters::new(16)));
+    w.run(&std::sync::atomic::AtomicBool::new(false));
+    assert_eq!(w.port.sent.len(), 1, "only the private side's reply");
+    assert!(w.private.as_ref().unwrap().sent.is_empty());
+    assert_eq!(w.dp.counters.rx, 2);
+    assert_eq!(w.dp.counters.tx, 1);
+    assert_eq!(w.dp.counters.drops[BackendOnPublic as usize], 1);
 }
