@@ -33,8 +33,8 @@ reasons! {
     DropReason {
         /// Frame shorter than an Ethernet header, or a VLAN tag cut off.
         MalformedEth = "malformed-eth",
-        /// Frame addressed to another MAC than natrix's (ports run promiscuous),
-        /// or broadcast other than ARP.
+        /// IPv4 or ARP frame addressed to another MAC than natrix's (ports
+        /// run promiscuous), or broadcast other than ARP. `natrix run` only.
         NotOurMac = "not-our-mac",
         /// More than two VLAN tags.
         VlanUnsupported = "vlan-unsupported",

@@ -296,18 +296,17 @@ impl Dataplane {
             Err(crate::wire::Error::Unsupported) => return Verdict::Drop(VlanUnsupported),
             Err(_) => return Verdict::Drop(MalformedEth),
         };
-        // Ports run promiscuous: take only what is sent to natrix, so that
-        // two appliances on one segment do not both forward.
+        // Ports run promiscuous: of what natrix would act on (IPv4, ARP),
+        // take only what is sent to it, so that two appliances on one segment
+        // do not both forward. Other frames keep their own drop reason.
         let dst_mac = eth.dst_addr();
-        if self.mac_filter
-            && dst_mac != snap.mac
-            && !(dst_mac == MacAddr::BROADCAST && ethertype == EtherType::Arp)
-        {
-            return Verdict::Drop(NotOurMac);
-        }
+        let ours = !self.mac_filter || dst_mac == snap.mac;
         match ethertype {
-            EtherType::Ipv4 => {}
-            EtherType::Arp => return answer_arp(snap, &mut self.counters, data, l3),
+            EtherType::Ipv4 if ours => {}
+            EtherType::Arp if ours || dst_mac == MacAddr::BROADCAST => {
+                return answer_arp(snap, &mut self.counters, data, l3)
+            }
+            EtherType::Ipv4 | EtherType::Arp => return Verdict::Drop(NotOurMac),
             EtherType::Ipv6 => return Verdict::Drop(Ipv6Unsupported),
             _ => return Verdict::Drop(UnsupportedEthertype),
         }
