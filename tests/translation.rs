@@ -1512,3 +1512,74 @@ fn new_connection_on_a_closed_client_port_becomes_established() {
         "established again"
     );
 }
+
+#[test]
+fn midstream_after_table_full_keeps_its_backend() {
+    // Issue 8, defect 3: a connection served by the table-full path (no
+    // entry) must keep its backend once the table has room again, rather than
+    // being dropped as `no-flow` (random mode).
+    let mut lb = Lb::with(CONFIG, 1024);
+    let snap = lb.snap();
+    lb.dp.set_clock(100);
+    let mut filled = false;
+    'fill: for host in 1..=250u8 {
+        for port in 0..40u16 {
+            let c = (Ipv4Addr::new(198, 18, 220, host), 30000 + port);
+            let syn = Pkt::tcp(c, WEB, TCP_SYN);
+            let before = lb.event(Event::TableFull);
+            let out = lb.one(&syn.build());
+            if lb.event(Event::TableFull) > before {
+                filled = true;
+                break 'fill;
+            }
+            lb.check("fill SYN", &syn.build(), &out, &Want::Any(any(&snap, &syn)));
+            let ack = Pkt::tcp(c, WEB, TCP_ACK);
+            lb.expect("fill ACK", &ack.build(), &Want::Same(any(&snap, &ack)));
+        }
+    }
+    assert!(filled, "the table never filled");
+    // Just before the fill expires: new connections until one finds its
+    // buckets full and is served by hash (the others are SYN-only entries).
+    lb.dp.set_clock(100 + WEB_IDLE_SECS - 1);
+    let mut hashed_conn = None;
+    for port in 41000..42000u16 {
+        let c = (Ipv4Addr::new(198, 18, 230, 9), port);
+        let syn = Pkt::tcp(c, WEB, TCP_SYN);
+        let before = lb.event(Event::TableFull);
+        let out = lb.one(&syn.build());
+        if lb.event(Event::TableFull) > before {
+            let b = &snap.backends[hashed(&snap, &syn, Mode::Random) as usize];
+            let want = Want::Exact(Verdict::ToPrivate, to_backend(&syn, b).build());
+            lb.check("SYN with the table full", &syn.build(), &out, &want);
+            hashed_conn = Some((c, b));
+            break;
+        }
+        lb.check(
+            "SYN with room",
+            &syn.build(),
+            &out,
+            &Want::Any(any(&snap, &syn)),
+        );
+    }
+    let (c, b) = hashed_conn.expect("no SYN met a full table");
+    // The fill expires and the sweep frees it: room again.
+    lb.dp.set_clock(100 + WEB_IDLE_SECS + TRANSITORY_SECS + 2);
+    let cap = lb.dp.flows().capacity();
+    lb.dp.sweep(cap);
+    assert_eq!(lb.dp.active_connections(), 0);
+    // The connection's next segments still reach the same backend.
+    for what in ["first ACK with room", "second ACK with room"] {
+        let ack = Pkt::tcp(c, WEB, TCP_ACK).payload(b"more");
+        lb.expect(
+            what,
+            &ack.build(),
+            &Want::Exact(Verdict::ToPrivate, to_backend(&ack, b).build()),
+        );
+    }
+    assert_eq!(lb.event(Event::MidstreamHashed), 1);
+    assert_eq!(lb.dp.active_connections(), 1);
+    // A stray ACK long after the table was last full is still `no-flow`.
+    lb.dp.set_clock(100 + 3 * WEB_IDLE_SECS);
+    let stray = Pkt::tcp((Ipv4Addr::new(198, 18, 230, 10), 41001), WEB, TCP_ACK);
+    lb.expect("stray ACK", &stray.build(), &Want::Drop(NoFlow));
+}

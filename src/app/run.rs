@@ -351,7 +351,9 @@ fn build_workers<'pool>(
     public
         .enumerate()
         .map(|(w, queue)| {
-            let dp = Dataplane::new(cell.clone(), table, w);
+            let mut dp = Dataplane::new(cell.clone(), table, w);
+            // Real ports run promiscuous: take only frames sent to natrix.
+            dp.set_mac_filter(synthetic_flows.is_none());
             let public = match synthetic_flows {
                 Some(flows) => {
                     let per =

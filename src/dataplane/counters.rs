@@ -33,6 +33,9 @@ reasons! {
     DropReason {
         /// Frame shorter than an Ethernet header, or a VLAN tag cut off.
         MalformedEth = "malformed-eth",
+        /// IPv4 or ARP frame addressed to another MAC than natrix's (ports
+        /// run promiscuous), or broadcast other than ARP. `natrix run` only.
+        NotOurMac = "not-our-mac",
         /// More than two VLAN tags.
         VlanUnsupported = "vlan-unsupported",
         /// Neither IPv4 nor ARP nor IPv6 (LLDP, 802.3 length frames, ...).
@@ -45,6 +48,12 @@ reasons! {
         IpChecksum = "ip-checksum",
         /// Source address that cannot be a client: 0/8, 127/8, multicast, broadcast.
         MartianSource = "martian-source",
+        /// Translated traffic to a destination no client can have: 0/8,
+        /// 127/8, multicast 224/4, reserved 240/4, broadcast 255.255.255.255.
+        MartianDestination = "martian-destination",
+        /// Source is one of natrix's own addresses (a frontend or the
+        /// appliance's): hairpinning is not supported.
+        OwnSource = "own-source",
         /// IPv4 fragments are not reassembled.
         IpFragment = "ip-fragment",
         /// IP protocol other than TCP, UDP and ICMP.
@@ -70,7 +79,12 @@ reasons! {
         TtlExpired = "ttl-expired",
         /// Matches no frontend and comes from no backend.
         NoService = "no-service",
-        /// TCP segment that is not a SYN, for no known connection (random mode).
+        /// Two-arm: a packet from a backend's address and port (or an ICMP
+        /// error about a packet to one) arrived on the public port.
+        BackendOnPublic = "backend-on-public",
+        /// TCP segment that is not a SYN, for no known connection (random and
+        /// source-ip modes), while the table was not full lately (within the
+        /// rule's idle timeout; then it is served by hash).
         NoFlow = "no-flow",
         /// The rule's pool has no backend that takes new connections.
         NoBackend = "no-backend",

@@ -173,6 +173,15 @@ pub struct Dataplane {
     flows: FlowTable,
     rng: Rng,
     now: u32,
+    /// Until when (clock seconds) a mid-stream TCP miss may belong to a
+    /// connection that the table-full path served without an entry: the
+    /// last table-full packet's time plus its rule's idle timeout. 0: never.
+    hashed_until: u32,
+    /// Two-arm, and the burst came in on the public port: backends are not
+    /// there, so nothing from a backend is accepted.
+    from_public_arm: bool,
+    /// Drop frames not sent to natrix's MAC (see [`Dataplane::set_mac_filter`]).
+    mac_filter: bool,
     pub counters: Counters,
 }
 
@@ -189,6 +198,9 @@ impl Dataplane {
             cell,
             snap,
             now: 0,
+            hashed_until: 0,
+            from_public_arm: false,
+            mac_filter: false,
             counters,
         }
     }
@@ -211,6 +223,22 @@ impl Dataplane {
     #[inline]
     pub fn set_clock(&mut self, now: u32) {
         self.now = now;
+    }
+
+    /// Says where the next bursts come from: `true` for the public port of a
+    /// two-arm worker (where no backend is), `false` for its private port
+    /// and for one-arm. Between bursts.
+    #[inline]
+    pub fn set_public_arm(&mut self, public_arm: bool) {
+        self.from_public_arm = public_arm;
+    }
+
+    /// Drops, as `not-our-mac`, every frame whose destination MAC is not
+    /// natrix's (broadcast is taken for ARP). On for real ports, which run
+    /// promiscuous; off by default, so that `replay` takes captures made
+    /// anywhere.
+    pub fn set_mac_filter(&mut self, on: bool) {
+        self.mac_filter = on;
     }
 
     pub fn flows(&self) -> &FlowTable {
@@ -268,9 +296,17 @@ impl Dataplane {
             Err(crate::wire::Error::Unsupported) => return Verdict::Drop(VlanUnsupported),
             Err(_) => return Verdict::Drop(MalformedEth),
         };
+        // Ports run promiscuous: of what natrix would act on (IPv4, ARP),
+        // take only what is sent to it, so that two appliances on one segment
+        // do not both forward. Other frames keep their own drop reason.
+        let dst_mac = eth.dst_addr();
+        let ours = !self.mac_filter || dst_mac == snap.mac;
         match ethertype {
-            EtherType::Ipv4 => {}
-            EtherType::Arp => return answer_arp(snap, &mut self.counters, data, l3),
+            EtherType::Ipv4 if ours => {}
+            EtherType::Arp if ours || dst_mac == MacAddr::BROADCAST => {
+                return answer_arp(snap, &mut self.counters, data, l3)
+            }
+            EtherType::Ipv4 | EtherType::Arp => return Verdict::Drop(NotOurMac),
             EtherType::Ipv6 => return Verdict::Drop(Ipv6Unsupported),
             _ => return Verdict::Drop(UnsupportedEthertype),
         }
@@ -319,6 +355,11 @@ impl Dataplane {
             }
             let svc = &snap.services[s as usize];
             if svc.kind == ServiceKind::Nat {
+                // Stateless, so checked on every packet (a rule's connections
+                // are checked once, when their entry is created).
+                if snap.is_local(src) {
+                    return Verdict::Drop(OwnSource);
+                }
                 let id = svc.members[0];
                 let be = &snap.backends[id as usize];
                 rewrite_inbound(data, at, proto, be, snap.mac);
@@ -341,6 +382,12 @@ impl Dataplane {
             return Verdict::ToPrivate;
         }
         if let Some(id) = snap.return_backend(src, sport, proto) {
+            if self.from_public_arm {
+                return Verdict::Drop(BackendOnPublic);
+            }
+            if is_martian(dst) {
+                return Verdict::Drop(MartianDestination);
+            }
             if ttl <= 1 {
                 return Verdict::Drop(TtlExpired);
             }
@@ -364,10 +411,13 @@ impl Dataplane {
     /// rest is dropped. Rare, so out of line.
     #[inline(never)]
     fn icmp(&mut self, data: &mut [u8], at: Offsets) -> Verdict {
-        let (ttl, dst) = {
+        let (ttl, src, dst) = {
             let ip = ipv4::Packet::new_unchecked(&data[at.l3()..at.end()]);
-            (ip.ttl(), ip.dst_addr_raw())
+            (ip.ttl(), ip.src_addr_raw(), ip.dst_addr_raw())
         };
+        if self.snap.is_local(src) {
+            return Verdict::Drop(DropReason::OwnSource);
+        }
         let message = &data[at.l4()..at.end()];
         let msg_type = match icmp::Packet::new_checked(message) {
             Ok(m) => m.msg_type(),
@@ -417,7 +467,14 @@ impl Dataplane {
             }
         } else if let Some(id) = snap.return_backend(q.dst, q.dport, q.proto) {
             // From a backend, about a packet it was sent (a client's): to the
-            // client, from the frontend.
+            // client, from the frontend. Never from the public side of two-arm,
+            // nor to a martian.
+            if self.from_public_arm {
+                return Verdict::Drop(DropReason::BackendOnPublic);
+            }
+            if is_martian(dst) {
+                return Verdict::Drop(DropReason::MartianDestination);
+            }
             let be = &snap.backends[id as usize];
             let svc = &snap.services[be.service as usize];
             (be, ErrorTo::Client, svc.addr_raw, svc.port)
@@ -495,6 +552,12 @@ impl Dataplane {
                 .map_or((None, Claim::Free), |(s, c)| (Some(s), c)),
         };
 
+        // Only a new connection comes this far (or a packet served without an
+        // entry): its client is checked once, here. natrix's own addresses
+        // are no clients (hairpinning is not supported).
+        if snap.is_local(client) {
+            return Verdict::Drop(DropReason::OwnSource);
+        }
         // The consistent hash of the rule: the 5-tuple (Maglev, and random mode
         // when the table is full), or the client for the affinity modes.
         let proto = p.proto.number();
@@ -510,6 +573,9 @@ impl Dataplane {
             // the connection still meets the same backend (and the affinity
             // modes keep their affinity).
             self.counters.event(Event::TableFull);
+            self.hashed_until = self
+                .hashed_until
+                .max(now.saturating_add(svc.idle_timeout_secs));
             let b = svc.pick_hash(hash);
             if b == NONE {
                 return Verdict::Drop(no_backend(svc));
@@ -517,11 +583,17 @@ impl Dataplane {
             return self.forward(data, p, b);
         };
         let midstream = matches!(p.proto, IpProtocol::Tcp) && !syn;
-        if midstream && svc.mode != Mode::Maglev {
+        // A mid-stream miss in random or source-ip mode is a stray, unless
+        // the table was full lately: then it may belong to a connection the
+        // table-full path served by hash, and it goes where that path sent
+        // it (and gets an entry, so that it is tracked again from now on).
+        let hashed = midstream
+            && (svc.mode == Mode::Maglev || (self.hashed_until != 0 && now <= self.hashed_until));
+        if midstream && !hashed {
             return Verdict::Drop(DropReason::NoFlow);
         }
         let b = match svc.mode {
-            Mode::Random => svc.pick_random(self.rng.next_u64()),
+            Mode::Random if !hashed => svc.pick_random(self.rng.next_u64()),
             _ => svc.pick_hash(hash),
         };
         if b == NONE {

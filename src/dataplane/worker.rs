@@ -127,6 +127,8 @@ impl<P: Port> Worker<P> {
         let now = port.clock();
         self.dp.refresh();
         self.dp.set_clock(now);
+        self.dp
+            .set_public_arm(side == Side::Public && self.private.is_some());
         let mut verdicts = [Verdict::Drop(DropReason::NoService); BURST];
         self.dp.process(&mut rx, &mut verdicts);
 
