@@ -3,6 +3,10 @@
 //! a reused id starts its counts from zero, and the Maglev member list keeps
 //! only backends in use without moving any key of the others.
 
+mod support;
+
+use support::fixtures::WEB_POOL_HEAD;
+
 use natrix::config::{Backend, Config};
 use natrix::control::mgmt::Management;
 use natrix::control::plane::ControlPlane;
@@ -16,22 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// One frontend, one pool with two backends, idle timeout 4 minutes.
-const CONFIG: &str = r#"
-[appliance]
-mac = "02:00:00:00:00:01"
-gateway_mac = "02:00:00:00:00:fe"
-flow_table_size = 1024
+fn config_text() -> String {
+    format!("{WEB_POOL_HEAD}{BACKENDS_AND_RULE}")
+}
 
-[[frontend]]
-name = "web"
-address = "198.18.1.10"
-port = 80
-protocol = "tcp"
-
-[[pool]]
-name = "web"
-next_hop_mac = "02:00:00:00:01:fe"
-
+/// The pool's two backends and the rule, after [`WEB_POOL_HEAD`].
+const BACKENDS_AND_RULE: &str = r#"
 [[pool.backend]]
 address = "10.0.0.1"
 port = 80
@@ -47,14 +41,14 @@ idle_timeout = 4
 maglev_table_size = 1009
 "#;
 
-/// The grace time of CONFIG's rule: its idle timeout.
+/// The grace time of the configuration's rule: its idle timeout.
 const GRACE: u64 = 240;
 
 /// Seconds between two add/remove cycles.
 const STEP: u64 = 10;
 
 fn management() -> Management {
-    let cfg = Config::parse(CONFIG, "natrix.toml").unwrap();
+    let cfg = Config::parse(&config_text(), "natrix.toml").unwrap();
     Management::new(ControlPlane::new(cfg).unwrap(), Vec::new(), None)
 }
 

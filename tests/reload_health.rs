@@ -2,6 +2,10 @@
 //! reach the statistics and the backend's state (probes to loopback servers
 //! this test starts and stops).
 
+mod support;
+
+use support::fixtures::WEB_POOL_HEAD;
+
 use natrix::config::Config;
 use natrix::control::mgmt::Management;
 use natrix::control::plane::ControlPlane;
@@ -9,28 +13,8 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 fn config(port: u16, health: bool) -> String {
-    let mut t = format!(
-        r#"
-[appliance]
-mac = "02:00:00:00:00:01"
-gateway_mac = "02:00:00:00:00:fe"
-flow_table_size = 1024
-
-[[frontend]]
-name = "web"
-address = "198.18.1.10"
-port = 80
-protocol = "tcp"
-
-[[pool]]
-name = "web"
-next_hop_mac = "02:00:00:00:01:fe"
-
-[[pool.backend]]
-address = "127.0.0.1"
-port = {port}
-"#
-    );
+    let mut t =
+        format!("{WEB_POOL_HEAD}\n[[pool.backend]]\naddress = \"127.0.0.1\"\nport = {port}\n");
     if health {
         t += "\n[pool.health]\nprotocol = \"tcp\"\ninterval = 1\ntimeout = 0.5\nunhealthy_threshold = 2\n";
     }

@@ -2,6 +2,10 @@
 //! (issue 8, defect 10): a change that only the running natrix refuses leaves
 //! its configuration and its published snapshot exactly as they were.
 
+mod support;
+
+use support::fixtures::WEB_POOL_HEAD;
+
 use natrix::config::Config;
 use natrix::control::mgmt::Management;
 use natrix::control::plane::ControlPlane;
@@ -11,24 +15,7 @@ use std::path::PathBuf;
 /// A pool of `n` backends 10.1.x.y:80, the first one with weight `w0`,
 /// plus `extra` if given.
 fn config(n: u32, w0: u32, extra: Option<Ipv4Addr>) -> String {
-    let mut t = String::from(
-        r#"
-[appliance]
-mac = "02:00:00:00:00:01"
-gateway_mac = "02:00:00:00:00:fe"
-flow_table_size = 1024
-
-[[frontend]]
-name = "web"
-address = "198.18.1.10"
-port = 80
-protocol = "tcp"
-
-[[pool]]
-name = "web"
-next_hop_mac = "02:00:00:00:01:fe"
-"#,
-    );
+    let mut t = String::from(WEB_POOL_HEAD);
     let mut addrs: Vec<Ipv4Addr> = (0..n)
         .map(|i| Ipv4Addr::from(0x0a01_0000 + 1 + i))
         .collect();

@@ -73,3 +73,23 @@ pub fn app(flow_table_size: Option<u32>, pool: &str, mode: Option<&str>) -> Stri
     }
     t
 }
+
+/// The head of a one-frontend configuration: the appliance, frontend `web`
+/// (198.18.1.10:80, TCP) and pool `web` without its backends; a test appends
+/// its `[[pool.backend]]` tables and the `[[rule]]`.
+pub const WEB_POOL_HEAD: &str = r#"
+[appliance]
+mac = "02:00:00:00:00:01"
+gateway_mac = "02:00:00:00:00:fe"
+flow_table_size = 1024
+
+[[frontend]]
+name = "web"
+address = "198.18.1.10"
+port = 80
+protocol = "tcp"
+
+[[pool]]
+name = "web"
+next_hop_mac = "02:00:00:00:01:fe"
+"#;
