@@ -14,16 +14,14 @@
 
 mod support;
 
-use natrix::app::replay::{replay_capture, rss_worker, ReplayOptions};
+use natrix::app::replay::rss_worker;
 use natrix::app::summary::Summary;
 use natrix::config::Config;
 use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::{DropReason, Event};
 use natrix::dataplane::snapshot::{BackendEntry, Snapshot};
 use natrix::dataplane::Verdict;
-use natrix::ports::capture::{self, Capture, Frame};
 use std::net::Ipv4Addr;
-use std::time::Duration;
 use support::translation::*;
 
 /// A router on the client side.
@@ -409,31 +407,8 @@ fn errors_from_public_side_routers_leave_with_valid_checksums() {
 fn replay(frames: &[Vec<u8>], workers: usize, name: &str) -> (Summary, Vec<Vec<u8>>) {
     let cfg = Config::parse(CONFIG, "translation.toml").unwrap();
     let cp = ControlPlane::new(cfg).unwrap();
-    let cap = Capture {
-        frames: frames
-            .iter()
-            .enumerate()
-            .map(|(i, f)| Frame {
-                timestamp: Duration::from_millis(1_000 + i as u64),
-                ethernet: true,
-                data: f.clone(),
-            })
-            .collect(),
-        damaged: None,
-    };
-    let out = std::env::temp_dir().join(format!(
-        "natrix-icmp-{name}-{workers}-{}.pcap",
-        std::process::id()
-    ));
-    let opts = ReplayOptions {
-        workers,
-        out: Some(out.clone()),
-        ..Default::default()
-    };
-    let s = replay_capture(&cp, &cap, &opts).expect("replay");
-    let sent = capture::read(&out).expect("replay output");
-    let _ = std::fs::remove_file(&out);
-    (s, sent.frames.into_iter().map(|f| f.data).collect())
+    let timed = (1_000..).zip(frames.iter().cloned()).collect();
+    replay_frames(&cp, timed, workers, &format!("icmp-{name}"))
 }
 
 /// Defect 4 through `natrix replay`, with 1 and 2 workers: errors from

@@ -4,14 +4,11 @@
 
 mod support;
 
-use natrix::app::replay::{replay_capture, ReplayOptions};
 use natrix::config::Config;
 use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::{DropReason, Event};
-use natrix::ports::capture::{self, Capture, Frame};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::time::Duration;
 use support::translation::*;
 
 const PROBE: Ipv4Addr = Ipv4Addr::new(198, 18, 230, 9);
@@ -63,29 +60,7 @@ fn run(workers: usize) {
             Pkt::tcp((PROBE, port), WEB, TCP_ACK).build(),
         ));
     }
-    let cap = Capture {
-        frames: frames
-            .into_iter()
-            .map(|(ms, data)| Frame {
-                timestamp: Duration::from_millis(ms),
-                ethernet: true,
-                data,
-            })
-            .collect(),
-        damaged: None,
-    };
-    let out = std::env::temp_dir().join(format!(
-        "natrix-table-full-{workers}-{}.pcap",
-        std::process::id()
-    ));
-    let opts = ReplayOptions {
-        workers,
-        out: Some(out.clone()),
-        ..Default::default()
-    };
-    let s = replay_capture(&cp, &cap, &opts).expect("replay");
-    let sent = capture::read(&out).expect("replay output");
-    let _ = std::fs::remove_file(&out);
+    let (s, sent) = replay_frames(&cp, frames, workers, "table-full");
     let ctx = format!("{workers} workers");
     assert!(
         s.counters.event_count(Event::TableFull) > 0,
@@ -99,8 +74,8 @@ fn run(workers: usize) {
     assert_eq!(s.dropped(), 0, "{ctx}: drops");
     // Per probe connection, in order: where its SYN and its two ACKs went.
     let mut to: HashMap<u16, Vec<(bool, [u8; 4], u16)>> = HashMap::new();
-    for f in &sent.frames {
-        if let Some((port, syn, addr, bport)) = probe_out(&f.data) {
+    for f in &sent {
+        if let Some((port, syn, addr, bport)) = probe_out(f) {
             to.entry(port).or_default().push((syn, addr, bport));
         }
     }

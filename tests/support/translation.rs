@@ -684,3 +684,41 @@ impl Default for Lb {
         Lb::new()
     }
 }
+
+/// Replays `frames` (each with its time in milliseconds) through `cp` with
+/// `workers` workers, as `natrix replay --out` does; returns the summary and
+/// the frames natrix sent, in capture order. `name` keeps concurrent tests'
+/// output files apart.
+pub fn replay_frames(
+    cp: &ControlPlane,
+    frames: Vec<(u64, Vec<u8>)>,
+    workers: usize,
+    name: &str,
+) -> (natrix::app::summary::Summary, Vec<Vec<u8>>) {
+    use natrix::app::replay::{replay_capture, ReplayOptions};
+    use natrix::ports::capture::{self, Capture, Frame};
+    let cap = Capture {
+        frames: frames
+            .into_iter()
+            .map(|(ms, data)| Frame {
+                timestamp: std::time::Duration::from_millis(ms),
+                ethernet: true,
+                data,
+            })
+            .collect(),
+        damaged: None,
+    };
+    let out = std::env::temp_dir().join(format!(
+        "natrix-{name}-{workers}-{}.pcap",
+        std::process::id()
+    ));
+    let opts = ReplayOptions {
+        workers,
+        out: Some(out.clone()),
+        ..Default::default()
+    };
+    let s = replay_capture(cp, &cap, &opts).expect("replay");
+    let sent = capture::read(&out).expect("replay output");
+    let _ = std::fs::remove_file(&out);
+    (s, sent.frames.into_iter().map(|f| f.data).collect())
+}
