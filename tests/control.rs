@@ -59,8 +59,16 @@ fn control_socket_end_to_end() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("another natrix is listening"));
 
     // Statistics: per worker and in total, drops by reason, frontends, backends.
-    std::thread::sleep(Duration::from_millis(1500));
-    let s = app.stats();
+    // Rates cover the last full second with traffic; a slow or busy machine
+    // may need a few seconds before that second has been measured.
+    let t = Instant::now();
+    let s = loop {
+        let s = app.stats();
+        if s["total"]["rx_pps"].as_f64().unwrap() > 0.0 || t.elapsed() > Duration::from_secs(20) {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     assert_eq!(s["version"], 1);
     assert_eq!(s["workers"].as_array().unwrap().len(), 1);
     let rx = s["total"]["rx"].as_u64().unwrap();
