@@ -1518,3 +1518,12 @@ fn documentation_example_parses() {
     assert_eq!(c.rules[0].mode, Mode::Maglev);
     assert_eq!(c.nat_rules.len(), 1);
 }
+
+/// Found by the mutation property test: a key with nothing after its `=` at
+/// the end of the file, where the toml crate's own message is empty.
+#[test]
+fn key_without_value_at_end_of_file_is_named() {
+    let e = Config::parse("[appliance]\nmac =   ", FILE).unwrap_err();
+    assert_eq!(e.line, Some(2));
+    assert!(e.message().contains("a key without a value"), "{}", e.message());
+}

@@ -49,6 +49,11 @@ impl Cx<'_> {
             .and_then(|s| locate(self.text, s.start))
             .filter(|f| !f.is_empty());
         let mut message = tidy_message(e.message());
+        if message.is_empty() {
+            // The toml crate gives no words for some syntax errors (a key
+            // with nothing after its `=` at the end of the file).
+            message = "invalid TOML: a key without a value, or a line cut short".to_string();
+        }
         // Serde sees a TOML datetime as a table; say what it really is.
         if let Some(s) = &span {
             let written = self.text.get(s.clone()).unwrap_or("").trim_start();
