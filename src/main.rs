@@ -82,9 +82,14 @@ struct ReplayArgs {
     /// Where to write the translated packets (pcap).
     #[arg(long, short)]
     out: Option<PathBuf>,
-    /// Worker threads (packets are spread over them by a hash of the 5-tuple).
+    /// Worker threads.
     #[arg(long, short, default_value_t = 1)]
     workers: usize,
+    /// How the software RSS spreads packets over the workers: `owner` puts
+    /// each at the worker that owns its connection; `tuple` hashes the
+    /// 5-tuple as most NICs do, and the workers hand packets to their owners.
+    #[arg(long, default_value = "owner", value_name = "owner|tuple")]
+    rss: app::replay::Rss,
     /// Passes over the capture; the output holds the first.
     #[arg(long, default_value_t = 1)]
     loops: u32,
@@ -315,6 +320,7 @@ fn cmd_replay(a: ReplayArgs) -> CommandResult {
         workers: a.workers,
         loops: a.loops,
         pace: a.pace,
+        rss: a.rss,
         control: a.control,
         metrics: a.metrics,
         json: a.json,

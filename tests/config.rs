@@ -1525,5 +1525,9 @@ fn documentation_example_parses() {
 fn key_without_value_at_end_of_file_is_named() {
     let e = Config::parse("[appliance]\nmac =   ", FILE).unwrap_err();
     assert_eq!(e.line, Some(2));
-    assert!(e.message().contains("a key without a value"), "{}", e.message());
+    assert!(
+        e.message().contains("a key without a value"),
+        "{}",
+        e.message()
+    );
 }

@@ -14,12 +14,11 @@
 
 mod support;
 
-use natrix::app::replay::rss_worker;
 use natrix::app::summary::Summary;
 use natrix::config::Config;
 use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::{DropReason, Event};
-use natrix::dataplane::snapshot::{BackendEntry, Snapshot};
+use natrix::dataplane::snapshot::{BackendEntry, ServiceKind, Snapshot};
 use natrix::dataplane::Verdict;
 use std::net::Ipv4Addr;
 use support::translation::*;
@@ -152,6 +151,31 @@ fn errors_about_nat_rule_replies_go_to_its_backend() {
     );
 }
 
+/// A client, from `from` on, whose connection to `fe` natrix gives to the
+/// first backend of its pool (any client, for a NAT rule), its first packet
+/// (a SYN or a datagram), and that backend.
+fn first_backend_client(
+    snap: &Snapshot,
+    fe: Endpoint,
+    tcp: bool,
+    from: Endpoint,
+) -> (Endpoint, Pkt, &BackendEntry) {
+    let proto = if tcp { 6 } else { 17 };
+    let svc = service_of(snap, fe.0, fe.1, proto);
+    let be = &snap.backends[svc.members[0] as usize];
+    let c = if svc.kind == ServiceKind::Nat {
+        from
+    } else {
+        client_to(snap, (be.address, be.port), proto, from)
+    };
+    let sent = if tcp {
+        Pkt::tcp(c, fe, TCP_SYN)
+    } else {
+        Pkt::udp(c, fe)
+    };
+    (c, sent, be)
+}
+
 /// From a backend, about a client's packet it was sent: to the client, from
 /// the frontend, quoting the packet as the client sent it.
 #[test]
@@ -171,20 +195,18 @@ fn errors_from_backends_go_to_the_client_from_the_frontend() {
         ("syslog NAT rule", SYSLOG, false, PORT_UNREACHABLE, 576),
     ];
     for (i, (what, fe, tcp, kind, n)) in cases.into_iter().enumerate() {
-        let c = client(47000 + i as u16);
-        let sent = if tcp {
-            Pkt::tcp(c, fe, TCP_SYN)
-        } else {
-            Pkt::udp(c, fe)
-        };
-        let svc = service_of(&snap, fe.0, fe.1, sent.proto());
-        let be = &snap.backends[svc.members[0] as usize];
+        let (c, sent, be) = first_backend_client(&snap, fe, tcp, client(47000 + i as u16));
+        assert_eq!(
+            lb.one(&sent.build()).0,
+            Verdict::ToPrivate,
+            "{what}: opener"
+        );
         // What the backend received: the client's packet, translated.
         let got = to_backend(&sent, be);
-        let input = error(be.address, CLIENT, kind, &quote(&got, n)).macs(BE_SIDE_MAC, LB_MAC);
+        let input = error(be.address, c.0, kind, &quote(&got, n)).macs(BE_SIDE_MAC, LB_MAC);
         let mut q = sent.clone();
         q.ttl = got.ttl;
-        let want = error(fe.0, CLIENT, kind, &quote(&q, n))
+        let want = error(fe.0, c.0, kind, &quote(&q, n))
             .ttl(63)
             .macs(LB_MAC, GW_MAC);
         lb.expect(
@@ -332,19 +354,18 @@ fn errors_from_private_side_routers_leave_with_valid_checksums() {
     let mut forwarded = 0;
     for (r, router) in PRIVATE_ROUTERS.into_iter().enumerate() {
         for (i, (what, fe, tcp, kind, n)) in cases.into_iter().enumerate() {
-            let c = client(49000 + (r * 10 + i) as u16);
-            let sent = if tcp {
-                Pkt::tcp(c, fe, TCP_SYN)
-            } else {
-                Pkt::udp(c, fe)
-            };
-            let svc = service_of(&snap, fe.0, fe.1, sent.proto());
-            let be = &snap.backends[svc.members[0] as usize];
+            let from = client(49000 + (r * 10 + i) as u16);
+            let (c, sent, be) = first_backend_client(&snap, fe, tcp, from);
+            assert_eq!(
+                lb.one(&sent.build()).0,
+                Verdict::ToPrivate,
+                "{what}: opener"
+            );
             let got = to_backend(&sent, be);
-            let input = error(router, CLIENT, kind, &quote(&got, n)).macs(BE_SIDE_MAC, LB_MAC);
+            let input = error(router, c.0, kind, &quote(&got, n)).macs(BE_SIDE_MAC, LB_MAC);
             let mut q = sent.clone();
             q.ttl = got.ttl;
-            let want = error(fe.0, CLIENT, kind, &quote(&q, n))
+            let want = error(fe.0, c.0, kind, &quote(&q, n))
                 .ttl(63)
                 .macs(LB_MAC, GW_MAC);
             let what = format!("{what}, from {router}");
@@ -422,17 +443,12 @@ fn private_router_errors_replayed_with_one_and_two_workers() {
             .into_iter()
             .enumerate()
         {
-            let c = client(50000 + (r * 10 + i) as u16);
-            let sent = if tcp {
-                Pkt::tcp(c, fe, TCP_SYN)
-            } else {
-                Pkt::udp(c, fe)
-            };
-            let svc = service_of(&snap, fe.0, fe.1, sent.proto());
-            let be = &snap.backends[svc.members[0] as usize];
+            let from = client(50000 + (r * 10 + i) as u16);
+            let (c, sent, be) = first_backend_client(&snap, fe, tcp, from);
             let got = to_backend(&sent, be);
+            frames.push(sent.build());
             frames.push(
-                error(router, CLIENT, TTL_EXCEEDED, &quote(&got, 28))
+                error(router, c.0, TTL_EXCEEDED, &quote(&got, 28))
                     .macs(BE_SIDE_MAC, LB_MAC)
                     .build(),
             );
@@ -441,12 +457,13 @@ fn private_router_errors_replayed_with_one_and_two_workers() {
     for workers in [1, 2] {
         let (s, out) = replay(&frames, workers, "private-router");
         assert_eq!(s.dropped(), 0, "{workers} workers");
+        // Every other frame is a client's packet, then an error about it.
         assert_eq!(
             s.counters.event_count(Event::IcmpErrorForwarded),
-            frames.len() as u64
+            frames.len() as u64 / 2
         );
         assert_eq!(out.len(), frames.len());
-        for (i, f) in out.iter().enumerate() {
+        for (i, f) in out.iter().enumerate().filter(|(_, f)| f[23] == 1) {
             assert_checksums(&format!("{workers} workers, frame {i}"), f);
         }
     }
@@ -518,15 +535,9 @@ fn errors_in_the_burst_of_their_syn_replayed_with_one_and_two_workers() {
             let fe = [WEB, TLS, API][i as usize % 3];
             let syn = Pkt::tcp(c, fe, TCP_SYN).build();
             let on = to_client(&Pkt::tcp(fe, c, TCP_ACK | TCP_PSH), fe);
-            // A router whose error the receive side spreads to the SYN's
-            // worker: the placement of errors is not what this tests.
-            let err = (1..=250u8)
-                .map(|r| {
-                    let router = Ipv4Addr::new(198, 18, 250, r);
-                    error(router, fe.0, FRAG_NEEDED, &quote(&on, 28)).build()
-                })
-                .find(|e| rss_worker(e, workers) == rss_worker(&syn, workers))
-                .expect("a router on the SYN's worker");
+            // Replay's software RSS puts the error at the worker that owns
+            // the SYN's connection, whatever the router's address.
+            let err = error(ROUTER, fe.0, FRAG_NEEDED, &quote(&on, 28)).build();
             frames.push(syn);
             frames.push(err);
         }

@@ -108,8 +108,10 @@ fn run_draws_a_seed_unless_one_is_configured() {
     assert_ne!(a["seed"], b["seed"], "two starts drew the same seed");
     assert_eq!(a["packets_in"], b["packets_in"]);
     // Dozens of random choices among two or three backends: another seed,
-    // other backends.
-    assert_eq!(a_out.len(), b_out.len());
+    // other backends. (The capture's replies come from the backends of
+    // `natrix gen`'s seed, so each run passes the replies of the
+    // connections whose backend happens to match, a different number.)
+    assert!(!a_out.is_empty() && !b_out.is_empty());
     assert_ne!(a_out, b_out, "two starts chose the same backends");
 
     for seed in [1, 4242, i64::MAX as u64] {

@@ -26,6 +26,16 @@ fn backend_reply(lb: &Lb, to: (Ipv4Addr, u16)) -> Pkt {
     Pkt::tcp(be, to, TCP_ACK).macs(BE_SIDE_MAC, LB_MAC)
 }
 
+/// A reply of the first web backend on a connection a client opened (from
+/// port `from` on), which natrix translates.
+fn tracked_reply(lb: &mut Lb, from: u16) -> Pkt {
+    let be = pool(&lb.snap(), WEB, 6)[0];
+    let to = client_to(&lb.snap(), be, 6, (CLIENT, from));
+    let p = backend_reply(lb, to);
+    lb.open(&p);
+    p
+}
+
 #[test]
 fn own_source_is_dropped() {
     let mut lb = Lb::new();
@@ -83,8 +93,15 @@ fn martian_destinations_are_dropped() {
         let p = backend_reply(&lb, (dst, 5000));
         lb.expect(what, &p.build(), &Want::Drop(MartianDestination));
     }
-    let p = backend_reply(&lb, (CLIENT, 5000));
+    let p = tracked_reply(&mut lb, 5000);
     lb.expect("reply to a client", &p.build(), &returning(&snap, &p));
+    // The same from a client port with no connection: spoofed, or late.
+    let p = backend_reply(&lb, (p.dst, p.dport() + 1));
+    lb.expect(
+        "reply for no connection",
+        &p.build(),
+        &Want::Drop(ReturnNoFlow),
+    );
 }
 
 #[test]
@@ -120,7 +137,7 @@ fn frames_to_other_macs_are_dropped() {
     lb.expect("ARP to another MAC", &arp_other, &Want::Drop(NotOurMac));
     // The normal traffic still passes.
     lb.expect("SYN to our MAC", &syn.build(), &inbound(&snap, &syn));
-    let reply = backend_reply(&lb, (CLIENT, 41005));
+    let reply = tracked_reply(&mut lb, 41005);
     lb.expect(
         "reply to our MAC",
         &reply.build(),
@@ -166,7 +183,7 @@ fn backend_traffic_on_the_public_arm_is_dropped() {
     );
     // The private arm (and one-arm) still takes the backends' replies.
     lb.dp.set_public_arm(false);
-    let reply = backend_reply(&lb, (CLIENT, 42000));
+    let reply = tracked_reply(&mut lb, 42000);
     lb.expect(
         "reply on the private arm",
         &reply.build(),
@@ -224,8 +241,16 @@ fn two_arm_worker_drops_backend_traffic_on_its_public_port() {
             .unwrap();
         v
     };
+    // The client's SYN opens the connection the replies claim.
+    let mut syn = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xfe], [2, 0, 0, 0, 0, 1])
+        .ipv4([198, 18, 200, 1], [198, 18, 1, 10], 64)
+        .tcp(40000, 80, 1, 1000)
+        .syn()
+        .write(&mut syn, &[])
+        .unwrap();
     let public = ListPort {
-        rx: vec![reply([2, 0, 0, 0, 0, 0xfe])].into(),
+        rx: vec![syn, reply([2, 0, 0, 0, 0, 0xfe])].into(),
         sent: Vec::new(),
     };
     let private = ListPort {
@@ -235,8 +260,8 @@ fn two_arm_worker_drops_backend_traffic_on_its_public_port() {
     let mut w = Worker::two_arm(dp, public, private, Arc::new(SharedCounters::new(16)));
     w.run(&std::sync::atomic::AtomicBool::new(false));
     assert_eq!(w.port.sent.len(), 1, "only the private side's reply");
-    assert!(w.private.as_ref().unwrap().sent.is_empty());
-    assert_eq!(w.dp.counters.rx, 2);
-    assert_eq!(w.dp.counters.tx, 1);
+    assert_eq!(w.private.as_ref().unwrap().sent.len(), 1, "the SYN");
+    assert_eq!(w.dp.counters.rx, 3);
+    assert_eq!(w.dp.counters.tx, 2);
     assert_eq!(w.dp.counters.drops[BackendOnPublic as usize], 1);
 }

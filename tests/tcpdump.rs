@@ -4,7 +4,11 @@
 
 mod support;
 
+use natrix::config::Config;
+use natrix::control::plane::ControlPlane;
+use natrix::dataplane::choose_backend;
 use natrix::ports::capture;
+use natrix::wire::IpProtocol;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -70,6 +74,20 @@ fn dns(id: u16, answer: bool) -> Vec<u8> {
 /// Traffic for examples/web.toml: TCP connections to web (80) and web-tls
 /// (443), DNS over UDP, SSH through the NAT rule, and the backends' replies.
 /// Returns the frames and how many are TCP.
+/// The backend natrix gives a new connection from `client` to frontend `fe`
+/// of the web example: the backends answer only connections natrix made.
+fn backend_for(client: ([u8; 4], u16), fe: ([u8; 4], u16), proto: IpProtocol) -> ([u8; 4], u16) {
+    let cfg = Config::load(&fixtures::web_toml()).expect("web example");
+    let snap = ControlPlane::new(cfg).expect("control plane").snapshot();
+    let s = snap
+        .frontend(u32::from_be_bytes(fe.0), fe.1, proto)
+        .expect("a frontend");
+    let svc = &snap.services[s as usize];
+    let id = choose_backend(&snap, svc, u32::from_be_bytes(client.0), client.1, proto);
+    let be = &snap.backends[id as usize];
+    (be.address.octets(), be.port)
+}
+
 fn web_traffic() -> (Vec<Vec<u8>>, usize) {
     let mut g = Gen { frames: Vec::new() };
     let web = [198, 18, 1, 10];
@@ -77,11 +95,8 @@ fn web_traffic() -> (Vec<Vec<u8>>, usize) {
     let mut tcp = 0;
     for i in 0..40u16 {
         let client = ([203, 0, 113, 1 + (i % 50) as u8], 40000 + i);
-        let (port, pool) = if i % 2 == 0 {
-            (80, ([198, 19, 1, 11 + (i % 3) as u8], 8080))
-        } else {
-            (443, ([198, 19, 2, 11 + (i % 3) as u8], 8443))
-        };
+        let port = if i % 2 == 0 { 80 } else { 443 };
+        let pool = backend_for(client, (web, port), IpProtocol::Tcp);
         let seq = 1000 * u32::from(i);
         g.tcp(client, (web, port), seq, "S", &[]);
         g.tcp(pool, client, seq + 7, "SA", &[]);
@@ -119,11 +134,8 @@ fn web_traffic() -> (Vec<Vec<u8>>, usize) {
     for i in 0..60u16 {
         let client = ([203, 0, 113, 100 + (i % 20) as u8], 30000 + i);
         g.udp(client, (dns_fe, 53), &dns(i, false));
-        g.udp(
-            ([198, 19, 3, 11 + (i % 2) as u8], 53),
-            client,
-            &dns(i, true),
-        );
+        let be = backend_for(client, (dns_fe, 53), IpProtocol::Udp);
+        g.udp(be, client, &dns(i, true));
     }
     (g.frames, tcp)
 }

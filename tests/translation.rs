@@ -28,6 +28,8 @@ struct Case {
     want: Want,
     /// Events that must move by exactly one for this packet.
     events: Vec<Event>,
+    /// A backend's packet: its connection is opened first ([`Lb::open`]).
+    reply: Option<Pkt>,
 }
 
 fn case(what: &'static str, input: Vec<u8>, want: Want) -> Case {
@@ -36,7 +38,15 @@ fn case(what: &'static str, input: Vec<u8>, want: Want) -> Case {
         input,
         want,
         events: Vec::new(),
+        reply: None,
     }
+}
+
+/// A backend's packet `p` to a connection that its client opened first.
+fn reply_case(snap: &Snapshot, what: &'static str, p: Pkt) -> Case {
+    let mut c = case(what, p.build(), returning(snap, &p));
+    c.reply = Some(p);
+    c
 }
 
 impl Case {
@@ -311,74 +321,44 @@ fn nat_rules(snap: &Snapshot) -> Vec<Case> {
     t
 }
 
-/// Return direction: backend to client, rewritten to come from the frontend.
+/// Return direction: backend to client, rewritten to come from the frontend,
+/// for connections the client opened (natrix translates nothing else from a
+/// backend). Each row's client is one that natrix gives to its backend.
 fn return_direction(snap: &Snapshot) -> Vec<Case> {
+    let to = |be: (Ipv4Addr, u16), proto: u8, from: u16| client_to(snap, be, proto, client(from));
     let mut t = Vec::new();
-    let p = Pkt::tcp(
-        be1([198, 19, 1, 12], 8080),
-        client(40030),
-        TCP_SYN | TCP_ACK,
-    )
-    .macs(BE_SIDE_MAC, LB_MAC);
-    t.push(
-        case(
-            "return TCP SYN-ACK, random pool",
-            p.build(),
-            returning(snap, &p),
-        )
-        .event(Event::Return),
-    );
-    let p = Pkt::tcp(
-        be1([198, 19, 1, 13], 8081),
-        client(40031),
-        TCP_ACK | TCP_PSH,
-    )
-    .macs(BE_SIDE_MAC, LB_MAC)
-    .payload(b"HTTP/1.1 200 OK\r\n\r\n");
-    t.push(case(
-        "return TCP data, other port",
-        p.build(),
-        returning(snap, &p),
-    ));
-    let p = Pkt::tcp(
-        be1([198, 19, 2, 14], 8443),
-        client(40032),
-        TCP_ACK | TCP_FIN,
-    )
-    .macs(BE_SIDE_MAC, LB_MAC)
-    .vlans(&[10, 20]);
-    t.push(case(
-        "return TCP FIN in QinQ, maglev pool",
-        p.build(),
-        returning(snap, &p),
-    ));
-    let p = Pkt::udp(be1([198, 19, 3, 13], 53), client(40033)).macs(BE_SIDE_MAC, LB_MAC);
-    t.push(case(
-        "return UDP with checksum",
-        p.build(),
-        returning(snap, &p),
-    ));
-    let p = Pkt::udp(be1([198, 19, 3, 11], 5353), client(40034))
+    let be = be1([198, 19, 1, 12], 8080);
+    let p = Pkt::tcp(be, to(be, 6, 40030), TCP_SYN | TCP_ACK).macs(BE_SIDE_MAC, LB_MAC);
+    t.push(reply_case(snap, "return TCP SYN-ACK, random pool", p).event(Event::Return));
+    let be = be1([198, 19, 1, 13], 8081);
+    let p = Pkt::tcp(be, to(be, 6, 41030), TCP_ACK | TCP_PSH)
+        .macs(BE_SIDE_MAC, LB_MAC)
+        .payload(b"HTTP/1.1 200 OK\r\n\r\n");
+    t.push(reply_case(snap, "return TCP data, other port", p));
+    let be = be1([198, 19, 2, 14], 8443);
+    let p = Pkt::tcp(be, to(be, 6, 42030), TCP_ACK | TCP_FIN)
+        .macs(BE_SIDE_MAC, LB_MAC)
+        .vlans(&[10, 20]);
+    t.push(reply_case(snap, "return TCP FIN in QinQ, maglev pool", p));
+    let be = be1([198, 19, 3, 13], 53);
+    let p = Pkt::udp(be, to(be, 17, 43030)).macs(BE_SIDE_MAC, LB_MAC);
+    t.push(reply_case(snap, "return UDP with checksum", p));
+    let be = be1([198, 19, 3, 11], 5353);
+    let p = Pkt::udp(be, to(be, 17, 44030))
         .macs(BE_SIDE_MAC, LB_MAC)
         .no_udp_checksum();
-    t.push(case(
-        "return UDP with checksum 0 (stays 0)",
-        p.build(),
-        returning(snap, &p),
-    ));
-    let p = Pkt::tcp(be1([198, 19, 4, 12], 9000), client(40035), TCP_ACK)
+    t.push(reply_case(snap, "return UDP with checksum 0 (stays 0)", p));
+    let be = be1([198, 19, 4, 12], 9000);
+    let p = Pkt::tcp(be, to(be, 6, 45030), TCP_ACK)
         .macs(BE_SIDE_MAC, LB_MAC)
         .ip_options(&[0x94, 0x04, 0, 0]);
-    t.push(case(
-        "return TCP with IPv4 options",
+    t.push(reply_case(snap, "return TCP with IPv4 options", p));
+    // A backend's packet for no connection: spoofed, or late.
+    let p = Pkt::tcp(be1([198, 19, 1, 12], 8080), client(46030), TCP_RST).macs(BE_SIDE_MAC, LB_MAC);
+    t.push(drop(
+        "backend packet for no connection",
         p.build(),
-        returning(snap, &p),
-    ));
-    let p = Pkt::tcp(be1([198, 19, 6, 11], 80), client(40036), TCP_ACK).macs(BE_SIDE_MAC, LB_MAC);
-    t.push(case(
-        "return from a draining (weight 0) backend",
-        p.build(),
-        returning(snap, &p),
+        DropReason::ReturnNoFlow,
     ));
     t
 }
@@ -804,6 +784,9 @@ fn translation_table() {
     // Each row alone, on a fresh data path.
     for c in &cases {
         let mut lb = Lb::new();
+        if let Some(reply) = &c.reply {
+            lb.open(reply);
+        }
         let before = lb.counters().clone();
         lb.expect(c.what, &c.input, &c.want);
         for e in &c.events {
@@ -819,6 +802,9 @@ fn translation_table() {
     // All rows together, in bursts of 32, through one data path: the rows do
     // not share a connection, so every row must come out the same.
     let mut lb = Lb::new();
+    for reply in cases.iter().filter_map(|c| c.reply.as_ref()) {
+        lb.open(reply);
+    }
     for chunk in cases.chunks(32) {
         let frames: Vec<Vec<u8>> = chunk.iter().map(|c| c.input.clone()).collect();
         let out = lb.run(&frames);
@@ -1451,12 +1437,12 @@ fn checksums_survive_many_rewrites() {
                 .payload(&payload)
                 .ttl(ttl)
         };
-        lb.expect("sweep inbound", &p.build(), &inbound(&snap, &p));
-        let be = if i % 2 == 0 {
-            pool(&snap, DNS, 17)[(r % 3) as usize]
-        } else {
-            pool(&snap, TLS, 6)[(r % 4) as usize]
-        };
+        let out = lb.expect("sweep inbound", &p.build(), &inbound(&snap, &p));
+        // The backend answers the connection natrix gave it.
+        let be = (
+            Ipv4Addr::new(out[30], out[31], out[32], out[33]),
+            u16::from_be_bytes([out[36], out[37]]),
+        );
         let q = if i % 2 == 0 {
             Pkt::udp(be, src).payload(&payload).ttl(ttl)
         } else {

@@ -36,6 +36,7 @@ pub fn command(config: Option<&Path>, dir: &Path, json: bool) -> CommandResult {
         out: Some(output.clone()),
         progress: true,
         pace: None,
+        rss: replay::Rss::Owner,
     };
     let s = replay::replay_file(&cp, &input, &opts)?;
     if json {

@@ -14,10 +14,10 @@
 
 use crate::config::Config;
 use crate::control::plane::ControlPlane;
+use crate::dataplane::choose_backend;
 use crate::dataplane::counters::DropReason;
-use crate::dataplane::select::{self, Mode, Rng, NONE};
+use crate::dataplane::select::{self, Mode, Rng};
 use crate::dataplane::snapshot::{BackendStatus, ServiceKind, Snapshot};
-use crate::dataplane::HASH_SEED;
 use crate::ports::capture::{self, CaptureError, Frame};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::{arp, checksum, icmp, ipv4, tcp, udp, IpProtocol, MacAddr};
@@ -441,50 +441,10 @@ impl<'a> Gen<'a> {
         let snap = self.snap.clone()?;
         let svc = &snap.services[t.service];
         let c = u32::from(client);
-        let proto = t.protocol.number();
         let id = if t.nat {
             svc.members[0]
         } else {
-            match t.mode {
-                Mode::Maglev => svc.pick_hash(select::hash_tuple(
-                    c,
-                    svc.addr_raw,
-                    cport,
-                    svc.port,
-                    proto,
-                    HASH_SEED,
-                )),
-                Mode::SourceIp => svc.pick_hash(select::hash_src(c, HASH_SEED)),
-                Mode::SourceIpProtocol => {
-                    svc.pick_hash(select::hash_src_proto(c, proto, HASH_SEED))
-                }
-                Mode::Random => {
-                    // By weight, among the backends that take new connections.
-                    let active =
-                        |m: &&u16| snap.backends[**m as usize].status == BackendStatus::Active;
-                    let total: u64 = svc
-                        .members
-                        .iter()
-                        .filter(active)
-                        .map(|&m| snap.backends[m as usize].weight as u64)
-                        .sum();
-                    if total == 0 {
-                        NONE
-                    } else {
-                        let mut r = self.next() % total;
-                        let mut pick = NONE;
-                        for &m in svc.members.iter().filter(active) {
-                            let w = snap.backends[m as usize].weight as u64;
-                            if r < w {
-                                pick = m;
-                                break;
-                            }
-                            r -= w;
-                        }
-                        pick
-                    }
-                }
-            }
+            choose_backend(&snap, svc, c, cport, t.protocol)
         };
         let b = snap.backends.get(id as usize)?;
         Some(Peer {

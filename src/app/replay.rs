@@ -1,9 +1,11 @@
 //! Replaying a capture through the data path.
 //!
 //! The capture is read into memory first. A software RSS step, standing in for
-//! the NIC, spreads the frames over the workers by a hash of their 5-tuple, so
-//! that every packet of a connection's inbound direction meets the same worker.
-//! Each worker then runs its poll loop over an in-memory queue port that writes
+//! the NIC, spreads the frames over the workers: by default each frame goes to
+//! the worker that owns its connection ([`handoff`]), as a NIC that hashes
+//! the client address alone would place it; `--rss tuple` spreads them by a
+//! hash of the 5-tuple, as most NICs do, so that the workers hand packets to
+//! each other as they do on such NICs. Each worker then runs its poll loop over an in-memory queue port that writes
 //! each frame into a recycled buffer before handing it over (the NIC's write),
 //! and the frames that come out are written to the output capture in input order.
 
@@ -14,8 +16,9 @@ use crate::control::mgmt::Management;
 use crate::control::plane::ControlPlane;
 use crate::control::socket::ControlServer;
 use crate::dataplane::counters::{Counters, DropReason, SharedCounters};
+use crate::dataplane::handoff::{self, Handoff};
 use crate::dataplane::select;
-use crate::dataplane::snapshot::{SnapshotCell, MAX_BACKEND_IDS};
+use crate::dataplane::snapshot::{Snapshot, SnapshotCell, MAX_BACKEND_IDS};
 use crate::dataplane::Dataplane;
 use crate::ports::capture::{self, Capture, Frame, MAX_FRAME};
 use crate::ports::{Burst, HeapBuf, PacketBuf, Port, BURST};
@@ -39,6 +42,30 @@ pub struct ReplayOptions {
     /// Deliver at most this many packets per second in all (None: as fast
     /// as the workers go).
     pub pace: Option<f64>,
+    /// How the software RSS spreads frames over the workers.
+    pub rss: Rss,
+}
+
+/// How replay's software RSS spreads frames over the workers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Rss {
+    /// Each frame at the worker that owns its connection: no handoff.
+    #[default]
+    Owner,
+    /// By a hash of the 5-tuple, as a NIC's RSS: the workers hand each other
+    /// the packets of connections they do not own.
+    Tuple,
+}
+
+impl std::str::FromStr for Rss {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Rss, String> {
+        match s {
+            "owner" => Ok(Rss::Owner),
+            "tuple" => Ok(Rss::Tuple),
+            _ => Err(format!("unknown RSS '{s}': owner or tuple")),
+        }
+    }
 }
 
 impl Default for ReplayOptions {
@@ -49,6 +76,7 @@ impl Default for ReplayOptions {
             out: None,
             progress: false,
             pace: None,
+            rss: Rss::Owner,
         }
     }
 }
@@ -62,6 +90,7 @@ pub struct ReplayCommand {
     pub workers: usize,
     pub loops: u32,
     pub pace: Option<f64>,
+    pub rss: Rss,
     /// Serve the control socket here while replaying.
     pub control: Option<PathBuf>,
     /// Serve Prometheus metrics here (needs `control`).
@@ -95,6 +124,7 @@ pub fn command(c: ReplayCommand) -> crate::app::CommandResult {
         out: c.out,
         progress: true,
         pace: c.pace,
+        rss: c.rss,
     };
     let cap = capture::read(&c.pcap)?;
     let s = match &c.control {
@@ -151,11 +181,18 @@ impl From<capture::CaptureError> for ReplayError {
     }
 }
 
-/// The worker a frame goes to: a hash of its IPv4 5-tuple (ports only for TCP
+/// The worker a frame goes to. With [`Rss::Owner`], the owner of the
+/// connection it belongs to ([`handoff::client_of`]); otherwise, and for
+/// frames of no connection, a hash of its IPv4 5-tuple (ports only for TCP
 /// and UDP), as a NIC's RSS computes it. Non-IPv4 frames go to worker 0.
-pub fn rss_worker(frame: &[u8], workers: usize) -> usize {
+pub fn rss_worker(snap: &Snapshot, rss: Rss, frame: &[u8], workers: usize) -> usize {
     if workers <= 1 {
         return 0;
+    }
+    if rss == Rss::Owner {
+        if let Some(client) = handoff::client_of(snap, frame) {
+            return handoff::owner(client, workers);
+        }
     }
     let h = (|| {
         let eth = ethernet::Frame::new_checked(frame).ok()?;
@@ -210,6 +247,9 @@ struct CapturePort<'a> {
     delivered: u64,
 }
 
+/// Buffers a capture port keeps for reuse.
+const POOL_MAX: usize = BURST * 4;
+
 impl<'a> CapturePort<'a> {
     fn new(frames: &'a [Frame], indices: &'a [u32], loops: u32, record: bool) -> Self {
         CapturePort {
@@ -250,9 +290,10 @@ impl Port for CapturePort<'_> {
                 self.pass += 1;
                 continue;
             }
-            let Some(mut buf) = self.pool.pop() else {
-                break;
-            };
+            // Buffers handed to other workers come back to their pools: this
+            // one makes up for them (only with `--rss tuple`, or a backend
+            // added mid-replay), and the others keep at most POOL_MAX.
+            let mut buf = self.pool.pop().unwrap_or_else(|| HeapBuf::new(MAX_FRAME));
             let i = self.indices[self.pos];
             let f = &self.frames[i as usize];
             buf.fill(&f.data);
@@ -270,12 +311,18 @@ impl Port for CapturePort<'_> {
                 self.out_bytes.extend_from_slice(buf.data());
                 self.out.push((buf.seq as u32, off, buf.data().len()));
             }
-            self.pool.push(buf);
+            if self.pool.len() < POOL_MAX {
+                self.pool.push(buf);
+            }
         }
     }
 
     fn recycle(&mut self, bufs: &mut Burst<HeapBuf>) {
-        self.pool.extend(bufs.drain(..));
+        for buf in bufs.drain(..) {
+            if self.pool.len() < POOL_MAX {
+                self.pool.push(buf);
+            }
+        }
     }
 
     fn clock(&self) -> u32 {
@@ -379,13 +426,14 @@ fn replay_phases(
     // The "NIC": frames it cannot deliver are counted here, the rest spread by RSS.
     let mut port_drops = Counters::default();
     let mut queues: Vec<Vec<u32>> = vec![Vec::new(); workers];
+    let snap = cell.load();
     for (i, f) in cap.frames.iter().enumerate() {
         if !f.ethernet {
             port_drops.drops[DropReason::UnsupportedLinkType as usize] += loops as u64;
         } else if f.data.len() > MAX_FRAME {
             port_drops.drops[DropReason::Oversize as usize] += loops as u64;
         } else {
-            queues[rss_worker(&f.data, workers)].push(i as u32);
+            queues[rss_worker(&snap, opts.rss, &f.data, workers)].push(i as u32);
         }
     }
     port_drops.rx = port_drops.dropped();
@@ -412,6 +460,7 @@ fn replay_phases(
         }
         let (lo, hi) = (starts[phase] as u32, starts[phase + 1] as u32);
         let done = AtomicBool::new(false);
+        let group = Arc::new(Handoff::new(workers));
         let start = Instant::now();
         let results: Vec<(Dataplane, WorkerOutput)> = std::thread::scope(|s| {
             if progress {
@@ -431,10 +480,14 @@ fn replay_phases(
                     let to = q.partition_point(|&i| i < hi);
                     let idx = &q[from..to];
                     let pace = opts.pace.map(|p| (p / workers as f64, start));
+                    let group = group.clone();
                     s.spawn(move || {
                         let mut port = CapturePort::new(frames, idx, loops, record);
                         port.pace = pace;
                         let mut worker = crate::dataplane::worker::Worker::new(dp, port, shared);
+                        if workers > 1 {
+                            worker.set_handoff(group, w);
+                        }
                         let never = AtomicBool::new(false);
                         worker.run(&never);
                         let (dp, port) = worker.into_parts();

@@ -17,6 +17,7 @@ use crate::control::mgmt::Management;
 use crate::control::plane::{ChangeError, ControlPlane};
 use crate::control::socket::ControlServer;
 use crate::dataplane::counters::{Counters, SharedCounters};
+use crate::dataplane::handoff::Handoff;
 use crate::dataplane::snapshot::MAX_BACKEND_IDS;
 use crate::dataplane::worker::Worker;
 use crate::dataplane::Dataplane;
@@ -348,6 +349,9 @@ fn build_workers<'pool>(
     let mut per_port = queues.into_iter().map(Vec::into_iter);
     let public = per_port.next().into_iter().flatten();
     let mut private = per_port.next();
+    // The NIC's RSS (or the kernel's fanout) does not place packets by
+    // their connection's owner: the workers hand them over.
+    let group = (workers > 1).then(|| Arc::new(Handoff::new(workers)));
     public
         .enumerate()
         .map(|(w, queue)| {
@@ -365,10 +369,14 @@ fn build_workers<'pool>(
                 }
                 None => RunPort::Real(queue),
             };
-            match private.as_mut().and_then(Iterator::next) {
+            let mut worker = match private.as_mut().and_then(Iterator::next) {
                 Some(q) => Worker::two_arm(dp, public, RunPort::Real(q), shared[w].clone()),
                 None => Worker::new(dp, public, shared[w].clone()),
+            };
+            if let Some(g) = &group {
+                worker.set_handoff(g.clone(), w);
             }
+            worker
         })
         .collect()
 }

@@ -101,6 +101,12 @@ reasons! {
         UnsupportedLinkType = "unsupported-link-type",
         /// The transmit queue did not take the packet.
         TxFull = "tx-full",
+        /// From a backend's address and port, for no connection natrix
+        /// tracks (nor one its rule's hash would give that backend): spoofed,
+        /// or after the connection expired.
+        ReturnNoFlow = "return-no-flow",
+        /// The ring to the worker that owns the packet's connection was full.
+        HandoffFull = "handoff-full",
     }
 }
 
@@ -134,6 +140,11 @@ reasons! {
         /// connection's backend (path MTU discovery, unreachable clients), or
         /// from a backend to its client.
         IcmpErrorForwarded = "icmp-error-forwarded",
+        /// Packets handed to the worker that owns their connection (counted
+        /// received here, sent or dropped there).
+        HandedOff = "handed-off",
+        /// Packets handed over by another worker (received there).
+        HandedIn = "handed-in",
     }
 }
 

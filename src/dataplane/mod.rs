@@ -20,13 +20,14 @@
 
 pub mod counters;
 pub mod flow;
+pub mod handoff;
 pub mod select;
 pub mod snapshot;
 pub mod worker;
 
 use crate::dataplane::counters::{Counters, DropReason, Event};
 use crate::dataplane::flow::{Claim, FlowTable, Lookup};
-use crate::dataplane::select::{Mode, Rng, NONE};
+use crate::dataplane::select::{Mode, NONE};
 use crate::dataplane::snapshot::{
     BackendEntry, BackendStatus, Service, ServiceKind, Snapshot, SnapshotCell, TTL_DECREMENT_DELTA,
 };
@@ -48,6 +49,9 @@ pub enum Verdict {
     ToPublic,
     /// An answer (ARP reply, ICMP echo reply): send back out the receiving port.
     Reply,
+    /// Another worker owns the packet's connection: hand it to that worker
+    /// ([`handoff`]), untouched.
+    Handoff(u16),
     /// Not sent; counted under the reason.
     Drop(DropReason),
 }
@@ -101,6 +105,8 @@ enum Stage {
     Done,
     /// A connection's packet: look up or create the connection, rewrite.
     Connect,
+    /// A backend's packet: check its connection, rewrite.
+    Return,
     /// An ICMP message (errors look connections up).
     Icmp,
 }
@@ -111,6 +117,7 @@ struct Pending {
     key: u64,
     hash: u64,
     at: Offsets,
+    /// The frontend's service (`Connect`), or the backend (`Return`).
     service: u16,
     /// TCP or UDP.
     proto: IpProtocol,
@@ -166,12 +173,11 @@ enum PortSide {
     Dst,
 }
 
-/// One worker's data path: its snapshot, flow table, random source and counters.
+/// One worker's data path: its snapshot, flow table and counters.
 pub struct Dataplane {
     cell: Arc<SnapshotCell>,
     snap: Arc<Snapshot>,
     flows: FlowTable,
-    rng: Rng,
     now: u32,
     /// Until when (clock seconds) a mid-stream TCP miss may belong to a
     /// connection that the table-full path served without an entry: the
@@ -182,6 +188,12 @@ pub struct Dataplane {
     from_public_arm: bool,
     /// Drop frames not sent to natrix's MAC (see [`Dataplane::set_mac_filter`]).
     mac_filter: bool,
+    /// This worker's number, of `workers`: it owns the connections of the
+    /// clients [`handoff::owner`] gives it, and hands the packets of others on.
+    worker: u16,
+    workers: u16,
+    /// The burst was handed over by another worker: process all of it here.
+    handed: bool,
     pub counters: Counters,
 }
 
@@ -194,13 +206,15 @@ impl Dataplane {
         counters.ensure_backends(snap.backends.len());
         Dataplane {
             flows: FlowTable::new(flow_table_size, select::mix64(seed ^ 0x5eed)),
-            rng: Rng::new(seed),
             cell,
             snap,
             now: 0,
             hashed_until: 0,
             from_public_arm: false,
             mac_filter: false,
+            worker: worker as u16,
+            workers: 1,
+            handed: false,
             counters,
         }
     }
@@ -241,6 +255,32 @@ impl Dataplane {
         self.mac_filter = on;
     }
 
+    /// Says how many workers share the traffic (this one being the number
+    /// given to [`Dataplane::new`]): packets of connections that another
+    /// worker owns get [`Verdict::Handoff`]. One (the default): none do.
+    pub fn set_workers(&mut self, workers: usize) {
+        self.workers = workers.clamp(1, u16::MAX as usize) as u16;
+    }
+
+    /// Says whether the next bursts were handed over by other workers
+    /// (processed here whoever owns them, and counted as `handed-in`
+    /// rather than received). Between bursts.
+    #[inline]
+    pub fn set_handed(&mut self, handed: bool) {
+        self.handed = handed;
+    }
+
+    /// The worker that owns `client`'s connections, if not this one (and
+    /// the packet was not handed over already).
+    #[inline(always)]
+    fn elsewhere(&self, client: u32) -> Option<Verdict> {
+        if self.workers <= 1 || self.handed {
+            return None;
+        }
+        let o = handoff::owner(client, self.workers as usize) as u16;
+        (o != self.worker).then_some(Verdict::Handoff(o))
+    }
+
     pub fn flows(&self) -> &FlowTable {
         &self.flows
     }
@@ -264,7 +304,11 @@ impl Dataplane {
     /// drops are already counted.
     pub fn process<B: PacketBuf>(&mut self, bufs: &mut [B], verdicts: &mut [Verdict; BURST]) {
         let n = bufs.len().min(BURST);
-        self.counters.rx += n as u64;
+        if self.handed {
+            self.counters.events[Event::HandedIn as usize] += n as u64;
+        } else {
+            self.counters.rx += n as u64;
+        }
         let mut pending = [Pending::default(); BURST];
         for i in 0..n {
             verdicts[i] = self.classify(bufs[i].data_mut(), &mut pending[i]);
@@ -273,6 +317,7 @@ impl Dataplane {
             match pending[i].stage {
                 Stage::Done => {}
                 Stage::Connect => verdicts[i] = self.connect(bufs[i].data_mut(), &pending[i]),
+                Stage::Return => verdicts[i] = self.reply(bufs[i].data_mut(), &pending[i]),
                 Stage::Icmp => verdicts[i] = self.icmp(bufs[i].data_mut(), pending[i].at),
             }
         }
@@ -367,6 +412,9 @@ impl Dataplane {
                 bump(&mut self.counters.backend_packets, id);
                 return Verdict::ToPrivate;
             }
+            if let Some(v) = self.elsewhere(src) {
+                return v;
+            }
             let key = flow::flow_key(src, sport, s);
             let hash = self.flows.hash(key);
             self.flows.prefetch(hash);
@@ -393,13 +441,30 @@ impl Dataplane {
             }
             let be = &snap.backends[id as usize];
             let svc = &snap.services[be.service as usize];
-            rewrite_return(data, at, proto, be, svc.addr_raw, svc.port, snap);
-            self.counters.event(if svc.kind == ServiceKind::Nat {
-                Event::NatRule
-            } else {
-                Event::Return
-            });
-            bump(&mut self.counters.backend_packets, id);
+            if svc.kind == ServiceKind::Nat {
+                // A NAT rule keeps no state: both ways are translated as
+                // they come.
+                rewrite_return(data, at, proto, be, svc.addr_raw, svc.port, snap);
+                self.counters.event(Event::NatRule);
+                bump(&mut self.counters.backend_packets, id);
+                return Verdict::ToPublic;
+            }
+            if let Some(v) = self.elsewhere(dst) {
+                return v;
+            }
+            // The client's connection, looked up in the second pass.
+            let key = flow::flow_key(dst, dport, be.service);
+            let hash = self.flows.hash(key);
+            self.flows.prefetch(hash);
+            *p = Pending {
+                key,
+                hash,
+                at,
+                service: id,
+                proto,
+                tcp_flags: flags,
+                stage: Stage::Return,
+            };
             return Verdict::ToPublic;
         }
         Verdict::Drop(NoService)
@@ -439,7 +504,10 @@ impl Dataplane {
         if dst != q.src {
             return Verdict::Drop(DropReason::IcmpUnsupported);
         }
-        let snap = &*self.snap;
+        // Its own handle on the snapshot (errors are rare): the flow table
+        // is looked up while backend entries are borrowed.
+        let snap = self.snap.clone();
+        let snap = &*snap;
         let (be, to, fe_addr, fe_port) = if let Some(s) = snap.frontend(q.src, q.sport, q.proto) {
             // From the client side, about a packet a frontend sent (a reply):
             // to the backend of the connection.
@@ -447,6 +515,9 @@ impl Dataplane {
             let id = if svc.kind == ServiceKind::Nat {
                 svc.members[0]
             } else {
+                if let Some(v) = self.elsewhere(q.dst) {
+                    return v;
+                }
                 // The connection, if live; an error does not refresh it.
                 let key = flow::flow_key(q.dst, q.dport, s);
                 let Lookup::Hit(slot) = self.flows.lookup(key, self.flows.hash(key)) else {
@@ -477,6 +548,19 @@ impl Dataplane {
             }
             let be = &snap.backends[id as usize];
             let svc = &snap.services[be.service as usize];
+            if svc.kind != ServiceKind::Nat {
+                if let Some(v) = self.elsewhere(q.src) {
+                    return v;
+                }
+                // Only about a connection natrix tracks, as for the
+                // backend's own packets; an error does not refresh it.
+                let key = flow::flow_key(q.src, q.sport, be.service);
+                if !self.tracked(key, self.flows.hash(key), id, false)
+                    && !self.hashed_to(svc, q.src, q.sport, q.proto, id)
+                {
+                    return Verdict::Drop(DropReason::IcmpNoFlow);
+                }
+            }
             (be, ErrorTo::Client, svc.addr_raw, svc.port)
         } else {
             return Verdict::Drop(DropReason::IcmpUnsupported);
@@ -560,14 +644,7 @@ impl Dataplane {
         }
         // The consistent hash of the rule: the 5-tuple (Maglev, and random mode
         // when the table is full), or the client for the affinity modes.
-        let proto = p.proto.number();
-        let hash = match svc.mode {
-            Mode::Random | Mode::Maglev => {
-                select::hash_tuple(client, svc.addr_raw, cport, svc.port, proto, HASH_SEED)
-            }
-            Mode::SourceIp => select::hash_src(client, HASH_SEED),
-            Mode::SourceIpProtocol => select::hash_src_proto(client, proto, HASH_SEED),
-        };
+        let hash = rule_hash(svc, client, cport, p.proto);
         let Some(slot) = slot else {
             // No room: serve by hash without an entry, so that every packet of
             // the connection still meets the same backend (and the affinity
@@ -593,7 +670,12 @@ impl Dataplane {
             return Verdict::Drop(DropReason::NoFlow);
         }
         let b = match svc.mode {
-            Mode::Random if !hashed => svc.pick_random(self.rng.next_u64()),
+            // A draw by weight, from the connection's hash keyed with the
+            // appliance's seed: as good as random to anyone without the seed,
+            // and the same on every worker, so that a replay's result does not
+            // depend on which worker a connection meets (nor does `natrix
+            // gen`'s prediction of it).
+            Mode::Random if !hashed => svc.pick_random(select::mix64(hash ^ snap.seed)),
             _ => svc.pick_hash(hash),
         };
         if b == NONE {
@@ -614,6 +696,72 @@ impl Dataplane {
         self.forward(data, p, b)
     }
 
+    /// Second pass of a backend's packet: translated only for a connection
+    /// natrix tracks, which it refreshes, or one that the rule's consistent
+    /// hash gives to that backend where natrix keeps no entry (Maglev mode;
+    /// any mode while the table was full lately). Anything else from a
+    /// backend's address and port is spoofed, or late.
+    #[inline(always)]
+    fn reply(&mut self, data: &mut [u8], p: &Pending) -> Verdict {
+        let id = p.service;
+        let client = (p.key >> 32) as u32;
+        let cport = (p.key >> 16) as u16;
+        let service = self.snap.backends[id as usize].service;
+        if !self.tracked(p.key, p.hash, id, true)
+            && !self.hashed_to(
+                &self.snap.services[service as usize],
+                client,
+                cport,
+                p.proto,
+                id,
+            )
+        {
+            return Verdict::Drop(DropReason::ReturnNoFlow);
+        }
+        let snap = &*self.snap;
+        let be = &snap.backends[id as usize];
+        let svc = &snap.services[service as usize];
+        rewrite_return(data, p.at, p.proto, be, svc.addr_raw, svc.port, snap);
+        self.counters.event(Event::Return);
+        bump(&mut self.counters.backend_packets, id);
+        Verdict::ToPublic
+    }
+
+    /// Whether the flow table holds a live connection under `key` to backend
+    /// `id`; `refresh` records a packet of it at the worker's clock.
+    #[inline(always)]
+    fn tracked(&mut self, key: u64, hash: u64, id: u16, refresh: bool) -> bool {
+        let Lookup::Hit(slot) = self.flows.lookup(key, hash) else {
+            return false;
+        };
+        let snap = &*self.snap;
+        let e = self.flows.get_mut(slot);
+        if e.backend != id || e.is_expired(self.now, snap.flow_timeout(e)) {
+            return false;
+        }
+        if refresh {
+            e.last_seen = self.now;
+        }
+        true
+    }
+
+    /// Whether the rule's consistent hash gives `client`'s connection to
+    /// backend `id`, and natrix may have served it by hash without an entry:
+    /// always in Maglev mode, else while the table was full lately.
+    #[inline(always)]
+    fn hashed_to(
+        &self,
+        svc: &Service,
+        client: u32,
+        cport: u16,
+        proto: IpProtocol,
+        id: u16,
+    ) -> bool {
+        let by_hash =
+            svc.mode == Mode::Maglev || (self.hashed_until != 0 && self.now <= self.hashed_until);
+        by_hash && svc.pick_hash(rule_hash(svc, client, cport, proto)) == id
+    }
+
     #[inline(always)]
     fn forward(&mut self, data: &mut [u8], p: &Pending, b: u16) -> Verdict {
         let snap = &*self.snap;
@@ -622,6 +770,40 @@ impl Dataplane {
         self.counters.event(Event::Inbound);
         bump(&mut self.counters.backend_packets, b);
         Verdict::ToPrivate
+    }
+}
+
+/// The consistent hash of a rule for a client's connection: of the 5-tuple
+/// (Maglev, and random mode when the table is full), or of the client for
+/// the affinity modes.
+#[inline(always)]
+fn rule_hash(svc: &Service, client: u32, cport: u16, proto: IpProtocol) -> u64 {
+    let proto = proto.number();
+    match svc.mode {
+        Mode::Random | Mode::Maglev => {
+            select::hash_tuple(client, svc.addr_raw, cport, svc.port, proto, HASH_SEED)
+        }
+        Mode::SourceIp => select::hash_src(client, HASH_SEED),
+        Mode::SourceIpProtocol => select::hash_src_proto(client, proto, HASH_SEED),
+    }
+}
+
+/// The backend that a new connection from `client`:`cport` to rule `svc`
+/// gets while the flow table has room: drawn by weight from the
+/// connection's hash keyed with the appliance's seed (random mode), or by
+/// the rule's consistent hash. `NONE` if no backend takes it. What the data
+/// path does; `natrix gen` and tests predict it with this.
+pub fn choose_backend(
+    snap: &Snapshot,
+    svc: &Service,
+    client: u32,
+    cport: u16,
+    proto: IpProtocol,
+) -> u16 {
+    let hash = rule_hash(svc, client, cport, proto);
+    match svc.mode {
+        Mode::Random => svc.pick_random(select::mix64(hash ^ snap.seed)),
+        _ => svc.pick_hash(hash),
     }
 }
 

@@ -5,8 +5,13 @@
 //! the public port and backends on the private one; translated inbound
 //! packets leave by the private port, translated return packets and answers
 //! (ARP, ICMP echo) by the public one, or by the port they came from.
+//!
+//! With several workers, a packet whose connection another worker owns is
+//! handed to that worker through the rings of [`Handoff`], and each turn of
+//! the loop also processes what the others handed over.
 
-use crate::dataplane::counters::{DropReason, SharedCounters};
+use crate::dataplane::counters::{DropReason, Event, SharedCounters};
+use crate::dataplane::handoff::{Handed, Handoff};
 use crate::dataplane::{Dataplane, Verdict};
 use crate::ports::{Burst, Port, BURST};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +38,11 @@ pub struct Worker<P: Port> {
     pub private: Option<P>,
     shared: Arc<SharedCounters>,
     since_publish: u32,
+    /// The rings to and from the other workers, and this worker's number.
+    handoff: Option<(Arc<Handoff<P::Buf>>, usize)>,
+    /// No more receiving from the ports (they ran dry, or the worker was
+    /// told to stop): only what other workers hand over is processed.
+    finished: bool,
 }
 
 /// Which of a worker's ports.
@@ -51,6 +61,8 @@ impl<P: Port> Worker<P> {
             private: None,
             shared,
             since_publish: 0,
+            handoff: None,
+            finished: false,
         }
     }
 
@@ -62,7 +74,19 @@ impl<P: Port> Worker<P> {
             private: Some(private),
             shared,
             since_publish: 0,
+            handoff: None,
+            finished: false,
         }
+    }
+
+    /// Makes this worker number `worker` of the group that shares
+    /// `handoff`: it hands the packets of connections it does not own to
+    /// their owners, and processes what they hand it. Every worker of the
+    /// group must run (each [`Worker::run`] waits for all of them to finish
+    /// receiving, so that no handed packet is left behind).
+    pub fn set_handoff(&mut self, handoff: Arc<Handoff<P::Buf>>, worker: usize) {
+        self.dp.set_workers(handoff.workers());
+        self.handoff = Some((handoff, worker));
     }
 
     /// Takes the worker apart (to carry its data path over to another port).
@@ -73,9 +97,15 @@ impl<P: Port> Worker<P> {
     /// One turn of the loop over every port. Returns the packets received.
     #[inline]
     pub fn poll(&mut self) -> usize {
-        let mut n = self.poll_side(Side::Public);
-        if self.private.is_some() {
-            n += self.poll_side(Side::Private);
+        let mut n = 0;
+        if !self.finished {
+            n += self.poll_side(Side::Public);
+            if self.private.is_some() {
+                n += self.poll_side(Side::Private);
+            }
+        }
+        if self.handoff.is_some() {
+            n += self.poll_handed();
         }
         if n > 0 {
             self.since_publish += 1;
@@ -125,12 +155,60 @@ impl<P: Port> Worker<P> {
             return 0;
         }
         let now = port.clock();
+        self.handle(&mut rx, side, now);
+        n
+    }
+
+    /// Processes what the other workers handed over, a burst at a time, each
+    /// burst with one clock and from one side. Returns how many.
+    #[inline(never)]
+    fn poll_handed(&mut self) -> usize {
+        // Taken out while the bursts are handled (nothing handed over is
+        // handed on), put back at the end.
+        let Some((handoff, me)) = self.handoff.take() else {
+            return 0;
+        };
+        let mut total = 0;
+        for from in (0..handoff.workers()).filter(|&w| w != me) {
+            let mut next = handoff.pop(from, me);
+            while let Some(first) = next.take() {
+                let (clock, public_arm) = (first.clock, first.public_arm);
+                let mut rx: Burst<P::Buf> = Burst::new();
+                rx.push(first.buf);
+                while rx.len() < BURST {
+                    match handoff.pop(from, me) {
+                        Some(p) if p.clock == clock && p.public_arm == public_arm => rx.push(p.buf),
+                        other => {
+                            next = other;
+                            break;
+                        }
+                    }
+                }
+                total += rx.len();
+                let side = if public_arm || self.private.is_none() {
+                    Side::Public
+                } else {
+                    Side::Private
+                };
+                self.dp.set_handed(true);
+                self.handle(&mut rx, side, clock);
+                self.dp.set_handed(false);
+            }
+        }
+        self.handoff = Some((handoff, me));
+        total
+    }
+
+    /// Processes a burst received on `side` at clock second `now` and sends
+    /// each packet where its verdict says.
+    #[inline(always)]
+    fn handle(&mut self, rx: &mut Burst<P::Buf>, side: Side, now: u32) {
         self.dp.refresh();
         self.dp.set_clock(now);
-        self.dp
-            .set_public_arm(side == Side::Public && self.private.is_some());
+        let public_arm = side == Side::Public && self.private.is_some();
+        self.dp.set_public_arm(public_arm);
         let mut verdicts = [Verdict::Drop(DropReason::NoService); BURST];
-        self.dp.process(&mut rx, &mut verdicts);
+        self.dp.process(rx, &mut verdicts);
 
         let mut to_public: Burst<P::Buf> = Burst::new();
         let mut to_private: Burst<P::Buf> = Burst::new();
@@ -139,6 +217,11 @@ impl<P: Port> Worker<P> {
         for (buf, v) in rx.drain(..).zip(verdicts.iter()) {
             match (v, side) {
                 (Verdict::Drop(_), _) => dropped.push(buf),
+                (Verdict::Handoff(to), _) => {
+                    if let Some(buf) = self.hand_off(*to as usize, buf, now, public_arm) {
+                        dropped.push(buf);
+                    }
+                }
                 (Verdict::ToPrivate, _) if two_arm => to_private.push(buf),
                 (Verdict::Reply, Side::Private) => to_private.push(buf),
                 _ => to_public.push(buf),
@@ -151,7 +234,31 @@ impl<P: Port> Worker<P> {
         if !dropped.is_empty() {
             self.port_mut(side).recycle(&mut dropped);
         }
-        n
+    }
+
+    /// Hands `buf` to worker `to`, or gives it back (counted `handoff-full`)
+    /// if that worker's ring is full.
+    #[inline(always)]
+    fn hand_off(&mut self, to: usize, buf: P::Buf, clock: u32, public_arm: bool) -> Option<P::Buf> {
+        let handed = Handed {
+            buf,
+            clock,
+            public_arm,
+        };
+        let pushed = match &self.handoff {
+            Some((handoff, me)) => handoff.push(*me, to, handed).map_err(|h| h.buf),
+            None => Err(handed.buf),
+        };
+        match pushed {
+            Ok(()) => {
+                self.dp.counters.event(Event::HandedOff);
+                None
+            }
+            Err(buf) => {
+                self.dp.counters.drop(DropReason::HandoffFull);
+                Some(buf)
+            }
+        }
     }
 
     #[inline(always)]
@@ -183,17 +290,42 @@ impl<P: Port> Worker<P> {
     }
 
     /// Polls until `stop` is set or finite ports run dry, then publishes.
+    /// With other workers ([`Worker::set_handoff`]), it then goes on
+    /// processing what they hand over until every one of them has stopped
+    /// receiving and the rings to it are empty.
     pub fn run(&mut self, stop: &AtomicBool) {
         loop {
-            if self.poll() == 0 {
-                if self.exhausted() || stop.load(Ordering::Relaxed) {
+            let n = self.poll();
+            if self.finished {
+                let all = self.handoff.as_ref().is_none_or(|(h, _)| h.all_finished());
+                // After `all`, a last look: what was pushed before it is there.
+                if all && n == 0 && self.poll() == 0 {
                     break;
                 }
-                std::hint::spin_loop();
+                if n == 0 {
+                    std::hint::spin_loop();
+                }
+            } else if n == 0 {
+                if self.exhausted() || stop.load(Ordering::Relaxed) {
+                    self.finish();
+                } else {
+                    std::hint::spin_loop();
+                }
             } else if self.since_publish == 0 && stop.load(Ordering::Relaxed) {
-                break;
+                self.finish();
             }
         }
+        // The worker may be polled again (the benchmark's next phase); its
+        // handoff group, if any, served this run only.
+        self.finished = false;
         self.publish();
+    }
+
+    /// Stops receiving from the ports.
+    fn finish(&mut self) {
+        self.finished = true;
+        if let Some((h, _)) = &self.handoff {
+            h.finish();
+        }
     }
 }

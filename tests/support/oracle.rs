@@ -191,6 +191,7 @@ fn check_ipv4(snap: &Snapshot, v: Verdict, input: &[u8], f: &[u8], ip: &[u8]) {
             "sent from {src:#x}, which is not one of natrix's addresses"
         ),
         Verdict::Drop(_) => unreachable!(),
+        Verdict::Handoff(_) => panic!("one worker handed a packet over"),
     }
     assert!(matches!(ip[9], 1 | 6 | 17), "sent IP protocol {}", ip[9]);
     if l4_checksum_ok(input).unwrap_or(false) {

@@ -12,7 +12,7 @@ use natrix::dataplane::counters::{Counters, DropReason, Event};
 use natrix::dataplane::select;
 use natrix::dataplane::select::Mode;
 use natrix::dataplane::snapshot::{BackendEntry, BackendStatus, Service, Snapshot};
-use natrix::dataplane::{Dataplane, Verdict, HASH_SEED};
+use natrix::dataplane::{choose_backend, Dataplane, Verdict, HASH_SEED};
 use natrix::ports::{HeapBuf, PacketBuf, BURST};
 use std::net::Ipv4Addr;
 
@@ -506,6 +506,54 @@ pub fn returning(snap: &Snapshot, p: &Pkt) -> Want {
     )
 }
 
+/// The id of backend endpoint `be` serving `proto`.
+fn backend_id(snap: &Snapshot, be: (Ipv4Addr, u16), proto: u8) -> u16 {
+    snap.backends
+        .iter()
+        .position(|b| {
+            b.status != BackendStatus::Removed
+                && b.address == be.0
+                && b.port == be.1
+                && snap.services[b.service as usize].protocol.number() == proto
+        })
+        .unwrap_or_else(|| panic!("{}:{} is no backend", be.0, be.1)) as u16
+}
+
+/// A client endpoint, from `from` on (its port first, then its address),
+/// whose new connection natrix gives to backend `be` (which must take new
+/// connections): for tests of the return direction, which natrix translates
+/// only for connections it tracks.
+pub fn client_to(
+    snap: &Snapshot,
+    be: (Ipv4Addr, u16),
+    proto: u8,
+    from: (Ipv4Addr, u16),
+) -> (Ipv4Addr, u16) {
+    let id = backend_id(snap, be, proto);
+    let svc = &snap.services[snap.backends[id as usize].service as usize];
+    let proto = svc.protocol;
+    (0..1u32 << 16)
+        .map(|i| {
+            let ip = Ipv4Addr::from(u32::from(from.0) + (i >> 8));
+            (ip, from.1.wrapping_add((i & 0xff) as u16))
+        })
+        .find(|&(ip, p)| choose_backend(snap, svc, u32::from(ip), p, proto) == id)
+        .unwrap_or_else(|| panic!("no client from {from:?} goes to {}:{}", be.0, be.1))
+}
+
+/// The client's first packet of the connection that backend packet `reply`
+/// belongs to: a SYN (TCP) or a datagram (UDP) to the backend's frontend.
+pub fn opener(snap: &Snapshot, reply: &Pkt) -> Pkt {
+    let id = backend_id(snap, (reply.src, reply.sport()), reply.proto());
+    let svc = &snap.services[snap.backends[id as usize].service as usize];
+    let (from, to) = ((reply.dst, reply.dport()), (svc.address, svc.port));
+    if reply.proto() == 6 {
+        Pkt::tcp(from, to, TCP_SYN)
+    } else {
+        Pkt::udp(from, to)
+    }
+}
+
 /// The backends of pool-served frontend (address, port, protocol), in pool order.
 pub fn pool(snap: &Snapshot, fe: (Ipv4Addr, u16), proto: u8) -> Vec<(Ipv4Addr, u16)> {
     let svc = service_of(snap, fe.0, fe.1, proto);
@@ -628,6 +676,23 @@ impl Lb {
             .zip(&bufs)
             .map(|(v, b)| (*v, b.data().to_vec()))
             .collect()
+    }
+
+    /// Opens the connection that backend packet `reply` belongs to, with the
+    /// client's first packet ([`opener`]), and checks that it went to that
+    /// backend (pick the client with [`client_to`]).
+    #[track_caller]
+    pub fn open(&mut self, reply: &Pkt) {
+        let first = opener(&self.snap(), reply).build();
+        let (v, out) = self.one(&first);
+        assert_eq!(v, Verdict::ToPrivate, "the opener of a reply's connection");
+        let dst = Ipv4Addr::new(out[30], out[31], out[32], out[33]);
+        let dport = u16::from_be_bytes([out[36], out[37]]);
+        assert_eq!(
+            (dst, dport),
+            (reply.src, reply.sport()),
+            "the connection went to another backend than the reply's: pick its client with client_to"
+        );
     }
 
     /// Processes one packet alone.
