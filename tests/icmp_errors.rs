@@ -14,6 +14,7 @@
 
 mod support;
 
+use natrix::app::replay::Rss;
 use natrix::app::summary::Summary;
 use natrix::config::Config;
 use natrix::control::plane::ControlPlane;
@@ -553,6 +554,66 @@ fn errors_in_the_burst_of_their_syn_replayed_with_one_and_two_workers() {
         assert_eq!(errors.len(), 12);
         for (i, f) in errors.into_iter().enumerate() {
             assert_checksums(&format!("{workers} workers, error {i}"), f);
+        }
+    }
+}
+
+/// Issue 8, defect 1: 40 connections to :443, a reply from each
+/// connection's backend, then a "fragmentation needed" from a router about
+/// each connection's reply. With `--rss tuple` the receive side spreads the
+/// replies by the backend's address and the errors by the router's, as a
+/// NIC does, so they reach any worker: each is handed to its connection's
+/// owner. Every reply and every error is forwarded, to the connection's
+/// backend, with 1, 2, 4 and 8 workers. (Before the owner design, 2 workers
+/// forwarded 11 of the 40 errors, 4 workers 4, 8 workers 2.)
+#[test]
+fn path_mtu_errors_reach_their_connection_with_any_number_of_workers() {
+    let snap = Lb::new().snap();
+    let (mut syns, mut replies, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..40u16 {
+        let c = (Ipv4Addr::new(198, 18, 100, 1 + i as u8), 40000 + i);
+        syns.push(Pkt::tcp(c, TLS, TCP_SYN).build());
+        let be = backend_for(&snap, c, TLS, 6);
+        replies.push(
+            Pkt::tcp(be, c, TCP_SYN | TCP_ACK)
+                .macs(BE_SIDE_MAC, LB_MAC)
+                .build(),
+        );
+        let on = to_client(&Pkt::tcp(TLS, c, TCP_ACK | TCP_PSH), TLS);
+        errors.push(error(ROUTER, TLS.0, FRAG_NEEDED, &quote(&on, 28)).build());
+    }
+    let frames: Vec<Vec<u8>> = [syns, replies, errors].concat();
+    let cfg = Config::parse(CONFIG, "translation.toml").unwrap();
+    let mut cp = ControlPlane::new(cfg).unwrap();
+    for rss in [Rss::Owner, Rss::Tuple] {
+        for workers in [1, 2, 4, 8] {
+            let what = format!("{workers} workers, {rss:?} RSS");
+            let timed = (1_000..).zip(frames.iter().cloned()).collect();
+            // Phases keep the replies and the errors after the SYNs (they
+            // come seconds later on a real network) whichever workers
+            // receive them.
+            let (s, out) =
+                replay_frames_in_phases(&mut cp, timed, workers, rss, &[40, 80], "owner");
+            assert_eq!(s.counters.drop_count(DropReason::IcmpNoFlow), 0, "{what}");
+            assert_eq!(s.dropped(), 0, "{what}: {:?}", s.counters.drops);
+            assert_eq!(s.counters.event_count(Event::Return), 40, "{what}");
+            assert_eq!(
+                s.counters.event_count(Event::IcmpErrorForwarded),
+                40,
+                "{what}"
+            );
+            // Each error went to the backend its connection's SYN went to.
+            for i in 0..40 {
+                let (syn, err) = (&out[i], &out[80 + i]);
+                assert_eq!(err[23], 1, "{what}: frame {} is an ICMP error", 80 + i);
+                assert_eq!(syn[30..34], err[30..34], "{what}: error {i}'s backend");
+            }
+            let handed = s.counters.event_count(Event::HandedOff);
+            assert_eq!(handed, s.counters.event_count(Event::HandedIn), "{what}");
+            match (rss, workers) {
+                (Rss::Owner, _) | (_, 1) => assert_eq!(handed, 0, "{what}"),
+                _ => assert!(handed > 0, "{what}: nothing was handed over"),
+            }
         }
     }
 }

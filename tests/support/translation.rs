@@ -541,6 +541,20 @@ pub fn client_to(
         .unwrap_or_else(|| panic!("no client from {from:?} goes to {}:{}", be.0, be.1))
 }
 
+/// The backend endpoint natrix gives a new connection from `client` to
+/// pool-served frontend `fe`.
+pub fn backend_for(
+    snap: &Snapshot,
+    client: (Ipv4Addr, u16),
+    fe: (Ipv4Addr, u16),
+    proto: u8,
+) -> (Ipv4Addr, u16) {
+    let svc = service_of(snap, fe.0, fe.1, proto);
+    let id = choose_backend(snap, svc, u32::from(client.0), client.1, svc.protocol);
+    let be = &snap.backends[id as usize];
+    (be.address, be.port)
+}
+
 /// The client's first packet of the connection that backend packet `reply`
 /// belongs to: a SYN (TCP) or a datagram (UDP) to the backend's frontend.
 pub fn opener(snap: &Snapshot, reply: &Pkt) -> Pkt {
@@ -761,8 +775,51 @@ pub fn replay_frames(
     name: &str,
 ) -> (natrix::app::summary::Summary, Vec<Vec<u8>>) {
     use natrix::app::replay::{replay_capture, ReplayOptions};
-    use natrix::ports::capture::{self, Capture, Frame};
-    let cap = Capture {
+    let out = replay_out(name, workers);
+    let opts = ReplayOptions {
+        workers,
+        out: Some(out.clone()),
+        ..Default::default()
+    };
+    let s = replay_capture(cp, &timed_capture(frames), &opts).expect("replay");
+    (s, sent_frames(&out))
+}
+
+/// [`replay_frames`] with the software RSS `rss`, in phases: every worker
+/// finishes the frames before each index of `phases` (and what it handed
+/// over) before any goes on. Workers replay their queues independently, so
+/// only phases order frames that different workers receive.
+pub fn replay_frames_in_phases(
+    cp: &mut ControlPlane,
+    frames: Vec<(u64, Vec<u8>)>,
+    workers: usize,
+    rss: natrix::app::replay::Rss,
+    phases: &[usize],
+    name: &str,
+) -> (natrix::app::summary::Summary, Vec<Vec<u8>>) {
+    use natrix::app::replay::{replay_with_changes, Change, ReplayOptions};
+    let out = replay_out(name, workers);
+    let opts = ReplayOptions {
+        workers,
+        rss,
+        out: Some(out.clone()),
+        ..Default::default()
+    };
+    let changes = phases
+        .iter()
+        .map(|&at_frame| Change {
+            at_frame,
+            apply: Box::new(|_: &mut ControlPlane| {}),
+        })
+        .collect();
+    let s = replay_with_changes(cp, &timed_capture(frames), &opts, changes).expect("replay");
+    (s, sent_frames(&out))
+}
+
+/// A capture of `frames`, each with its time in milliseconds.
+fn timed_capture(frames: Vec<(u64, Vec<u8>)>) -> natrix::ports::capture::Capture {
+    use natrix::ports::capture::{Capture, Frame};
+    Capture {
         frames: frames
             .into_iter()
             .map(|(ms, data)| Frame {
@@ -772,18 +829,20 @@ pub fn replay_frames(
             })
             .collect(),
         damaged: None,
-    };
-    let out = std::env::temp_dir().join(format!(
+    }
+}
+
+/// Where a test's replay writes what natrix sent.
+fn replay_out(name: &str, workers: usize) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
         "natrix-{name}-{workers}-{}.pcap",
         std::process::id()
-    ));
-    let opts = ReplayOptions {
-        workers,
-        out: Some(out.clone()),
-        ..Default::default()
-    };
-    let s = replay_capture(cp, &cap, &opts).expect("replay");
-    let sent = capture::read(&out).expect("replay output");
-    let _ = std::fs::remove_file(&out);
-    (s, sent.frames.into_iter().map(|f| f.data).collect())
+    ))
+}
+
+/// The frames of a replay's output, which is then removed.
+fn sent_frames(out: &std::path::Path) -> Vec<Vec<u8>> {
+    let sent = natrix::ports::capture::read(out).expect("replay output");
+    let _ = std::fs::remove_file(out);
+    sent.frames.into_iter().map(|f| f.data).collect()
 }
