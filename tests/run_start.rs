@@ -151,3 +151,65 @@ fn several_workers_without_rss_are_warned_of() {
     assert!(!err.contains("RSS"), "{err}");
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// `natrix run` with 2 workers hands packets between its lcores (issue 8,
+/// the owner design, on DPDK): queue 0 receives the whole of a generated
+/// capture and queue 1 nothing, so worker 0 hands every packet of the
+/// connections worker 1 owns to it, mbufs and all, in order. The run then
+/// forwards and drops exactly what a replay of the same capture does, and
+/// what is handed off is handed in.
+#[test]
+fn two_workers_hand_packets_to_their_owner() {
+    let d = tmp("handoff");
+    let input = input(&d);
+    let empty = d.join("empty.pcap");
+    natrix::ports::capture::Writer::create(&empty)
+        .unwrap()
+        .finish()
+        .unwrap();
+    let config = config(&d, "two.toml", Some(1), 2);
+    let vdev = format!(
+        "net_pcap0,rx_pcap={},tx_pcap={},rx_pcap={},tx_pcap={}",
+        input.display(),
+        d.join("out0.pcap").display(),
+        empty.display(),
+        d.join("out1.pcap").display()
+    );
+    let out = Command::new(NATRIX)
+        .args(["run", "--json", "--idle-exit", "0.5", "--config"])
+        .arg(&config)
+        .arg("--")
+        .args(eal::quiet(&["--vdev", &vdev]))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "natrix run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = last_json(&out);
+    let replay = Command::new(NATRIX)
+        .args(["replay", "--json", "--config"])
+        .arg(&config)
+        .arg("--pcap")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(replay.status.success());
+    let replay = last_json(&replay);
+
+    let handed = run["events"]["handed-off"].as_u64().unwrap();
+    assert!(handed > 0, "worker 0 handed nothing over: {run}");
+    assert_eq!(run["events"]["handed-in"].as_u64(), Some(handed), "{run}");
+    assert_eq!(replay["events"]["handed-off"], 0, "{replay}");
+    for key in ["packets_in", "packets_out", "dropped", "drops"] {
+        assert_eq!(run[key], replay[key], "{key}: run {run}\nreplay {replay}");
+    }
+    let sent = frames(&d.join("out0.pcap")).len() + frames(&d.join("out1.pcap")).len();
+    assert_eq!(Some(sent as u64), run["packets_out"].as_u64());
+    assert!(
+        !frames(&d.join("out1.pcap")).is_empty(),
+        "worker 1 sent nothing"
+    );
+    std::fs::remove_dir_all(&d).ok();
+}
