@@ -24,6 +24,7 @@ use crate::ports::capture::{self, Capture, Frame, MAX_FRAME};
 use crate::ports::{Burst, HeapBuf, PacketBuf, Port, BURST};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::{ipv4, IpProtocol};
+use crossbeam::queue::ArrayQueue;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -237,6 +238,10 @@ struct CapturePort<'a> {
     pass: u32,
     loops: u32,
     pool: Vec<HeapBuf>,
+    /// Buffers shared by the workers of a replay: where a worker puts what it
+    /// has beyond its own pool's size (buffers other workers handed it), and
+    /// takes from when its pool runs dry (it handed buffers over).
+    spare: Arc<ArrayQueue<HeapBuf>>,
     clock: u32,
     record: bool,
     /// (input index, offset, length) of each frame sent on the first pass.
@@ -250,8 +255,26 @@ struct CapturePort<'a> {
 /// Buffers a capture port keeps for reuse.
 const POOL_MAX: usize = BURST * 4;
 
+impl CapturePort<'_> {
+    /// Takes back a buffer: into the pool, or the spares beyond its size (or
+    /// frees it, if they are full too).
+    fn keep(&mut self, buf: HeapBuf) {
+        if self.pool.len() < POOL_MAX {
+            self.pool.push(buf);
+        } else {
+            let _ = self.spare.push(buf);
+        }
+    }
+}
+
 impl<'a> CapturePort<'a> {
-    fn new(frames: &'a [Frame], indices: &'a [u32], loops: u32, record: bool) -> Self {
+    fn new(
+        frames: &'a [Frame],
+        indices: &'a [u32],
+        loops: u32,
+        record: bool,
+        spare: Arc<ArrayQueue<HeapBuf>>,
+    ) -> Self {
         CapturePort {
             pace: None,
             delivered: 0,
@@ -261,6 +284,7 @@ impl<'a> CapturePort<'a> {
             pass: 0,
             loops,
             pool: (0..BURST * 2).map(|_| HeapBuf::new(MAX_FRAME)).collect(),
+            spare,
             clock: 0,
             record,
             out: Vec::new(),
@@ -290,10 +314,13 @@ impl Port for CapturePort<'_> {
                 self.pass += 1;
                 continue;
             }
-            // Buffers handed to other workers come back to their pools: this
-            // one makes up for them (only with `--rss tuple`, or a backend
-            // added mid-replay), and the others keep at most POOL_MAX.
-            let mut buf = self.pool.pop().unwrap_or_else(|| HeapBuf::new(MAX_FRAME));
+            // Buffers handed to other workers come back through the spares
+            // (only with `--rss tuple`, or a backend added mid-replay).
+            let mut buf = self
+                .pool
+                .pop()
+                .or_else(|| self.spare.pop())
+                .unwrap_or_else(|| HeapBuf::new(MAX_FRAME));
             let i = self.indices[self.pos];
             let f = &self.frames[i as usize];
             buf.fill(&f.data);
@@ -311,17 +338,13 @@ impl Port for CapturePort<'_> {
                 self.out_bytes.extend_from_slice(buf.data());
                 self.out.push((buf.seq as u32, off, buf.data().len()));
             }
-            if self.pool.len() < POOL_MAX {
-                self.pool.push(buf);
-            }
+            self.keep(buf);
         }
     }
 
     fn recycle(&mut self, bufs: &mut Burst<HeapBuf>) {
         for buf in bufs.drain(..) {
-            if self.pool.len() < POOL_MAX {
-                self.pool.push(buf);
-            }
+            self.keep(buf);
         }
     }
 
@@ -460,7 +483,9 @@ fn replay_phases(
         }
         let (lo, hi) = (starts[phase] as u32, starts[phase + 1] as u32);
         let done = AtomicBool::new(false);
-        let group = Arc::new(Handoff::new(workers));
+        // Lossless: a replay's result does not depend on the scheduling.
+        let group = Arc::new(Handoff::lossless(workers));
+        let spare = Arc::new(ArrayQueue::new(handoff::RING_SIZE * workers));
         let start = Instant::now();
         let results: Vec<(Dataplane, WorkerOutput)> = std::thread::scope(|s| {
             if progress {
@@ -481,8 +506,9 @@ fn replay_phases(
                     let idx = &q[from..to];
                     let pace = opts.pace.map(|p| (p / workers as f64, start));
                     let group = group.clone();
+                    let spare = spare.clone();
                     s.spawn(move || {
-                        let mut port = CapturePort::new(frames, idx, loops, record);
+                        let mut port = CapturePort::new(frames, idx, loops, record, spare);
                         port.pace = pace;
                         let mut worker = crate::dataplane::worker::Worker::new(dp, port, shared);
                         if workers > 1 {

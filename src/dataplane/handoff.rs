@@ -55,16 +55,34 @@ pub struct Handed<B> {
 /// from their ports.
 pub struct Handoff<B> {
     workers: usize,
+    /// A full ring makes the sender wait (processing what it is handed
+    /// meanwhile) rather than drop: for replays, whose result must not
+    /// depend on how the threads were scheduled.
+    lossless: bool,
     /// Ring `from * workers + to`.
     rings: Vec<ArrayQueue<Handed<B>>>,
     receiving: AtomicUsize,
 }
 
 impl<B> Handoff<B> {
+    /// Rings that drop what does not fit (`handoff-full`), as a NIC's full
+    /// receive queue would: a stalled worker does not stall the others.
     pub fn new(workers: usize) -> Handoff<B> {
+        Self::build(workers, false)
+    }
+
+    /// Rings whose senders wait for room instead, processing what they are
+    /// handed while they wait (so two workers waiting on each other both
+    /// make progress): nothing is dropped, whatever the scheduling.
+    pub fn lossless(workers: usize) -> Handoff<B> {
+        Self::build(workers, true)
+    }
+
+    fn build(workers: usize, lossless: bool) -> Handoff<B> {
         let workers = workers.max(1);
         Handoff {
             workers,
+            lossless,
             rings: (0..workers * workers)
                 .map(|_| ArrayQueue::new(RING_SIZE))
                 .collect(),
@@ -74,6 +92,11 @@ impl<B> Handoff<B> {
 
     pub fn workers(&self) -> usize {
         self.workers
+    }
+
+    /// Whether senders wait for room ([`Handoff::lossless`]).
+    pub fn is_lossless(&self) -> bool {
+        self.lossless
     }
 
     /// Hands `p` from worker `from` to worker `to`; gives it back if the

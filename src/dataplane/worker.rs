@@ -240,14 +240,27 @@ impl<P: Port> Worker<P> {
     /// if that worker's ring is full.
     #[inline(always)]
     fn hand_off(&mut self, to: usize, buf: P::Buf, clock: u32, public_arm: bool) -> Option<P::Buf> {
-        let handed = Handed {
+        let mut handed = Handed {
             buf,
             clock,
             public_arm,
         };
-        let pushed = match &self.handoff {
-            Some((handoff, me)) => handoff.push(*me, to, handed).map_err(|h| h.buf),
-            None => Err(handed.buf),
+        let pushed = loop {
+            let Some((handoff, me)) = &self.handoff else {
+                break Err(handed.buf);
+            };
+            match handoff.push(*me, to, handed) {
+                Ok(()) => break Ok(()),
+                Err(back) if handoff.is_lossless() => {
+                    // Wait for room, doing the work handed to this worker
+                    // meanwhile: the owner may be waiting on this worker.
+                    handed = back;
+                    if self.poll_handed() == 0 {
+                        std::hint::spin_loop();
+                    }
+                }
+                Err(back) => break Err(back.buf),
+            }
         };
         match pushed {
             Ok(()) => {
