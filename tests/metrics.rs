@@ -701,7 +701,6 @@ fn slow_clients_do_not_hold_the_listener() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(500));
     // Each of three scrapes, one after the other, is answered 200 within
     // the deadline (a scraper's default timeout is 10 s; this allows for a
     // loaded machine).

@@ -317,6 +317,37 @@ fn scrape(state: &Shared, format: Format) -> Result<String, ScrapeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::protocol::RequestError;
+    use crate::control::socket::ControlServer;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Instant;
+
+    /// Without a management loop to answer, a scrape gets a 503 after the
+    /// ask's wait; the listener stops at once when dropped, even with
+    /// connections open, and its port closes.
+    #[test]
+    fn unanswered_scrape_and_prompt_stop() {
+        let control = ControlServer::in_process();
+        let server = MetricsServer::start("127.0.0.1:0".parse().unwrap(), control.asker()).unwrap();
+        let addr = server.local_addr();
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        assert!(
+            answer.ends_with(&format!("\r\n\r\n{}\n", RequestError::Timeout)),
+            "{answer}"
+        );
+        let _idle = TcpStream::connect(addr).unwrap();
+        let mut slow = TcpStream::connect(addr).unwrap();
+        slow.write_all(b"GET /met").unwrap();
+        let t = Instant::now();
+        drop(server);
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        assert!(TcpStream::connect(addr).is_err());
+    }
 
     #[test]
     fn listen_addresses() {
