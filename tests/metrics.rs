@@ -529,3 +529,254 @@ fn replay_serves_metrics() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// `natrix run` with a metrics listener on a free loopback port; returns once
+/// a scrape answers 200.
+fn appliance_with_metrics(name: &str) -> (Appliance, SocketAddr) {
+    let d = dir(name);
+    let sock = d.join("natrix.sock");
+    let port = free_port();
+    let app = Appliance::launch(&web_toml(), &sock)
+        .option("--metrics")
+        .option(&port.to_string())
+        .start();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let t = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "natrix did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    scrape(addr);
+    (app, addr)
+}
+
+/// How a connection that keeps sending a request too slowly ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Cut {
+    /// The server closed it, or answered it (with an error: the request
+    /// never ended), this long after the connection opened.
+    After(Duration),
+    /// Still open at the end of the test.
+    Never,
+}
+
+/// Connects to `addr` and sends `chunks` one after the other, `every` apart,
+/// until the server closes the connection (or answers), or `give_up` passes.
+fn trickle(addr: SocketAddr, chunks: &[&[u8]], every: Duration, give_up: Duration) -> Cut {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 4096];
+    for chunk in chunks.iter().cycle() {
+        if s.write_all(chunk).is_err() {
+            return Cut::After(t.elapsed());
+        }
+        // Wait `every` for the server's word: an answer or a close.
+        let next = Instant::now() + every;
+        loop {
+            let left = next.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            s.set_read_timeout(Some(left)).unwrap();
+            match s.read(&mut buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                _ => return Cut::After(t.elapsed()),
+            }
+        }
+        if t.elapsed() > give_up {
+            return Cut::Never;
+        }
+    }
+    unreachable!("chunks cycle without end")
+}
+
+/// One GET /metrics with a client that waits up to `wait` for the answer;
+/// the status code, or None when the server closed without one.
+fn get_within(addr: SocketAddr, wait: Duration) -> Option<u16> {
+    let mut s = TcpStream::connect_timeout(&addr, wait).ok()?;
+    s.set_read_timeout(Some(wait)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    text.split(' ').nth(1)?.parse().ok()
+}
+
+/// The deadline is per request, not per read: a client that sends nothing, one
+/// that sends its request line a byte at a time and one that sends header
+/// lines without end are each cut off, although each sends something more
+/// often than any per-read timeout would notice.
+#[test]
+fn slow_requests_are_cut_off() {
+    let (_app, addr) = appliance_with_metrics("deadline");
+    let give_up = Duration::from_secs(30);
+    // The server must cut each one off within this (its deadline is 5 s).
+    let within = Duration::from_secs(15);
+    let silent = std::thread::spawn(move || trickle(addr, &[b""], Duration::from_secs(1), give_up));
+    let request_line: Vec<&[u8]> = b"GET /metrics HTTP/1.1\r\n".chunks(1).collect();
+    let one_byte =
+        std::thread::spawn(move || trickle(addr, &request_line, Duration::from_secs(2), give_up));
+    let endless = std::thread::spawn(move || {
+        trickle(
+            addr,
+            &[b"GET /metrics HTTP/1.1\r\n", b"X-More: yes\r\n"],
+            Duration::from_secs(1),
+            give_up,
+        )
+    });
+    for (what, cut) in [
+        ("silent", silent.join().unwrap()),
+        ("a byte every 2 s", one_byte.join().unwrap()),
+        ("a header line every second", endless.join().unwrap()),
+    ] {
+        eprintln!("{what}: {cut:?}");
+        match cut {
+            Cut::After(d) => assert!(d < within, "{what}: cut off only after {d:?}"),
+            Cut::Never => panic!("{what}: never cut off in {give_up:?}"),
+        }
+    }
+    // The listener still serves.
+    scrape(addr);
+}
+
+/// Slowloris: more clients than the connection limit each send their request
+/// a byte every 2 s, and open a new connection whenever one is cut off. A
+/// scraper still gets its metrics, every time, within a deadline.
+#[test]
+fn slow_clients_do_not_hold_the_listener() {
+    let (_app, addr) = appliance_with_metrics("slowloris");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let opened = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    const SLOW: usize = 24;
+    let attack_ends = Instant::now() + Duration::from_secs(120);
+    let slow: Vec<_> = (0..SLOW)
+        .map(|_| {
+            let stop = stop.clone();
+            let opened = opened.clone();
+            std::thread::spawn(move || {
+                use std::sync::atomic::Ordering::Relaxed;
+                while !stop.load(Relaxed) && Instant::now() < attack_ends {
+                    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                    else {
+                        std::thread::sleep(Duration::from_millis(200));
+                        continue;
+                    };
+                    opened.fetch_add(1, Relaxed);
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut buf = [0u8; 512];
+                    for b in b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".iter().cycle() {
+                        if stop.load(Relaxed) || s.write_all(&[*b]).is_err() {
+                            break;
+                        }
+                        // Waits 2 s unless the server answers or closes.
+                        match s.read(&mut buf) {
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) => {}
+                            _ => break,
+                        }
+                    }
+                    // Cut off or refused: come back soon.
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+        })
+        .collect();
+    // Every slow client has connected at least once.
+    let t = Instant::now();
+    while opened.load(std::sync::atomic::Ordering::Relaxed) < SLOW {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "slow clients did not connect"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Each of three scrapes, one after the other, is answered 200 within
+    // the deadline (a scraper's default timeout is 10 s; this allows for a
+    // loaded machine).
+    let deadline = Duration::from_secs(20);
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let got = loop {
+            let left = deadline.saturating_sub(t.elapsed());
+            match get_within(addr, left.max(Duration::from_millis(100))) {
+                Some(200) => break Some(t.elapsed()),
+                _ if t.elapsed() >= deadline => break None,
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        answers.push(got);
+    }
+    eprintln!("scrapes during the attack answered after {answers:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in slow {
+        h.join().unwrap();
+    }
+    assert!(
+        answers.iter().all(Option::is_some),
+        "scrapes during the attack (None: no 200 within {deadline:?}): {answers:?}"
+    );
+}
+
+/// The scraper chooses the format: OpenMetrics when its `Accept` header asks
+/// for it (as Prometheus does), the text format otherwise. HEAD gets the
+/// head alone, other methods a 405; every answer closes the connection.
+#[test]
+fn formats_and_methods() {
+    let (_app, addr) = appliance_with_metrics("formats");
+    let (code, head, body) = http_raw(
+        addr,
+        b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n\r\n",
+    )
+    .expect("an answer");
+    assert_eq!(code, 200, "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    assert!(lower.contains("connection: close"), "{head}");
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.last(), Some(&"# EOF"), "{body}");
+    assert!(lines.contains(&"# TYPE natrix_packets_received counter"));
+    assert!(lines.contains(&"# TYPE natrix_uptime_seconds gauge"));
+    assert!(lines.contains(&"# UNIT natrix_uptime_seconds seconds"));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("natrix_packets_received_total{worker=\"0\"} ")));
+
+    // Without an Accept header: the text format.
+    let (code, head, body) =
+        http_raw(addr, b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("an answer");
+    assert_eq!(code, 200);
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("content-type: text/plain; version=0.0.4"));
+    parse(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+
+    let (code, head, body) =
+        http_raw(addr, b"HEAD /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("an answer");
+    assert_eq!(code, 200, "{head}");
+    assert!(body.is_empty(), "{body}");
+    let (code, head, _) = http_raw(
+        addr,
+        b"POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n",
+    )
+    .expect("an answer");
+    assert_eq!(code, 405, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("allow: get, head"),
+        "{head}"
+    );
+}
