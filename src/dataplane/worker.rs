@@ -237,8 +237,9 @@ impl<P: Port> Worker<P> {
     }
 
     /// Hands `buf` to worker `to`, or gives it back (counted `handoff-full`)
-    /// if that worker's ring is full.
-    #[inline(always)]
+    /// if that worker's ring is full. Out of line: with one worker (and on
+    /// NICs that deliver to the owner) it is never called.
+    #[inline(never)]
     fn hand_off(&mut self, to: usize, buf: P::Buf, clock: u32, public_arm: bool) -> Option<P::Buf> {
         let mut handed = Handed {
             buf,
