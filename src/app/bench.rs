@@ -56,6 +56,8 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
             pool: 0,
             mode: Mode::Random,
             idle_timeout_mins: 4,
+            transitory_timeout_mins: 4,
+            syn_timeout_secs: 10,
             maglev_table_size: 65537,
         }],
         nat_rules: vec![],

@@ -20,28 +20,97 @@
 //! freed slot never needs a tombstone.
 
 use crate::dataplane::select::mix64;
+use crate::wire::tcp;
 
 /// Entries per bucket.
 pub const WAYS: usize = 4;
 
-// The flags of an entry (`Entry::flags`), and how a packet changes them.
+// TCP state of an entry (`Entry::flags`), after RFC 7857 section 2.2 (the
+// state machine of RFC 6146 section 3.5.2, reduced to what picks a timeout):
+//
+// ```text
+//  client SYN ──► SYN-ONLY ──(client segment without SYN)──► ESTABLISHED
+//                    │                                        │        │
+//                  RST                           FIN from one side    RST
+//                    ▼                                        ▼        │
+//          SYN-ONLY + CLOSING           FIN-CLIENT or FIN-BACKEND      │
+//          (SYN-only timeout)          (half-closed: still established) │
+//                                                 │ FIN from the other │
+//                                                 ▼ side, or RST       ▼
+//                                              CLOSING ◄───────────────┘
+// ```
+//
+// A new SYN from the client on a closing entry opens a new connection. UDP
+// entries have no flag: established, with the rule's idle timeout.
 
-/// Entry flag: half-open (SYN only) or closing (FIN or RST seen); expires after
-/// the transitory timeout instead of the rule's idle timeout.
-pub const FLAG_TRANSITORY: u8 = 1;
+/// Entry flag: only the client's SYN seen (half-open, never established);
+/// expires after the rule's SYN-only timeout, so that a SYN flood clears.
+pub const FLAG_SYN_ONLY: u8 = 1;
 
-/// Entry flag: FIN or RST seen; stays transitory until it expires, and a new
-/// SYN on it opens a new connection.
+/// Entry flag: closing (FINs both ways, or a RST either way); expires after
+/// the rule's transitory timeout, and a new SYN on it opens a new connection.
 pub const FLAG_CLOSING: u8 = 2;
 
-/// The flags of a new connection's entry, from its first packet: `syn` (a
-/// TCP SYN without ACK) and `closing` (a TCP FIN or RST).
+/// Entry flag: a FIN seen from the client (half-closed toward the backend).
+pub const FLAG_FIN_CLIENT: u8 = 4;
+
+/// Entry flag: a FIN seen from the backend (half-closed toward the client).
+pub const FLAG_FIN_BACKEND: u8 = 8;
+
+/// Which way a packet of a connection goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Client -> frontend.
+    Client,
+    /// Backend -> client (the return direction).
+    Backend,
+}
+
+/// A connection's TCP state, as its entry's flags say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpState {
+    /// The client's SYN and nothing else from it (RFC 7857's half-open).
+    SynOnly,
+    /// Established (and every UDP entry).
+    Established,
+    /// Established, the client has sent its FIN.
+    FinClient,
+    /// Established, the backend has sent its FIN.
+    FinBackend,
+    /// FINs both ways, or a RST.
+    Closing,
+}
+
+/// A rule's timeouts, in seconds, by TCP state: [`Entry::timeout`] picks one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// SYN-only (half-open) entries, also after a RST.
+    pub syn: u32,
+    /// Established entries, half-closed ones included, and UDP (the idle
+    /// timeout; RFC 5382 REQ-5 asks for at least 2 h 4 min).
+    pub established: u32,
+    /// Closing entries of a connection that was established (RFC 5382
+    /// REQ-5's transitory idle timeout: at least 4 minutes).
+    pub transitory: u32,
+}
+
+/// A TCP segment that opens a connection: SYN without ACK.
 #[inline(always)]
-pub const fn initial_flags(syn: bool, closing: bool) -> u8 {
-    if closing {
-        FLAG_TRANSITORY | FLAG_CLOSING
-    } else if syn {
-        FLAG_TRANSITORY
+const fn opens(tcp_flags: u8) -> bool {
+    tcp_flags & (tcp::FLAG_SYN | tcp::FLAG_ACK) == tcp::FLAG_SYN
+}
+
+/// The flags of a new connection's entry, from its first (client) packet's
+/// TCP flags (0 for UDP): SYN-only for a SYN; for a segment met mid-stream,
+/// what it says (a FIN half-closes, a RST closes).
+#[inline(always)]
+pub const fn initial_flags(tcp_flags: u8) -> u8 {
+    if tcp_flags & tcp::FLAG_RST != 0 {
+        FLAG_CLOSING
+    } else if opens(tcp_flags) {
+        FLAG_SYN_ONLY
+    } else if tcp_flags & tcp::FLAG_FIN != 0 {
+        FLAG_FIN_CLIENT
     } else {
         0
     }
@@ -57,31 +126,64 @@ pub struct Entry {
     pub last_seen: u32,
     /// Backend id in the snapshot.
     pub backend: u16,
+    /// TCP state: the `FLAG_*` bits.
     pub flags: u8,
     _pad: u8,
 }
 
 impl Entry {
-    /// Half-open or closing.
+    /// Half-open or closing: the entries a new connection may evict when
+    /// both of its buckets are full.
     #[inline(always)]
     pub const fn is_transitory(&self) -> bool {
-        self.flags & FLAG_TRANSITORY != 0
+        self.flags & (FLAG_SYN_ONLY | FLAG_CLOSING) != 0
     }
 
-    /// FIN or RST seen.
+    /// FINs both ways, or a RST, seen.
     #[inline(always)]
     pub const fn is_closing(&self) -> bool {
         self.flags & FLAG_CLOSING != 0
     }
 
-    /// The one place that chooses an entry's timeout, in seconds: `transitory`
-    /// while it is half-open or closing, else `idle`, its rule's idle timeout.
+    /// Whether a SYN from the client opens a new connection on this entry's
+    /// key, rather than repeating this connection's: the entry is closing,
+    /// or the client has sent its FIN (a client that has closed its side
+    /// cannot send a SYN on it, so the SYN is a new connection's, from the
+    /// same port).
     #[inline(always)]
-    pub const fn timeout(&self, transitory: u32, idle: u32) -> u32 {
-        if self.is_transitory() {
-            transitory
+    pub const fn reopens_on_syn(&self) -> bool {
+        self.flags & (FLAG_CLOSING | FLAG_FIN_CLIENT) != 0
+    }
+
+    /// The connection's TCP state.
+    #[inline]
+    pub const fn state(&self) -> TcpState {
+        let f = self.flags;
+        if f & FLAG_CLOSING != 0 {
+            TcpState::Closing
+        } else if f & FLAG_SYN_ONLY != 0 {
+            TcpState::SynOnly
+        } else if f & FLAG_FIN_CLIENT != 0 {
+            TcpState::FinClient
+        } else if f & FLAG_FIN_BACKEND != 0 {
+            TcpState::FinBackend
         } else {
-            idle
+            TcpState::Established
+        }
+    }
+
+    /// The one place that chooses an entry's timeout, in seconds, from its
+    /// rule's timeouts: never established (SYN only, even after a RST):
+    /// `syn`; closing: `transitory`; otherwise (established, half-closed,
+    /// UDP): `established`.
+    #[inline(always)]
+    pub const fn timeout(&self, t: &Timeouts) -> u32 {
+        if self.flags & FLAG_SYN_ONLY != 0 {
+            t.syn
+        } else if self.flags & FLAG_CLOSING != 0 {
+            t.transitory
+        } else {
+            t.established
         }
     }
 
@@ -93,20 +195,33 @@ impl Entry {
         now.saturating_sub(self.last_seen) > timeout
     }
 
-    /// Records a packet of an established entry at `now` (`syn`, `closing`
-    /// as in [`initial_flags`]): a FIN or RST makes it closing; a
-    /// retransmitted SYN leaves it half-open; any other packet establishes it,
-    /// unless it is closing.
+    /// Records a packet of the connection at `now`, going `dir`, with TCP
+    /// flags `tcp_flags` (0 for UDP): a RST closes it; the client's first
+    /// segment without SYN establishes it; a FIN half-closes it, and the
+    /// second direction's FIN closes it (RFC 7857 section 2.2). A closing
+    /// entry stays closing (a new SYN on it is a new connection: the caller
+    /// creates that one afresh).
     #[inline(always)]
-    pub fn touch(&mut self, now: u32, syn: bool, closing: bool) {
+    pub fn seen(&mut self, now: u32, dir: Dir, tcp_flags: u8) {
         self.last_seen = now;
-        if closing {
-            self.flags |= FLAG_TRANSITORY | FLAG_CLOSING;
-        } else if syn {
-            // A retransmitted SYN: still half-open.
-        } else if !self.is_closing() {
-            self.flags &= !FLAG_TRANSITORY;
+        let mut f = self.flags;
+        if tcp_flags & tcp::FLAG_RST != 0 {
+            f |= FLAG_CLOSING;
+        } else {
+            if dir == Dir::Client && !opens(tcp_flags) && f & FLAG_CLOSING == 0 {
+                f &= !FLAG_SYN_ONLY;
+            }
+            if tcp_flags & tcp::FLAG_FIN != 0 {
+                f |= match dir {
+                    Dir::Client => FLAG_FIN_CLIENT,
+                    Dir::Backend => FLAG_FIN_BACKEND,
+                };
+                if f & (FLAG_FIN_CLIENT | FLAG_FIN_BACKEND) == FLAG_FIN_CLIENT | FLAG_FIN_BACKEND {
+                    f |= FLAG_CLOSING;
+                }
+            }
         }
+        self.flags = f;
     }
 }
 
@@ -475,6 +590,97 @@ fn prefetch<T>(p: &T) {
 mod tests {
     use super::*;
 
+    const T: Timeouts = Timeouts {
+        syn: 10,
+        established: 240,
+        transitory: 300,
+    };
+    const SYN: u8 = tcp::FLAG_SYN;
+    const ACK: u8 = tcp::FLAG_ACK;
+    const FIN: u8 = tcp::FLAG_FIN;
+    const RST: u8 = tcp::FLAG_RST;
+
+    /// The packets after the first: direction and TCP flags.
+    type Packets<'a> = &'a [(Dir, u8)];
+
+    /// An entry opened by `first` (client), then the packets `then`.
+    fn entry(first: u8, then: &[(Dir, u8)]) -> Entry {
+        let mut e = Entry {
+            key: 1,
+            flags: initial_flags(first),
+            ..Entry::default()
+        };
+        for (i, &(dir, flags)) in then.iter().enumerate() {
+            e.seen(i as u32 + 1, dir, flags);
+        }
+        e
+    }
+
+    #[test]
+    fn tcp_states_both_ways() {
+        use Dir::{Backend as B, Client as C};
+        use TcpState::*;
+        // (description, first packet, the packets after it, state, timeout)
+        #[rustfmt::skip]
+        let cases: &[(&str, u8, Packets, TcpState, u32)] = &[
+            ("SYN only", SYN, &[], SynOnly, T.syn),
+            ("SYN retransmitted", SYN, &[(C, SYN)], SynOnly, T.syn),
+            ("backend's SYN-ACK: still half-open", SYN, &[(B, SYN | ACK)], SynOnly, T.syn),
+            ("backend data before the client's ACK", SYN, &[(B, ACK)], SynOnly, T.syn),
+            ("client's ACK establishes", SYN, &[(B, SYN | ACK), (C, ACK)], Established, T.established),
+            ("backend RST on a SYN: refused, short timeout", SYN, &[(B, RST | ACK)], Closing, T.syn),
+            ("client RST on a SYN", SYN, &[(C, RST)], Closing, T.syn),
+            ("no ACK after a RST on a SYN", SYN, &[(C, RST), (C, ACK)], Closing, T.syn),
+            ("client FIN: half-closed, established", SYN, &[(C, ACK), (C, FIN | ACK)], FinClient, T.established),
+            ("client FIN then data from the backend", SYN, &[(C, ACK), (C, FIN | ACK), (B, ACK), (C, ACK)], FinClient, T.established),
+            ("backend FIN: half-closed, established", SYN, &[(C, ACK), (B, FIN | ACK)], FinBackend, T.established),
+            ("backend FIN then client FIN: closing", SYN, &[(C, ACK), (B, FIN | ACK), (C, FIN | ACK)], Closing, T.transitory),
+            ("client FIN then backend FIN: closing", SYN, &[(C, ACK), (C, FIN | ACK), (B, FIN | ACK)], Closing, T.transitory),
+            ("client FIN retransmitted: not closing", SYN, &[(C, ACK), (C, FIN | ACK), (C, FIN | ACK)], FinClient, T.established),
+            ("backend FIN retransmitted: not closing", SYN, &[(C, ACK), (B, FIN | ACK), (B, FIN | ACK)], FinBackend, T.established),
+            ("the last ACK keeps it closing", SYN, &[(C, ACK), (C, FIN | ACK), (B, FIN | ACK), (C, ACK)], Closing, T.transitory),
+            ("backend RST on established", SYN, &[(C, ACK), (B, RST)], Closing, T.transitory),
+            ("client RST on established", SYN, &[(C, ACK), (C, RST | ACK)], Closing, T.transitory),
+            ("backend RST on half-closed", SYN, &[(C, ACK), (C, FIN | ACK), (B, RST)], Closing, T.transitory),
+            ("data after a RST: still closing", SYN, &[(C, ACK), (B, RST), (C, ACK), (B, ACK)], Closing, T.transitory),
+            ("mid-stream ACK: established", ACK, &[], Established, T.established),
+            ("mid-stream FIN: half-closed", FIN | ACK, &[], FinClient, T.established),
+            ("mid-stream FIN, then the backend's", FIN | ACK, &[(B, FIN | ACK)], Closing, T.transitory),
+            ("mid-stream RST", RST, &[], Closing, T.transitory),
+            ("UDP", 0, &[(C, 0), (B, 0)], Established, T.established),
+        ];
+        for &(what, first, then, state, timeout) in cases {
+            let e = entry(first, then);
+            assert_eq!(e.state(), state, "{what}");
+            assert_eq!(e.timeout(&T), timeout, "{what}");
+            assert_eq!(e.last_seen, then.len() as u32, "{what}: last_seen");
+            assert_eq!(
+                e.is_transitory(),
+                matches!(state, SynOnly | Closing),
+                "{what}: transitory"
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_syn_reopens_closing_and_client_closed_entries() {
+        use Dir::{Backend as B, Client as C};
+        // (description, first packet, the packets after it, reopens)
+        #[rustfmt::skip]
+        let cases: &[(&str, u8, Packets, bool)] = &[
+            ("SYN only: a retransmission", SYN, &[], false),
+            ("established", SYN, &[(C, ACK)], false),
+            ("the backend's FIN", SYN, &[(C, ACK), (B, FIN | ACK)], false),
+            ("the client's FIN", SYN, &[(C, ACK), (C, FIN | ACK)], true),
+            ("refused", SYN, &[(B, RST)], true),
+            ("closed", SYN, &[(C, ACK), (B, FIN | ACK), (C, FIN | ACK)], true),
+            ("UDP", 0, &[(C, 0)], false),
+        ];
+        for &(what, first, then, reopens) in cases {
+            assert_eq!(entry(first, then).reopens_on_syn(), reopens, "{what}");
+        }
+    }
+
     #[test]
     fn entry_and_bucket_sizes() {
         assert_eq!(std::mem::size_of::<Entry>(), 16);
@@ -592,7 +798,7 @@ mod tests {
         assert_eq!(t.capacity(), 8);
         for i in 0..8u32 {
             let k = flow_key(i + 1, 1, 0);
-            let flags = if i == 5 || i == 6 { FLAG_TRANSITORY } else { 0 };
+            let flags = if i == 5 || i == 6 { FLAG_SYN_ONLY } else { 0 };
             let h = t.hash(k);
             let Lookup::Miss(Some(s)) = t.lookup(k, h) else {
                 panic!()

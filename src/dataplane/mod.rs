@@ -25,7 +25,7 @@ pub mod snapshot;
 pub mod worker;
 
 use crate::dataplane::counters::{Counters, DropReason, Event};
-use crate::dataplane::flow::{Claim, FlowTable, Lookup};
+use crate::dataplane::flow::{Claim, Dir, FlowTable, Lookup};
 use crate::dataplane::select::{Mode, Rng, NONE};
 use crate::dataplane::snapshot::{
     BackendEntry, BackendStatus, Service, ServiceKind, Snapshot, SnapshotCell, TTL_DECREMENT_DELTA,
@@ -114,7 +114,7 @@ struct Pending {
     service: u16,
     /// TCP or UDP.
     proto: IpProtocol,
-    /// The TCP flags; 0 for UDP, so that UDP is never `syn` nor `closing`.
+    /// The TCP flags; 0 for UDP, so that UDP is never `syn` and has no TCP state.
     tcp_flags: u8,
     stage: Stage,
 }
@@ -139,12 +139,6 @@ impl Pending {
     #[inline(always)]
     fn syn(&self) -> bool {
         self.tcp_flags & tcp::FLAG_SYN != 0 && self.tcp_flags & tcp::FLAG_ACK == 0
-    }
-
-    /// A TCP FIN or RST: the connection is closing.
-    #[inline(always)]
-    fn closing(&self) -> bool {
-        self.tcp_flags & (tcp::FLAG_FIN | tcp::FLAG_RST) != 0
     }
 }
 
@@ -453,8 +447,7 @@ impl Dataplane {
                     return Verdict::Drop(DropReason::IcmpNoFlow);
                 };
                 let e = self.flows.get(slot);
-                let timeout = e.timeout(snap.transitory_timeout_secs, svc.idle_timeout_secs);
-                if e.is_expired(self.now, timeout) {
+                if e.is_expired(self.now, e.timeout(&svc.timeouts)) {
                     return Verdict::Drop(DropReason::IcmpNoFlow);
                 }
                 e.backend
@@ -509,25 +502,25 @@ impl Dataplane {
         let client = (p.key >> 32) as u32;
         let cport = (p.key >> 16) as u16;
         let syn = p.syn();
-        let closing = p.closing();
 
         let (slot, claim) = match self.flows.lookup(p.key, p.hash) {
             Lookup::Hit(slot) => {
                 let e = *self.flows.get(slot);
-                let timeout = e.timeout(snap.transitory_timeout_secs, svc.idle_timeout_secs);
+                let timeout = e.timeout(&svc.timeouts);
                 let status = snap
                     .backends
                     .get(e.backend as usize)
                     .map_or(BackendStatus::Removed, |b| b.status);
                 if !e.is_expired(now, timeout) {
                     let gone = matches!(status, BackendStatus::Removed | BackendStatus::DownDrop);
-                    // A SYN on a closing entry is a new connection reusing the
-                    // client port: it is chosen afresh below (so a draining or
-                    // down backend takes no new connection this way).
-                    let reopen = syn && e.is_closing();
+                    // A SYN on a closing (or client-closed) entry is a new
+                    // connection reusing the client port: it is chosen afresh
+                    // below (so a draining or down backend takes no new
+                    // connection this way).
+                    let reopen = syn && e.reopens_on_syn();
                     if !gone && !reopen {
                         // Established: the common case.
-                        self.flows.get_mut(slot).touch(now, syn, closing);
+                        self.flows.get_mut(slot).seen(now, Dir::Client, p.tcp_flags);
                         self.counters.event(Event::FlowHit);
                         return self.forward(data, p, e.backend);
                     }
@@ -575,7 +568,7 @@ impl Dataplane {
             self.counters.event(Event::TableFull);
             self.hashed_until = self
                 .hashed_until
-                .max(now.saturating_add(svc.idle_timeout_secs));
+                .max(now.saturating_add(svc.timeouts.established));
             let b = svc.pick_hash(hash);
             if b == NONE {
                 return Verdict::Drop(no_backend(svc));
@@ -600,7 +593,7 @@ impl Dataplane {
             return Verdict::Drop(no_backend(svc));
         }
         self.flows
-            .put(slot, p.key, b, flow::initial_flags(syn, closing), now);
+            .put(slot, p.key, b, flow::initial_flags(p.tcp_flags), now);
         match claim {
             Claim::Free => {}
             Claim::Expired => self.counters.event(Event::ExpiredReused),
