@@ -58,6 +58,7 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
             idle_timeout_mins: 4,
             transitory_timeout_mins: 4,
             syn_timeout_secs: 10,
+            tcp_reset_on_idle: false,
             maglev_table_size: 65537,
         }],
         nat_rules: vec![],

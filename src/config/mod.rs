@@ -323,6 +323,9 @@ pub struct Rule {
     pub transitory_timeout_mins: u32,
     /// SYN-only (half-open) connections, seconds.
     pub syn_timeout_secs: u32,
+    /// Send a RST both ways when an established connection reaches its
+    /// idle timeout (TCP frontends only).
+    pub tcp_reset_on_idle: bool,
     /// Maglev lookup-table size (prime, at least 100 x backends).
     pub maglev_table_size: u32,
 }

@@ -774,6 +774,20 @@ impl Cx<'_> {
             self.maglev_table_size(r, pool_name, path, mode, &links.pools[pool])?;
 
         let protocol = links.frontends[frontend].protocol;
+        let tcp_reset_on_idle = match &r.tcp_reset_on_idle {
+            Some(v) if *v.get_ref() && !matches!(protocol, IpProtocol::Tcp) => {
+                return Err(self.err(
+                    v.span(),
+                    format!("{path}.tcp_reset_on_idle"),
+                    Problem::ResetOnIdleNotTcp {
+                        frontend: links.frontends[frontend].name.clone(),
+                        protocol,
+                    },
+                ))
+            }
+            Some(v) => *v.get_ref(),
+            None => false,
+        };
         for b in &links.pools[pool].backends {
             check_backend_endpoint(b.address, b.port, &links.frontends[frontend])
                 .map_err(|p| self.err(pool_name.span(), format!("{path}.pool"), p))?;
@@ -794,6 +808,7 @@ impl Cx<'_> {
             idle_timeout_mins,
             transitory_timeout_mins,
             syn_timeout_secs,
+            tcp_reset_on_idle,
             maglev_table_size,
         })
     }

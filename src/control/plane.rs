@@ -129,6 +129,7 @@ impl ControlPlane {
                     established: config::DEFAULT_IDLE_TIMEOUT_MINS * 60,
                     transitory: config::DEFAULT_TRANSITORY_TIMEOUT_MINS * 60,
                 },
+                reset_on_idle: false,
                 pool: u16::MAX,
                 members: Vec::new(),
                 pool_down: false,
@@ -139,6 +140,7 @@ impl ControlPlane {
             if let Some(r) = rule {
                 svc.mode = r.mode;
                 svc.timeouts = r.timeouts();
+                svc.reset_on_idle = r.tcp_reset_on_idle;
                 svc.pool = r.pool as u16;
                 for b in &config.pools[r.pool].backends {
                     list.push((b.clone(), r.pool as u16));

@@ -57,6 +57,47 @@ pub const FLAG_FIN_CLIENT: u8 = 4;
 /// Entry flag: a FIN seen from the backend (half-closed toward the client).
 pub const FLAG_FIN_BACKEND: u8 = 8;
 
+/// Entry flag: the table's side array holds this connection's sequence
+/// numbers ([`Seqs`]; rules with `tcp_reset_on_idle` only).
+pub const FLAG_SEQS: u8 = 16;
+
+/// What a RST needs to be accepted by each end of an idle connection (RFC
+/// 5961 section 3.2: a RST whose sequence number is exactly the receiver's
+/// RCV.NXT resets the connection), tracked from the client's segments
+/// alone: on an idle connection every byte has been acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Seqs {
+    /// The client's next sequence number (its last segment's sequence
+    /// number plus its length, SYN and FIN counting one): the backend's
+    /// RCV.NXT.
+    pub client_next: u32,
+    /// The last acknowledgment number the client sent: the client's RCV.NXT.
+    pub client_ack: u32,
+}
+
+impl Seqs {
+    /// Takes in a client segment's numbers: sequence `seq`, `len` bytes of
+    /// payload, TCP flags `tcp_flags`, acknowledgment `ack`. A number only
+    /// moves forward (in sequence space, RFC 1982), so a retransmission or
+    /// a reordered segment does not take it back; `first` takes them as
+    /// they are.
+    #[inline(always)]
+    pub fn update(&mut self, first: bool, seq: u32, len: u32, tcp_flags: u8, ack: u32) {
+        let ctl =
+            u32::from(tcp_flags & tcp::FLAG_SYN != 0) + u32::from(tcp_flags & tcp::FLAG_FIN != 0);
+        let next = seq.wrapping_add(len).wrapping_add(ctl);
+        if first || (next.wrapping_sub(self.client_next) as i32) > 0 {
+            self.client_next = next;
+        }
+        if tcp_flags & tcp::FLAG_ACK != 0
+            && (first || (ack.wrapping_sub(self.client_ack) as i32) > 0)
+        {
+            self.client_ack = ack;
+        }
+    }
+}
+
 /// Which way a packet of a connection goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dir {
@@ -132,6 +173,12 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Established (half-closed too), neither SYN-only nor closing.
+    #[inline(always)]
+    pub const fn is_established(&self) -> bool {
+        self.flags & (FLAG_SYN_ONLY | FLAG_CLOSING) == 0
+    }
+
     /// Half-open or closing: the entries a new connection may evict when
     /// both of its buckets are full.
     #[inline(always)]
@@ -269,6 +316,10 @@ pub struct FlowTable {
     occupied: usize,
     /// The bucket the next [`FlowTable::sweep`] starts at.
     sweep_at: usize,
+    /// Sequence numbers by slot, for the entries with [`FLAG_SEQS`]; empty
+    /// until [`FlowTable::track_seqs`] (only rules with `tcp_reset_on_idle`
+    /// need them, 8 bytes a slot). Moved along with entries by the cuckoo step.
+    seqs: Vec<Seqs>,
 }
 
 impl FlowTable {
@@ -291,7 +342,52 @@ impl FlowTable {
             seed,
             occupied: 0,
             sweep_at: 0,
+            seqs: Vec::new(),
         }
+    }
+
+    /// Allocates the side array of sequence numbers, one [`Seqs`] a slot,
+    /// if it is not there yet. Not on the data path: when a snapshot first
+    /// has a rule with `tcp_reset_on_idle`.
+    pub fn track_seqs(&mut self) {
+        if self.seqs.is_empty() {
+            let n = self.capacity();
+            let mut seqs = Vec::with_capacity(n);
+            advise_huge_pages(seqs.as_ptr() as usize, n * std::mem::size_of::<Seqs>());
+            seqs.resize(n, Seqs::default());
+            self.seqs = seqs;
+        }
+    }
+
+    /// Whether the table keeps sequence numbers ([`FlowTable::track_seqs`]).
+    #[inline(always)]
+    pub fn tracks_seqs(&self) -> bool {
+        !self.seqs.is_empty()
+    }
+
+    /// The sequence numbers of `slot`, if the table keeps them and its
+    /// entry has them ([`FLAG_SEQS`]).
+    #[inline(always)]
+    pub fn seqs(&self, slot: Slot) -> Option<Seqs> {
+        let e = self.get(slot);
+        if e.flags & FLAG_SEQS != 0 {
+            self.seqs.get(slot).copied()
+        } else {
+            None
+        }
+    }
+
+    /// Takes in a client segment of the connection in `slot` (see
+    /// [`Seqs::update`]) and marks its entry as having sequence numbers.
+    /// Nothing if the table keeps none.
+    #[inline(always)]
+    pub fn track(&mut self, slot: Slot, seq: u32, len: u32, tcp_flags: u8, ack: u32) {
+        let Some(s) = self.seqs.get_mut(slot) else {
+            return;
+        };
+        let e = &mut self.buckets[slot / WAYS].entries[slot % WAYS];
+        s.update(e.flags & FLAG_SEQS == 0, seq, len, tcp_flags, ack);
+        e.flags |= FLAG_SEQS;
     }
 
     fn buckets_for(connections: u32) -> u64 {
@@ -317,9 +413,11 @@ impl FlowTable {
         self.occupied
     }
 
-    /// Bytes of memory the table holds.
+    /// Bytes of memory the table holds (its side array of sequence numbers
+    /// included).
     pub fn memory_bytes(&self) -> usize {
         self.buckets.len() * std::mem::size_of::<Bucket>()
+            + self.seqs.len() * std::mem::size_of::<Seqs>()
     }
 
     #[inline(always)]
@@ -343,6 +441,11 @@ impl FlowTable {
         let (b1, b2) = self.buckets_of(hash);
         prefetch(&self.buckets[b1]);
         prefetch(&self.buckets[b2]);
+        if let (Some(s1), Some(s2)) = (self.seqs.get(b1 * WAYS), self.seqs.get(b2 * WAYS)) {
+            // A bucket's four Seqs are 32 bytes: in one cache line.
+            prefetch(s1);
+            prefetch(s2);
+        }
     }
 
     /// Finds `key`, or a free slot where it could go: in the emptier of its two
@@ -449,6 +552,9 @@ impl FlowTable {
                 loop {
                     let (fb, fw, parent) = nodes[i];
                     self.buckets[to_b].entries[to_w] = self.buckets[fb].entries[fw as usize];
+                    if !self.seqs.is_empty() {
+                        self.seqs[to_b * WAYS + to_w] = self.seqs[fb * WAYS + fw as usize];
+                    }
                     (to_b, to_w) = (fb, fw as usize);
                     if parent == u16::MAX {
                         // One slot filled at the far end, this one emptied:
@@ -512,12 +618,35 @@ impl FlowTable {
     /// back to the live count without a per-packet cost, and without waiting
     /// for new connections to reuse the slots.
     pub fn sweep(&mut self, buckets: usize, now: u32, timeout: impl Fn(&Entry) -> u32) -> usize {
+        self.sweep_with(buckets, now, timeout, |_, _| true)
+    }
+
+    /// [`FlowTable::sweep`], showing each expired entry, with its sequence
+    /// numbers if it has them, to `expired` before it is freed. When
+    /// `expired` returns false the entry is kept and the sweep stops there,
+    /// to start again at that bucket next time.
+    pub fn sweep_with(
+        &mut self,
+        buckets: usize,
+        now: u32,
+        timeout: impl Fn(&Entry) -> u32,
+        mut expired: impl FnMut(&Entry, Option<Seqs>) -> bool,
+    ) -> usize {
         let mut at = self.sweep_at;
         let mut freed = 0;
-        for _ in 0..buckets.min(self.buckets.len()) {
-            for e in self.buckets[at].entries.iter_mut() {
-                if e.key != 0 && e.is_expired(now, timeout(e)) {
-                    *e = Entry::default();
+        'buckets: for _ in 0..buckets.min(self.buckets.len()) {
+            for w in 0..WAYS {
+                let e = self.buckets[at].entries[w];
+                if e.key != 0 && e.is_expired(now, timeout(&e)) {
+                    let seqs = if e.flags & FLAG_SEQS != 0 {
+                        self.seqs.get(at * WAYS + w).copied()
+                    } else {
+                        None
+                    };
+                    if !expired(&e, seqs) {
+                        break 'buckets;
+                    }
+                    self.buckets[at].entries[w] = Entry::default();
                     freed += 1;
                 }
             }
@@ -679,6 +808,104 @@ mod tests {
         for &(what, first, then, reopens) in cases {
             assert_eq!(entry(first, then).reopens_on_syn(), reopens, "{what}");
         }
+    }
+
+    #[test]
+    fn sequence_numbers_follow_their_entries_through_cuckoo_moves() {
+        let mut t = FlowTable::new(4096, 3);
+        let plain = t.memory_bytes();
+        t.track_seqs();
+        assert_eq!(t.memory_bytes(), plain + t.capacity() * 8);
+        let target = t.capacity() as u32 * 9 / 10;
+        let mut moved = 0;
+        for i in 0..target {
+            let k = flow_key(0x0a00_0000 + i, 7, 1);
+            let h = t.hash(k);
+            let slot = match t.lookup(k, h) {
+                Lookup::Miss(Some(s)) => s,
+                Lookup::Miss(None) => {
+                    moved += 1;
+                    t.reclaim(h, 0, |_| 1000).unwrap().0
+                }
+                Lookup::Hit(_) => panic!("duplicate"),
+            };
+            t.put(slot, k, 0, 0, 0);
+            assert_eq!(t.seqs(slot), None, "a new entry has no numbers yet");
+            t.track(slot, i, 0, ACK, !i);
+        }
+        assert!(moved > 0, "the test should exercise the cuckoo step");
+        for i in 0..target {
+            let k = flow_key(0x0a00_0000 + i, 7, 1);
+            let Lookup::Hit(slot) = t.lookup(k, t.hash(k)) else {
+                panic!("lost {i}")
+            };
+            let s = t.seqs(slot).expect("numbers");
+            assert_eq!((s.client_next, s.client_ack), (i, !i), "entry {i}");
+        }
+    }
+
+    #[test]
+    fn sequence_numbers_only_move_forward() {
+        let mut s = Seqs::default();
+        s.update(true, 0xffff_fff0, 0, SYN, 0);
+        assert_eq!(s.client_next, 0xffff_fff1);
+        // Across the wrap: 18 bytes of data and an ACK.
+        s.update(false, 0xffff_fff1, 18, ACK, 100);
+        assert_eq!((s.client_next, s.client_ack), (3, 100));
+        // A retransmission, and an old ACK: nothing goes back.
+        s.update(false, 0xffff_fff1, 18, ACK, 50);
+        assert_eq!((s.client_next, s.client_ack), (3, 100));
+        // A FIN counts one; a segment without ACK leaves the ACK.
+        s.update(false, 3, 0, FIN, 0);
+        assert_eq!((s.client_next, s.client_ack), (4, 100));
+    }
+
+    #[test]
+    fn sweep_stops_where_the_caller_says() {
+        let mut t = FlowTable::new(1, 0);
+        t.track_seqs();
+        for i in 0..6u32 {
+            let k = flow_key(i + 1, 1, 0);
+            let Lookup::Miss(Some(s)) = t.lookup(k, t.hash(k)) else {
+                panic!()
+            };
+            t.put(s, k, 0, 0, 0);
+            if i % 2 == 0 {
+                t.track(s, i, 0, ACK, i);
+            }
+        }
+        // Room for two: the sweep stops at the third entry with numbers.
+        let mut seen = Vec::new();
+        let freed = t.sweep_with(
+            2,
+            100,
+            |_| 10,
+            |_, s| {
+                if s.is_some() && seen.len() == 2 {
+                    return false;
+                }
+                if let Some(s) = s {
+                    seen.push(s.client_next);
+                }
+                true
+            },
+        );
+        assert_eq!(seen.len(), 2);
+        assert_eq!(t.occupied(), 6 - freed);
+        assert!(t.occupied() >= 1);
+        // The next sweep takes the rest.
+        let mut rest = 0;
+        t.sweep_with(
+            2,
+            100,
+            |_| 10,
+            |_, s| {
+                rest += s.is_some() as usize;
+                true
+            },
+        );
+        assert_eq!(rest, 1);
+        assert_eq!(t.occupied(), 0);
     }
 
     #[test]

@@ -20,6 +20,7 @@
 
 pub mod counters;
 pub mod flow;
+pub mod reset;
 pub mod select;
 pub mod snapshot;
 pub mod worker;
@@ -176,6 +177,8 @@ pub struct Dataplane {
     from_public_arm: bool,
     /// Drop frames not sent to natrix's MAC (see [`Dataplane::set_mac_filter`]).
     mac_filter: bool,
+    /// Idle connections the sweep found, waiting for their RSTs (`reset`).
+    resets: reset::Resets,
     pub counters: Counters,
 }
 
@@ -186,8 +189,13 @@ impl Dataplane {
         let seed = snap.seed ^ select::mix64(worker as u64 + 1);
         let mut counters = Counters::default();
         counters.ensure_backends(snap.backends.len());
+        let mut flows = FlowTable::new(flow_table_size, select::mix64(seed ^ 0x5eed));
+        if snap.resets_on_idle() {
+            flows.track_seqs();
+        }
         Dataplane {
-            flows: FlowTable::new(flow_table_size, select::mix64(seed ^ 0x5eed)),
+            flows,
+            resets: reset::Resets::new(),
             rng: Rng::new(seed),
             cell,
             snap,
@@ -205,6 +213,9 @@ impl Dataplane {
         if self.cell.generation() != self.snap.generation {
             self.snap = self.cell.load();
             self.counters.ensure_backends(self.snap.backends.len());
+            if self.snap.resets_on_idle() {
+                self.flows.track_seqs();
+            }
         }
     }
 
@@ -240,12 +251,19 @@ impl Dataplane {
     }
 
     /// Frees the flow entries expired at the worker's clock in the next
-    /// `buckets` buckets of the table ([`FlowTable::sweep`]). Between bursts
-    /// only. Returns how many it freed.
+    /// `buckets` buckets of the table ([`FlowTable::sweep_with`]), and
+    /// queues the established connections of `tcp_reset_on_idle` rules
+    /// among them for their RSTs (see `reset`; the sweep stops early when
+    /// that queue is full). Between bursts only. Returns how many it freed.
     pub fn sweep(&mut self, buckets: usize) -> usize {
         let snap = &*self.snap;
-        self.flows
-            .sweep(buckets, self.now, |e| snap.flow_timeout(e))
+        let resets = &mut self.resets;
+        self.flows.sweep_with(
+            buckets,
+            self.now,
+            |e| snap.flow_timeout(e),
+            |e, seqs| reset::on_expired(snap, resets, e, seqs),
+        )
     }
 
     /// The connections in the flow table: the live ones, and those that
@@ -521,6 +539,9 @@ impl Dataplane {
                     if !gone && !reopen {
                         // Established: the common case.
                         self.flows.get_mut(slot).seen(now, Dir::Client, p.tcp_flags);
+                        if svc.reset_on_idle {
+                            self.track_seqs(slot, data, p);
+                        }
                         self.counters.event(Event::FlowHit);
                         return self.forward(data, p, e.backend);
                     }
@@ -537,12 +558,23 @@ impl Dataplane {
                     // A new SYN, or UDP: start over on another backend.
                     (Some(slot), Claim::Free)
                 } else {
+                    // Expired before the sweep came by. A SYN opens a new
+                    // connection on this port, which a RST could hit.
+                    if svc.reset_on_idle && !syn {
+                        reset::reset_expired(snap, &self.flows, &mut self.resets, slot);
+                    }
                     (Some(slot), Claim::Expired)
                 }
             }
-            Lookup::Miss(free) => (free.map(|s| (s, Claim::Free)))
-                .or_else(|| self.flows.reclaim(p.hash, now, |e| snap.flow_timeout(e)))
-                .map_or((None, Claim::Free), |(s, c)| (Some(s), c)),
+            Lookup::Miss(free) => {
+                let found = (free.map(|s| (s, Claim::Free)))
+                    .or_else(|| self.flows.reclaim(p.hash, now, |e| snap.flow_timeout(e)));
+                if let Some((s, Claim::Expired)) = found {
+                    // Another connection's entry, about to be overwritten.
+                    reset::reset_expired(snap, &self.flows, &mut self.resets, s);
+                }
+                found.map_or((None, Claim::Free), |(s, c)| (Some(s), c))
+            }
         };
 
         // Only a new connection comes this far (or a packet served without an
@@ -594,6 +626,9 @@ impl Dataplane {
         }
         self.flows
             .put(slot, p.key, b, flow::initial_flags(p.tcp_flags), now);
+        if svc.reset_on_idle {
+            self.track_seqs(slot, data, p);
+        }
         match claim {
             Claim::Free => {}
             Claim::Expired => self.counters.event(Event::ExpiredReused),
@@ -605,6 +640,14 @@ impl Dataplane {
         self.counters.event(Event::ConnectionCreated);
         bump(&mut self.counters.backend_connections, b);
         self.forward(data, p, b)
+    }
+
+    /// Takes in the sequence numbers of a client segment of the connection
+    /// in `slot`, for its RSTs when it goes idle (`reset`).
+    #[inline(always)]
+    fn track_seqs(&mut self, slot: flow::Slot, data: &[u8], p: &Pending) {
+        let (seq, len, flags, ack) = reset::segment_numbers(&data[p.at.l4()..p.at.end()]);
+        self.flows.track(slot, seq, len, flags, ack);
     }
 
     #[inline(always)]

@@ -106,6 +106,9 @@ pub struct Service {
     pub mode: Mode,
     /// The rule's timeouts by TCP state ([`Entry::timeout`] picks one).
     pub timeouts: Timeouts,
+    /// `tcp_reset_on_idle`: an established connection that reaches its idle
+    /// timeout is reset both ways.
+    pub reset_on_idle: bool,
     /// Pool index (`u16::MAX` for NAT rules).
     pub pool: u16,
     /// Backend ids in table-slot order (append-only: removed ones stay, weight 0).
@@ -237,6 +240,12 @@ impl Snapshot {
         self.services
             .get(flow::key_service(e.key) as usize)
             .map_or(0, |s| e.timeout(&s.timeouts))
+    }
+
+    /// Whether some rule resets its idle connections (then the flow tables
+    /// keep sequence numbers).
+    pub fn resets_on_idle(&self) -> bool {
+        self.services.iter().any(|s| s.reset_on_idle)
     }
 
     /// Whether `addr` is a frontend address or one of the appliance's own.
