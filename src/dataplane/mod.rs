@@ -646,8 +646,9 @@ impl Dataplane {
     /// in `slot`, for its RSTs when it goes idle (`reset`).
     #[inline(always)]
     fn track_seqs(&mut self, slot: flow::Slot, data: &[u8], p: &Pending) {
-        let (seq, len, flags, ack) = reset::segment_numbers(&data[p.at.l4()..p.at.end()]);
-        self.flows.track(slot, seq, len, flags, ack);
+        if let Some((seq, len, flags, ack)) = reset::segment_numbers(&data[p.at.l4()..p.at.end()]) {
+            self.flows.track(slot, seq, len, flags, ack);
+        }
     }
 
     #[inline(always)]

@@ -100,12 +100,15 @@ pub(super) fn reset_expired(snap: &Snapshot, flows: &FlowTable, resets: &mut Res
 
 /// A client segment's sequence number, payload length, flags and
 /// acknowledgment number (for [`Seqs::update`]), from the TCP header at the
-/// start of `l4` (checked by the first pass), `l4` ending with the datagram.
+/// start of `l4`, `l4` ending with the datagram. None if `l4` is shorter
+/// than a TCP header (the first pass has checked that it is not).
 #[inline(always)]
-pub(super) fn segment_numbers(l4: &[u8]) -> (u32, u32, u8, u32) {
-    let t = tcp::Packet::new_unchecked(l4);
+pub(super) fn segment_numbers(l4: &[u8]) -> Option<(u32, u32, u8, u32)> {
+    // A fixed-size header: the accessors' bounds checks fold away.
+    let h: &[u8; TCP_LEN] = l4.first_chunk()?;
+    let t = tcp::Packet::new_unchecked(&h[..]);
     let len = l4.len().saturating_sub(usize::from(t.header_len())) as u32;
-    (t.seq_number(), len, t.flags(), t.ack_number())
+    Some((t.seq_number(), len, t.flags(), t.ack_number()))
 }
 
 impl Dataplane {
