@@ -217,6 +217,10 @@ struct BenchArgs {
     /// Print the results as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Measure with `tcp_reset_on_idle` on the benchmark's rule (its
+    /// sequence-number tracking; nothing goes idle during a benchmark).
+    #[arg(long)]
+    tcp_reset_on_idle: bool,
 }
 
 #[derive(Args)]
@@ -239,7 +243,17 @@ fn main() -> ExitCode {
         Command::Replay(a) => cmd_replay(a),
         Command::Gen(a) => cmd_gen(a),
         Command::Bench(a) => {
-            app::bench::command(a.flows, a.workers, a.seconds, a.control.as_deref(), a.json)
+            let opts = app::bench::BenchOptions {
+                tcp_reset_on_idle: a.tcp_reset_on_idle,
+            };
+            app::bench::command(
+                a.flows,
+                a.workers,
+                a.seconds,
+                a.control.as_deref(),
+                a.json,
+                opts,
+            )
         }
         Command::Demo(a) => app::demo::command(a.config.as_deref(), &a.dir, a.json),
         Command::Run(a) => cmd_run(a),

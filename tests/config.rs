@@ -6,7 +6,8 @@
 
 use natrix::config::{
     default_maglev_table_size, is_prime, Config, ConfigError, DEFAULT_FLOW_TABLE_SIZE,
-    DEFAULT_IDLE_TIMEOUT_MINS, DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_TRANSITORY_TIMEOUT_SECS,
+    DEFAULT_IDLE_TIMEOUT_MINS, DEFAULT_MAGLEV_TABLE_SIZE, DEFAULT_SYN_TIMEOUT_SECS,
+    DEFAULT_TRANSITORY_TIMEOUT_MINS,
 };
 use natrix::dataplane::select::Mode;
 use natrix::wire::{IpProtocol as L4Proto, MacAddr};
@@ -352,10 +353,7 @@ fn defaults_and_accepted_shapes() {
             assert!(c.frontends.is_empty() && c.pools.is_empty() && c.rules.is_empty());
             assert!(c.appliance.addresses.is_empty());
             assert_eq!(c.appliance.flow_table_size, DEFAULT_FLOW_TABLE_SIZE);
-            assert_eq!(
-                c.appliance.transitory_timeout_secs,
-                DEFAULT_TRANSITORY_TIMEOUT_SECS
-            );
+            assert_eq!(c.appliance.transitory_timeout_secs, DEFAULT_SYN_TIMEOUT_SECS);
             // Not configured: replays use DEFAULT_SEED, `natrix run` a random one.
             assert_eq!(c.appliance.seed, None);
         }),
@@ -363,6 +361,10 @@ fn defaults_and_accepted_shapes() {
             let r = &c.rules[0];
             assert_eq!(r.mode, Mode::Random);
             assert_eq!(r.idle_timeout_mins, DEFAULT_IDLE_TIMEOUT_MINS);
+            assert_eq!(r.transitory_timeout_mins, DEFAULT_TRANSITORY_TIMEOUT_MINS);
+            assert_eq!(r.syn_timeout_secs, DEFAULT_SYN_TIMEOUT_SECS);
+            let t = r.timeouts();
+            assert_eq!((t.syn, t.established, t.transitory), (10, 240, 240));
             assert_eq!(r.maglev_table_size, DEFAULT_MAGLEV_TABLE_SIZE);
             assert!(c.pools[0].backends.iter().all(|b| b.weight == 1));
         }),
@@ -383,6 +385,31 @@ seed = 9223372036854775807
                 assert_eq!(c.appliance.transitory_timeout_secs, 3600);
                 assert_eq!(c.appliance.seed, Some(i64::MAX as u64));
             },
+        ),
+        parses(
+            "a rule's timeouts, up to RFC 5382's 2 h 4 min",
+            format!("{GOOD}idle_timeout = 124\ntransitory_timeout = 124\nsyn_timeout = 3600\n"),
+            |c| {
+                let t = c.rules[0].timeouts();
+                assert_eq!((t.syn, t.established, t.transitory), (3600, 7440, 7440));
+            },
+        ),
+        parses(
+            "appliance.transitory_timeout is the default SYN-only timeout",
+            GOOD.replacen("[[frontend]]", "transitory_timeout = 30\n\n[[frontend]]", 1),
+            |c| {
+                let r = &c.rules[0];
+                assert_eq!(r.syn_timeout_secs, 30);
+                assert_eq!(r.transitory_timeout_mins, DEFAULT_TRANSITORY_TIMEOUT_MINS);
+            },
+        ),
+        parses(
+            "a rule's syn_timeout wins over appliance.transitory_timeout",
+            format!(
+                "{}syn_timeout = 5\n",
+                GOOD.replacen("[[frontend]]", "transitory_timeout = 30\n\n[[frontend]]", 1)
+            ),
+            |c| assert_eq!(c.rules[0].syn_timeout_secs, 5),
         ),
         parses(
             "inline tables work too",
@@ -873,12 +900,62 @@ fn numbers_out_of_range() {
             &[phrase],
         ));
     }
-    for (value, phrase) in [("3", "from 4 to 100"), ("101", "101 is out of range")] {
-        cases.push(fails(
-            format!("idle_timeout = {value}"),
-            format!("{GOOD}idle_timeout = {value}\n"),
-            Line::Of("idle_timeout"),
+    let rule: [(&str, &str, &str, &str); 8] = [
+        (
+            "idle_timeout",
             "rule[0].idle_timeout",
+            "3",
+            "expected a number of minutes from 4 to 124",
+        ),
+        (
+            "idle_timeout",
+            "rule[0].idle_timeout",
+            "125",
+            "125 is out of range",
+        ),
+        (
+            "transitory_timeout",
+            "rule[0].transitory_timeout",
+            "3",
+            "expected a number of minutes from 4 to 124",
+        ),
+        (
+            "transitory_timeout",
+            "rule[0].transitory_timeout",
+            "125",
+            "125 is out of range",
+        ),
+        (
+            "transitory_timeout",
+            "rule[0].transitory_timeout",
+            "-1",
+            "-1 is out of range",
+        ),
+        (
+            "syn_timeout",
+            "rule[0].syn_timeout",
+            "0",
+            "expected a number of seconds from 1 to 3600",
+        ),
+        (
+            "syn_timeout",
+            "rule[0].syn_timeout",
+            "3601",
+            "3601 is out of range",
+        ),
+        (
+            "syn_timeout",
+            "rule[0].syn_timeout",
+            "\"10s\"",
+            "invalid type",
+        ),
+    ];
+    for (key, field, value, phrase) in rule {
+        cases.push(fails(
+            format!("{key} = {value}"),
+            format!("{GOOD}{key} = {value}\n"),
+            Line::Of(key),
+            field,
             &[phrase],
         ));
     }

@@ -11,7 +11,7 @@ mod support;
 
 use natrix::config::Backend;
 use natrix::dataplane::counters::{DropReason, Event};
-use natrix::dataplane::flow::FLAG_TRANSITORY;
+use natrix::dataplane::flow::TcpState;
 use natrix::dataplane::select::Mode;
 use natrix::dataplane::snapshot::Snapshot;
 use natrix::dataplane::Verdict;
@@ -1301,52 +1301,50 @@ fn expired_maglev_connection_is_recreated_by_hash() {
     assert_eq!(lb.event(Event::ConnectionCreated), 2);
 }
 
-fn flags_of(lb: &Lb, port: u16) -> u8 {
+fn state_of(lb: &Lb, port: u16) -> TcpState {
     let mut f = None;
     lb.dp.flows().for_each(|e| {
         if (e.key >> 16) as u16 == port && (e.key >> 32) as u32 == u32::from(CLIENT) {
-            f = Some(e.flags);
+            f = Some(e.state());
         }
     });
     f.expect("no entry")
 }
 
 #[test]
-fn fin_and_rst_make_a_connection_transitory() {
+fn rst_closes_a_connection_and_a_client_fin_half_closes_it() {
+    // RFC 7857 section 2.2: a RST closes a connection, a FIN from one side
+    // only half-closes it (issue 8, defect 2: a client FIN used to make the
+    // connection transitory, so the client's ACKs of a download were
+    // dropped as `no-flow` 10 s later).
     let mut lb = Lb::new();
     let snap = lb.snap();
     for (port, close) in [(53000u16, TCP_FIN | TCP_ACK), (53001, TCP_RST)] {
+        let rst = close == TCP_RST;
         let c = client(port);
         let syn = Pkt::tcp(c, WEB, TCP_SYN);
         let ack = Pkt::tcp(c, WEB, TCP_ACK);
         let fin = Pkt::tcp(c, WEB, close);
         lb.dp.set_clock(100);
         lb.expect("SYN", &syn.build(), &Want::Any(any(&snap, &syn)));
-        assert_ne!(
-            flags_of(&lb, port) & FLAG_TRANSITORY,
-            0,
-            "SYN-only is transitory"
-        );
+        assert_eq!(state_of(&lb, port), TcpState::SynOnly);
         lb.dp.set_clock(101);
         lb.expect("ACK", &ack.build(), &Want::Same(any(&snap, &ack)));
-        assert_eq!(flags_of(&lb, port) & FLAG_TRANSITORY, 0, "established");
+        assert_eq!(state_of(&lb, port), TcpState::Established);
         lb.dp.set_clock(102);
         lb.expect("FIN/RST", &fin.build(), &Want::Same(any(&snap, &fin)));
-        assert_ne!(
-            flags_of(&lb, port) & FLAG_TRANSITORY,
-            0,
-            "closing is transitory"
-        );
-        // An ACK after the FIN does not make it established again.
-        lb.dp.set_clock(102 + TRANSITORY_SECS);
+        let (after, timeout) = if rst {
+            (TcpState::Closing, WEB_TRANSITORY_SECS)
+        } else {
+            (TcpState::FinClient, WEB_IDLE_SECS)
+        };
+        assert_eq!(state_of(&lb, port), after);
+        // An ACK after the FIN or RST does not make it established again.
+        lb.dp.set_clock(102 + timeout);
         lb.expect("last ACK", &ack.build(), &Want::Same(any(&snap, &ack)));
-        assert_ne!(flags_of(&lb, port) & FLAG_TRANSITORY, 0, "still closing");
-        lb.dp.set_clock(102 + 2 * TRANSITORY_SECS + 1);
-        lb.expect(
-            "ACK after the transitory timeout",
-            &ack.build(),
-            &Want::Drop(NoFlow),
-        );
+        assert_eq!(state_of(&lb, port), after, "still");
+        lb.dp.set_clock(102 + 2 * timeout + 1);
+        lb.expect("ACK after the timeout", &ack.build(), &Want::Drop(NoFlow));
     }
 }
 
@@ -1493,8 +1491,8 @@ fn new_connection_on_a_closed_client_port_becomes_established() {
         "the reused port is a second connection"
     );
     assert_eq!(
-        flags_of(&lb, 54000) & FLAG_TRANSITORY,
-        0,
+        state_of(&lb, 54000),
+        TcpState::Established,
         "established again"
     );
 }

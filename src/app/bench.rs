@@ -56,6 +56,9 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
             pool: 0,
             mode: Mode::Random,
             idle_timeout_mins: 4,
+            transitory_timeout_mins: 4,
+            syn_timeout_secs: 10,
+            tcp_reset_on_idle: false,
             maglev_table_size: 65537,
         }],
         nat_rules: vec![],
@@ -177,6 +180,13 @@ impl BenchReport {
     }
 }
 
+/// Variants of the benchmark's rule.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BenchOptions {
+    /// `tcp_reset_on_idle` on the rule: the cost of tracking sequence numbers.
+    pub tcp_reset_on_idle: bool,
+}
+
 /// `natrix bench`: runs the benchmark and prints its report, as a table or
 /// as JSON.
 pub fn command(
@@ -185,8 +195,9 @@ pub fn command(
     seconds: f64,
     control: Option<&std::path::Path>,
     json: bool,
+    opts: BenchOptions,
 ) -> crate::app::CommandResult {
-    let r = run(flows, workers, seconds, control)?;
+    let r = run_with(flows, workers, seconds, control, opts)?;
     if json {
         println!("{}", r.to_json());
     } else {
@@ -202,12 +213,25 @@ pub fn run(
     seconds: f64,
     control: Option<&std::path::Path>,
 ) -> Result<BenchReport, String> {
+    run_with(flows, workers, seconds, control, BenchOptions::default())
+}
+
+/// [`run`], with the rule's variant `opts`.
+pub fn run_with(
+    flows: u64,
+    workers: usize,
+    seconds: f64,
+    control: Option<&std::path::Path>,
+    opts: BenchOptions,
+) -> Result<BenchReport, String> {
     let workers = workers.clamp(1, 64);
     if flows == 0 || flows > 100_000_000 {
         return Err("--flows must be 1 to 100000000".into());
     }
     let per = flows.div_ceil(workers as u64);
-    let cp = ControlPlane::new(bench_config(per as u32)).map_err(|e| e.to_string())?;
+    let mut config = bench_config(per as u32);
+    config.rules[0].tcp_reset_on_idle = opts.tcp_reset_on_idle;
+    let cp = ControlPlane::new(config).map_err(|e| e.to_string())?;
     let cell = cp.cell();
     let table = cp.config().appliance.flow_table_size;
     let server = control

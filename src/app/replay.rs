@@ -348,6 +348,21 @@ impl Port for CapturePort<'_> {
         }
     }
 
+    /// A buffer for a packet natrix builds (an idle RST): written to the
+    /// output after the last frame received, with its time.
+    fn alloc(&mut self, len: usize) -> Option<HeapBuf> {
+        let mut buf = self.pool.pop()?;
+        buf.set_len(len);
+        buf.seq = match (self.pass, self.pos) {
+            (0, 0) => 0,
+            (0, p) => u64::from(self.indices[p - 1]),
+            // The first pass has just ended.
+            (1, 0) => self.indices.last().map_or(u64::MAX, |&i| u64::from(i)),
+            _ => u64::MAX,
+        };
+        Some(buf)
+    }
+
     fn clock(&self) -> u32 {
         self.clock
     }

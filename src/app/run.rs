@@ -590,6 +590,13 @@ impl<'pool> Port for RunPort<'pool> {
         }
     }
 
+    fn alloc(&mut self, len: usize) -> Option<Mbuf<'pool>> {
+        match self {
+            RunPort::Real(q) => q.alloc(len),
+            RunPort::Synthetic(s) => s.inner.alloc(len),
+        }
+    }
+
     #[inline(always)]
     fn clock(&self) -> u32 {
         match self {

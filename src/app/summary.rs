@@ -79,6 +79,7 @@ impl Summary {
         json!({
             "packets_in": self.packets_in,
             "packets_out": self.packets_out,
+            "packets_originated": self.counters.originated,
             "dropped": self.dropped(),
             "drops": drops,
             "events": events,
@@ -107,6 +108,10 @@ impl Summary {
             if self.loops == 1 { "" } else { "s" }
         );
         let _ = writeln!(s, "packets out  {:>12}", self.packets_out);
+        if self.counters.originated > 0 {
+            // Built by natrix (idle RSTs): in + originated = out + dropped.
+            let _ = writeln!(s, "originated   {:>12}", self.counters.originated);
+        }
         let _ = writeln!(s, "dropped      {:>12}", self.dropped());
         let _ = writeln!(
             s,

@@ -185,6 +185,11 @@ pub enum Problem {
         port: u16,
         frontend: String,
     },
+    /// `tcp_reset_on_idle = true` on a rule whose frontend is not TCP.
+    ResetOnIdleNotTcp {
+        frontend: String,
+        protocol: IpProtocol,
+    },
 }
 
 /// A field whose value is one of a few fixed words.
@@ -435,6 +440,11 @@ impl fmt::Display for Problem {
             } => write!(
                 f,
                 "backend {address}:{port} is the endpoint of frontend \"{frontend}\" itself: expected a backend other than the frontend it serves"
+            ),
+            ResetOnIdleNotTcp { frontend, protocol } => write!(
+                f,
+                "frontend \"{frontend}\" is {}: tcp_reset_on_idle resets TCP connections, expected a TCP frontend or no tcp_reset_on_idle",
+                protocol.name()
             ),
         }
     }

@@ -21,6 +21,7 @@ mod validate;
 
 pub use error::{Ambiguity, ConfigError, Named, Problem, User};
 
+use crate::dataplane::flow::Timeouts;
 use crate::dataplane::select::Mode;
 use crate::wire::{IpProtocol, MacAddr};
 use locate::Cx;
@@ -31,10 +32,17 @@ use std::time::Duration;
 
 /// Default flow-table capacity per worker (connections).
 pub const DEFAULT_FLOW_TABLE_SIZE: u32 = 1 << 20;
-/// Default transitory timeout (half-open SYN, FIN or RST seen), seconds.
-pub const DEFAULT_TRANSITORY_TIMEOUT_SECS: u32 = 10;
-/// Default idle timeout of a rule, minutes (the cloud balancers' 4).
+/// Default SYN-only (half-open) timeout, seconds: of `appliance.transitory_timeout`,
+/// which is in turn the default of each rule's `syn_timeout`. Short, so that
+/// the entries of a SYN flood clear quickly.
+pub const DEFAULT_SYN_TIMEOUT_SECS: u32 = 10;
+/// Default idle timeout of a rule (established connections, UDP too),
+/// minutes: the cloud load balancers' 4, below RFC 5382 REQ-5's 124, so that
+/// abandoned connections leave the tables sooner.
 pub const DEFAULT_IDLE_TIMEOUT_MINS: u32 = 4;
+/// Default transitory timeout of a rule (a closing connection that was
+/// established: FINs both ways or a RST), minutes: RFC 5382 REQ-5's 4.
+pub const DEFAULT_TRANSITORY_TIMEOUT_MINS: u32 = 4;
 /// Default Maglev lookup-table size (prime).
 pub const DEFAULT_MAGLEV_TABLE_SIZE: u32 = 65537;
 
@@ -56,14 +64,20 @@ pub const MIN_PORT: u16 = 1;
 pub const MIN_FLOW_TABLE_SIZE: u32 = 1024;
 /// Largest accepted `appliance.flow_table_size` (2^28).
 pub const MAX_FLOW_TABLE_SIZE: u32 = 1 << 28;
-/// Smallest accepted `appliance.transitory_timeout`, seconds.
-pub const MIN_TRANSITORY_TIMEOUT_SECS: u32 = 1;
-/// Largest accepted `appliance.transitory_timeout`, seconds.
-pub const MAX_TRANSITORY_TIMEOUT_SECS: u32 = 3600;
-/// Smallest accepted `rule.idle_timeout`, minutes.
+/// Smallest accepted SYN-only timeout (`rule.syn_timeout`,
+/// `appliance.transitory_timeout`), seconds.
+pub const MIN_SYN_TIMEOUT_SECS: u32 = 1;
+/// Largest accepted SYN-only timeout, seconds.
+pub const MAX_SYN_TIMEOUT_SECS: u32 = 3600;
+/// Smallest accepted `rule.idle_timeout`, minutes (RFC 5382 REQ-5 asks for
+/// 124 at least; 4 is the cloud load balancers' smallest).
 pub const MIN_IDLE_TIMEOUT_MINS: u32 = 4;
-/// Largest accepted `rule.idle_timeout`, minutes.
-pub const MAX_IDLE_TIMEOUT_MINS: u32 = 100;
+/// Largest accepted `rule.idle_timeout`, minutes: RFC 5382 REQ-5's 2 h 4 min.
+pub const MAX_IDLE_TIMEOUT_MINS: u32 = 124;
+/// Smallest accepted `rule.transitory_timeout`, minutes (RFC 5382 REQ-5).
+pub const MIN_TRANSITORY_TIMEOUT_MINS: u32 = 4;
+/// Largest accepted `rule.transitory_timeout`, minutes.
+pub const MAX_TRANSITORY_TIMEOUT_MINS: u32 = 124;
 /// Largest accepted backend weight (in the file and through the control
 /// socket); the smallest is 0, draining.
 pub const MAX_WEIGHT: u32 = 1000;
@@ -97,7 +111,8 @@ pub struct Appliance {
     pub gateway_mac: MacAddr,
     /// Flow-table capacity per worker, in connections.
     pub flow_table_size: u32,
-    /// Timeout of half-open and closing TCP connections, seconds.
+    /// `appliance.transitory_timeout`: the SYN-only (half-open) timeout,
+    /// seconds, of the rules that do not set their own `syn_timeout`.
     pub transitory_timeout_secs: u32,
     /// Seed of the workers' random backend choice, when configured. Without
     /// it, replays use [`DEFAULT_SEED`] (so they repeat) and `natrix run` a
@@ -302,7 +317,15 @@ pub struct Rule {
     /// Index into `Config::pools`.
     pub pool: usize,
     pub mode: Mode,
+    /// Established connections (half-closed ones too) and UDP, minutes.
     pub idle_timeout_mins: u32,
+    /// Closing connections that were established, minutes.
+    pub transitory_timeout_mins: u32,
+    /// SYN-only (half-open) connections, seconds.
+    pub syn_timeout_secs: u32,
+    /// Send a RST both ways when an established connection reaches its
+    /// idle timeout (TCP frontends only).
+    pub tcp_reset_on_idle: bool,
     /// Maglev lookup-table size (prime, at least 100 x backends).
     pub maglev_table_size: u32,
 }
@@ -313,6 +336,17 @@ pub struct NatRule {
     /// Index into `Config::frontends`.
     pub frontend: usize,
     pub backend: Backend,
+}
+
+impl Rule {
+    /// The rule's timeouts in seconds, as the data path applies them.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            syn: self.syn_timeout_secs,
+            established: self.idle_timeout_mins * 60,
+            transitory: self.transitory_timeout_mins * 60,
+        }
+    }
 }
 
 impl Config {

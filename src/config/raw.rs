@@ -95,6 +95,9 @@ pub(super) struct RawRule {
     pub(super) pool: Option<Spanned<String>>,
     pub(super) mode: Option<Spanned<String>>,
     pub(super) idle_timeout: Option<Spanned<i64>>,
+    pub(super) transitory_timeout: Option<Spanned<i64>>,
+    pub(super) syn_timeout: Option<Spanned<i64>>,
+    pub(super) tcp_reset_on_idle: Option<Spanned<bool>>,
     pub(super) maglev_table_size: Option<Spanned<i64>>,
 }
 

@@ -64,7 +64,14 @@ impl Cx<'_> {
             .rule
             .iter()
             .enumerate()
-            .map(|(i, r)| self.rule(r, User::Rule(i), &mut links))
+            .map(|(i, r)| {
+                self.rule(
+                    r,
+                    User::Rule(i),
+                    &mut links,
+                    appliance.transitory_timeout_secs,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let nat_rules = raw
             .nat_rule
@@ -274,13 +281,15 @@ impl Cx<'_> {
                 "a number of connections",
             )?,
         };
+        // The rules' default SYN-only timeout (closing connections have the
+        // rules' own `transitory_timeout`, in minutes).
         let transitory_timeout_secs = match &a.transitory_timeout {
-            None => DEFAULT_TRANSITORY_TIMEOUT_SECS,
+            None => DEFAULT_SYN_TIMEOUT_SECS,
             Some(v) => self.u32_in(
                 v,
                 "appliance.transitory_timeout",
-                MIN_TRANSITORY_TIMEOUT_SECS,
-                MAX_TRANSITORY_TIMEOUT_SECS,
+                MIN_SYN_TIMEOUT_SECS,
+                MAX_SYN_TIMEOUT_SECS,
                 "a number of seconds",
             )?,
         };
@@ -687,12 +696,14 @@ impl Cx<'_> {
 
     // ---- [[rule]] ------------------------------------------------------
 
-    /// One load-balancing rule.
+    /// One load-balancing rule; `syn_default` is its SYN-only timeout
+    /// unless it sets one (`appliance.transitory_timeout`).
     fn rule(
         &self,
         raw: &Spanned<RawRule>,
         user: User,
         links: &mut Links,
+        syn_default: u32,
     ) -> Result<Rule, ConfigError> {
         let span = raw.span();
         let r = raw.get_ref();
@@ -738,11 +749,45 @@ impl Cx<'_> {
                 "a number of minutes",
             )?,
         };
+        let transitory_timeout_mins = match &r.transitory_timeout {
+            None => DEFAULT_TRANSITORY_TIMEOUT_MINS,
+            Some(v) => self.u32_in(
+                v,
+                &format!("{path}.transitory_timeout"),
+                MIN_TRANSITORY_TIMEOUT_MINS,
+                MAX_TRANSITORY_TIMEOUT_MINS,
+                "a number of minutes",
+            )?,
+        };
+        let syn_timeout_secs = match &r.syn_timeout {
+            None => syn_default,
+            Some(v) => self.u32_in(
+                v,
+                &format!("{path}.syn_timeout"),
+                MIN_SYN_TIMEOUT_SECS,
+                MAX_SYN_TIMEOUT_SECS,
+                "a number of seconds",
+            )?,
+        };
 
         let maglev_table_size =
             self.maglev_table_size(r, pool_name, path, mode, &links.pools[pool])?;
 
         let protocol = links.frontends[frontend].protocol;
+        let tcp_reset_on_idle = match &r.tcp_reset_on_idle {
+            Some(v) if *v.get_ref() && !matches!(protocol, IpProtocol::Tcp) => {
+                return Err(self.err(
+                    v.span(),
+                    format!("{path}.tcp_reset_on_idle"),
+                    Problem::ResetOnIdleNotTcp {
+                        frontend: links.frontends[frontend].name.clone(),
+                        protocol,
+                    },
+                ))
+            }
+            Some(v) => *v.get_ref(),
+            None => false,
+        };
         for b in &links.pools[pool].backends {
             check_backend_endpoint(b.address, b.port, &links.frontends[frontend])
                 .map_err(|p| self.err(pool_name.span(), format!("{path}.pool"), p))?;
@@ -761,6 +806,9 @@ impl Cx<'_> {
             pool,
             mode,
             idle_timeout_mins,
+            transitory_timeout_mins,
+            syn_timeout_secs,
+            tcp_reset_on_idle,
             maglev_table_size,
         })
     }

@@ -2,6 +2,7 @@
 //! publishes each result as one new [`Snapshot`] for the workers.
 
 use crate::config::{self, Config};
+use crate::dataplane::flow::Timeouts;
 use crate::dataplane::select::{self, MaglevTable, Mode, WeightedTable};
 use crate::dataplane::snapshot::{
     endpoint_key, BackendEntry, BackendStatus, EndpointMap, Service, ServiceKind, Snapshot,
@@ -123,7 +124,12 @@ impl ControlPlane {
                 addr_raw: u32::from(fe.address),
                 kind: ServiceKind::Balance,
                 mode: Mode::Random,
-                idle_timeout_secs: config::DEFAULT_IDLE_TIMEOUT_MINS * 60,
+                timeouts: Timeouts {
+                    syn: config.appliance.transitory_timeout_secs,
+                    established: config::DEFAULT_IDLE_TIMEOUT_MINS * 60,
+                    transitory: config::DEFAULT_TRANSITORY_TIMEOUT_MINS * 60,
+                },
+                reset_on_idle: false,
                 pool: u16::MAX,
                 members: Vec::new(),
                 pool_down: false,
@@ -133,7 +139,8 @@ impl ControlPlane {
             let mut list: Vec<(config::Backend, u16)> = Vec::new();
             if let Some(r) = rule {
                 svc.mode = r.mode;
-                svc.idle_timeout_secs = r.idle_timeout_mins * 60;
+                svc.timeouts = r.timeouts();
+                svc.reset_on_idle = r.tcp_reset_on_idle;
                 svc.pool = r.pool as u16;
                 for b in &config.pools[r.pool].backends {
                     list.push((b.clone(), r.pool as u16));
@@ -373,11 +380,10 @@ impl ControlPlane {
     }
 
     /// How long after its removal a connection may still name a backend of
-    /// service `s`: its idle timeout (or the transitory one, if longer).
+    /// service `s`: the longest of its timeouts.
     fn grace_secs(&self, s: usize) -> u64 {
-        let idle = u64::from(self.services[s].idle_timeout_secs);
-        let transitory = u64::from(self.config.appliance.transitory_timeout_secs);
-        idle.max(transitory)
+        let t = self.services[s].timeouts;
+        u64::from(t.established.max(t.transitory).max(t.syn))
     }
 
     /// Advances the control plane's clock to `now_secs` (seconds since any
@@ -600,7 +606,6 @@ impl ControlPlane {
             generation: self.generation,
             mac: a.mac,
             gateway_mac: a.gateway_mac,
-            transitory_timeout_secs: a.transitory_timeout_secs,
             seed: self.seed,
             flow_table_size: a.flow_table_size,
             pool_names: self.config.pools.iter().map(|p| p.name.clone()).collect(),
@@ -682,7 +687,6 @@ fn empty_snapshot() -> Snapshot {
         generation: 0,
         mac: MacAddr::ZERO,
         gateway_mac: MacAddr::ZERO,
-        transitory_timeout_secs: config::DEFAULT_TRANSITORY_TIMEOUT_SECS,
         seed: 0,
         flow_table_size: config::DEFAULT_FLOW_TABLE_SIZE,
         pool_names: Vec::new(),

@@ -145,6 +145,12 @@ reasons! {
         HandedOff = "handed-off",
         /// Packets handed over by another worker (received there).
         HandedIn = "handed-in",
+        /// RSTs natrix sent for established connections of a
+        /// `tcp_reset_on_idle` rule that reached their idle timeout: one to
+        /// the client and one to the backend per connection.
+        IdleReset = "idle-reset",
+        /// Such RSTs not built: the port had no buffer to give.
+        IdleResetNoBuffer = "idle-reset-no-buffer",
     }
 }
 
@@ -153,6 +159,9 @@ reasons! {
 pub struct Counters {
     pub rx: u64,
     pub tx: u64,
+    /// Packets natrix built itself (idle RSTs), not received: so
+    /// rx + originated == tx + dropped.
+    pub originated: u64,
     pub drops: [u64; DropReason::COUNT],
     pub events: [u64; Event::COUNT],
     /// New connections per backend id.
@@ -196,6 +205,7 @@ impl Counters {
     pub fn add(&mut self, o: &Counters) {
         self.rx += o.rx;
         self.tx += o.tx;
+        self.originated += o.originated;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
             *a += b;
         }
@@ -222,6 +232,7 @@ impl Counters {
 pub struct SharedCounters {
     rx: AtomicU64,
     tx: AtomicU64,
+    originated: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
     events: [AtomicU64; Event::COUNT],
     active_connections: AtomicU64,
@@ -235,6 +246,7 @@ impl SharedCounters {
         SharedCounters {
             rx: AtomicU64::new(0),
             tx: AtomicU64::new(0),
+            originated: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
             events: std::array::from_fn(|_| AtomicU64::new(0)),
             active_connections: AtomicU64::new(0),
@@ -247,6 +259,7 @@ impl SharedCounters {
     pub fn publish(&self, c: &Counters, active_connections: u64) {
         self.rx.store(c.rx, Ordering::Relaxed);
         self.tx.store(c.tx, Ordering::Relaxed);
+        self.originated.store(c.originated, Ordering::Relaxed);
         for (a, v) in self.drops.iter().zip(c.drops.iter()) {
             a.store(*v, Ordering::Relaxed);
         }
@@ -274,6 +287,7 @@ impl SharedCounters {
         let c = Counters {
             rx: self.rx.load(Ordering::Relaxed),
             tx: self.tx.load(Ordering::Relaxed),
+            originated: self.originated.load(Ordering::Relaxed),
             drops: std::array::from_fn(|i| self.drops[i].load(Ordering::Relaxed)),
             events: std::array::from_fn(|i| self.events[i].load(Ordering::Relaxed)),
             backend_connections: self

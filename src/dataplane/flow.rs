@@ -20,28 +20,138 @@
 //! freed slot never needs a tombstone.
 
 use crate::dataplane::select::mix64;
+use crate::wire::tcp;
 
 /// Entries per bucket.
 pub const WAYS: usize = 4;
 
-// The flags of an entry (`Entry::flags`), and how a packet changes them.
+// TCP state of an entry (`Entry::flags`), after RFC 7857 section 2.2 (the
+// state machine of RFC 6146 section 3.5.2, reduced to what picks a timeout):
+//
+// ```text
+//  client SYN ──► SYN-ONLY ──(client segment without SYN)──► ESTABLISHED
+//                    │                                        │        │
+//                  RST                           FIN from one side    RST
+//                    ▼                                        ▼        │
+//          SYN-ONLY + CLOSING           FIN-CLIENT or FIN-BACKEND      │
+//          (SYN-only timeout)          (half-closed: still established) │
+//                                                 │ FIN from the other │
+//                                                 ▼ side, or RST       ▼
+//                                              CLOSING ◄───────────────┘
+// ```
+//
+// A new SYN from the client on a closing entry opens a new connection. UDP
+// entries have no flag: established, with the rule's idle timeout.
 
-/// Entry flag: half-open (SYN only) or closing (FIN or RST seen); expires after
-/// the transitory timeout instead of the rule's idle timeout.
-pub const FLAG_TRANSITORY: u8 = 1;
+/// Entry flag: only the client's SYN seen (half-open, never established);
+/// expires after the rule's SYN-only timeout, so that a SYN flood clears.
+pub const FLAG_SYN_ONLY: u8 = 1;
 
-/// Entry flag: FIN or RST seen; stays transitory until it expires, and a new
-/// SYN on it opens a new connection.
+/// Entry flag: closing (FINs both ways, or a RST either way); expires after
+/// the rule's transitory timeout, and a new SYN on it opens a new connection.
 pub const FLAG_CLOSING: u8 = 2;
 
-/// The flags of a new connection's entry, from its first packet: `syn` (a
-/// TCP SYN without ACK) and `closing` (a TCP FIN or RST).
+/// Entry flag: a FIN seen from the client (half-closed toward the backend).
+pub const FLAG_FIN_CLIENT: u8 = 4;
+
+/// Entry flag: a FIN seen from the backend (half-closed toward the client).
+pub const FLAG_FIN_BACKEND: u8 = 8;
+
+/// Entry flag: the table's side array holds this connection's sequence
+/// numbers ([`Seqs`]; rules with `tcp_reset_on_idle` only).
+pub const FLAG_SEQS: u8 = 16;
+
+/// What a RST needs to be accepted by each end of an idle connection (RFC
+/// 5961 section 3.2: a RST whose sequence number is exactly the receiver's
+/// RCV.NXT resets the connection), tracked from the client's segments
+/// alone: on an idle connection every byte has been acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Seqs {
+    /// The client's next sequence number (its last segment's sequence
+    /// number plus its length, SYN and FIN counting one): the backend's
+    /// RCV.NXT.
+    pub client_next: u32,
+    /// The last acknowledgment number the client sent: the client's RCV.NXT.
+    pub client_ack: u32,
+}
+
+impl Seqs {
+    /// Takes in a client segment's numbers: sequence `seq`, `len` bytes of
+    /// payload, TCP flags `tcp_flags`, acknowledgment `ack`. A number only
+    /// moves forward (in sequence space, RFC 1982), so a retransmission or
+    /// a reordered segment does not take it back; `first` takes them as
+    /// they are.
+    #[inline(always)]
+    pub fn update(&mut self, first: bool, seq: u32, len: u32, tcp_flags: u8, ack: u32) {
+        let ctl =
+            u32::from(tcp_flags & tcp::FLAG_SYN != 0) + u32::from(tcp_flags & tcp::FLAG_FIN != 0);
+        let next = seq.wrapping_add(len).wrapping_add(ctl);
+        if first || (next.wrapping_sub(self.client_next) as i32) > 0 {
+            self.client_next = next;
+        }
+        if tcp_flags & tcp::FLAG_ACK != 0
+            && (first || (ack.wrapping_sub(self.client_ack) as i32) > 0)
+        {
+            self.client_ack = ack;
+        }
+    }
+}
+
+/// Which way a packet of a connection goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Client -> frontend.
+    Client,
+    /// Backend -> client (the return direction).
+    Backend,
+}
+
+/// A connection's TCP state, as its entry's flags say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpState {
+    /// The client's SYN and nothing else from it (RFC 7857's half-open).
+    SynOnly,
+    /// Established (and every UDP entry).
+    Established,
+    /// Established, the client has sent its FIN.
+    FinClient,
+    /// Established, the backend has sent its FIN.
+    FinBackend,
+    /// FINs both ways, or a RST.
+    Closing,
+}
+
+/// A rule's timeouts, in seconds, by TCP state: [`Entry::timeout`] picks one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// SYN-only (half-open) entries, also after a RST.
+    pub syn: u32,
+    /// Established entries, half-closed ones included, and UDP (the idle
+    /// timeout; RFC 5382 REQ-5 asks for at least 2 h 4 min).
+    pub established: u32,
+    /// Closing entries of a connection that was established (RFC 5382
+    /// REQ-5's transitory idle timeout: at least 4 minutes).
+    pub transitory: u32,
+}
+
+/// A TCP segment that opens a connection: SYN without ACK.
 #[inline(always)]
-pub const fn initial_flags(syn: bool, closing: bool) -> u8 {
-    if closing {
-        FLAG_TRANSITORY | FLAG_CLOSING
-    } else if syn {
-        FLAG_TRANSITORY
+const fn opens(tcp_flags: u8) -> bool {
+    tcp_flags & (tcp::FLAG_SYN | tcp::FLAG_ACK) == tcp::FLAG_SYN
+}
+
+/// The flags of a new connection's entry, from its first (client) packet's
+/// TCP flags (0 for UDP): SYN-only for a SYN; for a segment met mid-stream,
+/// what it says (a FIN half-closes, a RST closes).
+#[inline(always)]
+pub const fn initial_flags(tcp_flags: u8) -> u8 {
+    if tcp_flags & tcp::FLAG_RST != 0 {
+        FLAG_CLOSING
+    } else if opens(tcp_flags) {
+        FLAG_SYN_ONLY
+    } else if tcp_flags & tcp::FLAG_FIN != 0 {
+        FLAG_FIN_CLIENT
     } else {
         0
     }
@@ -57,31 +167,70 @@ pub struct Entry {
     pub last_seen: u32,
     /// Backend id in the snapshot.
     pub backend: u16,
+    /// TCP state: the `FLAG_*` bits.
     pub flags: u8,
     _pad: u8,
 }
 
 impl Entry {
-    /// Half-open or closing.
+    /// Established (half-closed too), neither SYN-only nor closing.
     #[inline(always)]
-    pub const fn is_transitory(&self) -> bool {
-        self.flags & FLAG_TRANSITORY != 0
+    pub const fn is_established(&self) -> bool {
+        self.flags & (FLAG_SYN_ONLY | FLAG_CLOSING) == 0
     }
 
-    /// FIN or RST seen.
+    /// Half-open or closing: the entries a new connection may evict when
+    /// both of its buckets are full.
+    #[inline(always)]
+    pub const fn is_transitory(&self) -> bool {
+        self.flags & (FLAG_SYN_ONLY | FLAG_CLOSING) != 0
+    }
+
+    /// FINs both ways, or a RST, seen.
     #[inline(always)]
     pub const fn is_closing(&self) -> bool {
         self.flags & FLAG_CLOSING != 0
     }
 
-    /// The one place that chooses an entry's timeout, in seconds: `transitory`
-    /// while it is half-open or closing, else `idle`, its rule's idle timeout.
+    /// Whether a SYN from the client opens a new connection on this entry's
+    /// key, rather than repeating this connection's: the entry is closing,
+    /// or the client has sent its FIN (a client that has closed its side
+    /// cannot send a SYN on it, so the SYN is a new connection's, from the
+    /// same port).
     #[inline(always)]
-    pub const fn timeout(&self, transitory: u32, idle: u32) -> u32 {
-        if self.is_transitory() {
-            transitory
+    pub const fn reopens_on_syn(&self) -> bool {
+        self.flags & (FLAG_CLOSING | FLAG_FIN_CLIENT) != 0
+    }
+
+    /// The connection's TCP state.
+    #[inline]
+    pub const fn state(&self) -> TcpState {
+        let f = self.flags;
+        if f & FLAG_CLOSING != 0 {
+            TcpState::Closing
+        } else if f & FLAG_SYN_ONLY != 0 {
+            TcpState::SynOnly
+        } else if f & FLAG_FIN_CLIENT != 0 {
+            TcpState::FinClient
+        } else if f & FLAG_FIN_BACKEND != 0 {
+            TcpState::FinBackend
         } else {
-            idle
+            TcpState::Established
+        }
+    }
+
+    /// The one place that chooses an entry's timeout, in seconds, from its
+    /// rule's timeouts: never established (SYN only, even after a RST):
+    /// `syn`; closing: `transitory`; otherwise (established, half-closed,
+    /// UDP): `established`.
+    #[inline(always)]
+    pub const fn timeout(&self, t: &Timeouts) -> u32 {
+        if self.flags & FLAG_SYN_ONLY != 0 {
+            t.syn
+        } else if self.flags & FLAG_CLOSING != 0 {
+            t.transitory
+        } else {
+            t.established
         }
     }
 
@@ -93,20 +242,33 @@ impl Entry {
         now.saturating_sub(self.last_seen) > timeout
     }
 
-    /// Records a packet of an established entry at `now` (`syn`, `closing`
-    /// as in [`initial_flags`]): a FIN or RST makes it closing; a
-    /// retransmitted SYN leaves it half-open; any other packet establishes it,
-    /// unless it is closing.
+    /// Records a packet of the connection at `now`, going `dir`, with TCP
+    /// flags `tcp_flags` (0 for UDP): a RST closes it; the client's first
+    /// segment without SYN establishes it; a FIN half-closes it, and the
+    /// second direction's FIN closes it (RFC 7857 section 2.2). A closing
+    /// entry stays closing (a new SYN on it is a new connection: the caller
+    /// creates that one afresh).
     #[inline(always)]
-    pub fn touch(&mut self, now: u32, syn: bool, closing: bool) {
+    pub fn seen(&mut self, now: u32, dir: Dir, tcp_flags: u8) {
         self.last_seen = now;
-        if closing {
-            self.flags |= FLAG_TRANSITORY | FLAG_CLOSING;
-        } else if syn {
-            // A retransmitted SYN: still half-open.
-        } else if !self.is_closing() {
-            self.flags &= !FLAG_TRANSITORY;
+        let mut f = self.flags;
+        if tcp_flags & tcp::FLAG_RST != 0 {
+            f |= FLAG_CLOSING;
+        } else {
+            if dir == Dir::Client && !opens(tcp_flags) && f & FLAG_CLOSING == 0 {
+                f &= !FLAG_SYN_ONLY;
+            }
+            if tcp_flags & tcp::FLAG_FIN != 0 {
+                f |= match dir {
+                    Dir::Client => FLAG_FIN_CLIENT,
+                    Dir::Backend => FLAG_FIN_BACKEND,
+                };
+                if f & (FLAG_FIN_CLIENT | FLAG_FIN_BACKEND) == FLAG_FIN_CLIENT | FLAG_FIN_BACKEND {
+                    f |= FLAG_CLOSING;
+                }
+            }
         }
+        self.flags = f;
     }
 }
 
@@ -154,6 +316,10 @@ pub struct FlowTable {
     occupied: usize,
     /// The bucket the next [`FlowTable::sweep`] starts at.
     sweep_at: usize,
+    /// Sequence numbers by slot, for the entries with [`FLAG_SEQS`]; empty
+    /// until [`FlowTable::track_seqs`] (only rules with `tcp_reset_on_idle`
+    /// need them, 8 bytes a slot). Moved along with entries by the cuckoo step.
+    seqs: Vec<Seqs>,
 }
 
 impl FlowTable {
@@ -176,7 +342,52 @@ impl FlowTable {
             seed,
             occupied: 0,
             sweep_at: 0,
+            seqs: Vec::new(),
         }
+    }
+
+    /// Allocates the side array of sequence numbers, one [`Seqs`] a slot,
+    /// if it is not there yet. Not on the data path: when a snapshot first
+    /// has a rule with `tcp_reset_on_idle`.
+    pub fn track_seqs(&mut self) {
+        if self.seqs.is_empty() {
+            let n = self.capacity();
+            let mut seqs = Vec::with_capacity(n);
+            advise_huge_pages(seqs.as_ptr() as usize, n * std::mem::size_of::<Seqs>());
+            seqs.resize(n, Seqs::default());
+            self.seqs = seqs;
+        }
+    }
+
+    /// Whether the table keeps sequence numbers ([`FlowTable::track_seqs`]).
+    #[inline(always)]
+    pub fn tracks_seqs(&self) -> bool {
+        !self.seqs.is_empty()
+    }
+
+    /// The sequence numbers of `slot`, if the table keeps them and its
+    /// entry has them ([`FLAG_SEQS`]).
+    #[inline(always)]
+    pub fn seqs(&self, slot: Slot) -> Option<Seqs> {
+        let e = self.get(slot);
+        if e.flags & FLAG_SEQS != 0 {
+            self.seqs.get(slot).copied()
+        } else {
+            None
+        }
+    }
+
+    /// Takes in a client segment of the connection in `slot` (see
+    /// [`Seqs::update`]) and marks its entry as having sequence numbers.
+    /// Nothing if the table keeps none.
+    #[inline(always)]
+    pub fn track(&mut self, slot: Slot, seq: u32, len: u32, tcp_flags: u8, ack: u32) {
+        let Some(s) = self.seqs.get_mut(slot) else {
+            return;
+        };
+        let e = &mut self.buckets[slot / WAYS].entries[slot % WAYS];
+        s.update(e.flags & FLAG_SEQS == 0, seq, len, tcp_flags, ack);
+        e.flags |= FLAG_SEQS;
     }
 
     fn buckets_for(connections: u32) -> u64 {
@@ -202,9 +413,11 @@ impl FlowTable {
         self.occupied
     }
 
-    /// Bytes of memory the table holds.
+    /// Bytes of memory the table holds (its side array of sequence numbers
+    /// included).
     pub fn memory_bytes(&self) -> usize {
         self.buckets.len() * std::mem::size_of::<Bucket>()
+            + self.seqs.len() * std::mem::size_of::<Seqs>()
     }
 
     #[inline(always)]
@@ -228,6 +441,11 @@ impl FlowTable {
         let (b1, b2) = self.buckets_of(hash);
         prefetch(&self.buckets[b1]);
         prefetch(&self.buckets[b2]);
+        if let (Some(s1), Some(s2)) = (self.seqs.get(b1 * WAYS), self.seqs.get(b2 * WAYS)) {
+            // A bucket's four Seqs are 32 bytes: in one cache line.
+            prefetch(s1);
+            prefetch(s2);
+        }
     }
 
     /// Finds `key`, or a free slot where it could go: in the emptier of its two
@@ -334,6 +552,9 @@ impl FlowTable {
                 loop {
                     let (fb, fw, parent) = nodes[i];
                     self.buckets[to_b].entries[to_w] = self.buckets[fb].entries[fw as usize];
+                    if !self.seqs.is_empty() {
+                        self.seqs[to_b * WAYS + to_w] = self.seqs[fb * WAYS + fw as usize];
+                    }
                     (to_b, to_w) = (fb, fw as usize);
                     if parent == u16::MAX {
                         // One slot filled at the far end, this one emptied:
@@ -397,12 +618,35 @@ impl FlowTable {
     /// back to the live count without a per-packet cost, and without waiting
     /// for new connections to reuse the slots.
     pub fn sweep(&mut self, buckets: usize, now: u32, timeout: impl Fn(&Entry) -> u32) -> usize {
+        self.sweep_with(buckets, now, timeout, |_, _| true)
+    }
+
+    /// [`FlowTable::sweep`], showing each expired entry, with its sequence
+    /// numbers if it has them, to `expired` before it is freed. When
+    /// `expired` returns false the entry is kept and the sweep stops there,
+    /// to start again at that bucket next time.
+    pub fn sweep_with(
+        &mut self,
+        buckets: usize,
+        now: u32,
+        timeout: impl Fn(&Entry) -> u32,
+        mut expired: impl FnMut(&Entry, Option<Seqs>) -> bool,
+    ) -> usize {
         let mut at = self.sweep_at;
         let mut freed = 0;
-        for _ in 0..buckets.min(self.buckets.len()) {
-            for e in self.buckets[at].entries.iter_mut() {
-                if e.key != 0 && e.is_expired(now, timeout(e)) {
-                    *e = Entry::default();
+        'buckets: for _ in 0..buckets.min(self.buckets.len()) {
+            for w in 0..WAYS {
+                let e = self.buckets[at].entries[w];
+                if e.key != 0 && e.is_expired(now, timeout(&e)) {
+                    let seqs = if e.flags & FLAG_SEQS != 0 {
+                        self.seqs.get(at * WAYS + w).copied()
+                    } else {
+                        None
+                    };
+                    if !expired(&e, seqs) {
+                        break 'buckets;
+                    }
+                    self.buckets[at].entries[w] = Entry::default();
                     freed += 1;
                 }
             }
@@ -474,6 +718,195 @@ fn prefetch<T>(p: &T) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const T: Timeouts = Timeouts {
+        syn: 10,
+        established: 240,
+        transitory: 300,
+    };
+    const SYN: u8 = tcp::FLAG_SYN;
+    const ACK: u8 = tcp::FLAG_ACK;
+    const FIN: u8 = tcp::FLAG_FIN;
+    const RST: u8 = tcp::FLAG_RST;
+
+    /// The packets after the first: direction and TCP flags.
+    type Packets<'a> = &'a [(Dir, u8)];
+
+    /// An entry opened by `first` (client), then the packets `then`.
+    fn entry(first: u8, then: &[(Dir, u8)]) -> Entry {
+        let mut e = Entry {
+            key: 1,
+            flags: initial_flags(first),
+            ..Entry::default()
+        };
+        for (i, &(dir, flags)) in then.iter().enumerate() {
+            e.seen(i as u32 + 1, dir, flags);
+        }
+        e
+    }
+
+    #[test]
+    fn tcp_states_both_ways() {
+        use Dir::{Backend as B, Client as C};
+        use TcpState::*;
+        // (description, first packet, the packets after it, state, timeout)
+        #[rustfmt::skip]
+        let cases: &[(&str, u8, Packets, TcpState, u32)] = &[
+            ("SYN only", SYN, &[], SynOnly, T.syn),
+            ("SYN retransmitted", SYN, &[(C, SYN)], SynOnly, T.syn),
+            ("backend's SYN-ACK: still half-open", SYN, &[(B, SYN | ACK)], SynOnly, T.syn),
+            ("backend data before the client's ACK", SYN, &[(B, ACK)], SynOnly, T.syn),
+            ("client's ACK establishes", SYN, &[(B, SYN | ACK), (C, ACK)], Established, T.established),
+            ("backend RST on a SYN: refused, short timeout", SYN, &[(B, RST | ACK)], Closing, T.syn),
+            ("client RST on a SYN", SYN, &[(C, RST)], Closing, T.syn),
+            ("no ACK after a RST on a SYN", SYN, &[(C, RST), (C, ACK)], Closing, T.syn),
+            ("client FIN: half-closed, established", SYN, &[(C, ACK), (C, FIN | ACK)], FinClient, T.established),
+            ("client FIN then data from the backend", SYN, &[(C, ACK), (C, FIN | ACK), (B, ACK), (C, ACK)], FinClient, T.established),
+            ("backend FIN: half-closed, established", SYN, &[(C, ACK), (B, FIN | ACK)], FinBackend, T.established),
+            ("backend FIN then client FIN: closing", SYN, &[(C, ACK), (B, FIN | ACK), (C, FIN | ACK)], Closing, T.transitory),
+            ("client FIN then backend FIN: closing", SYN, &[(C, ACK), (C, FIN | ACK), (B, FIN | ACK)], Closing, T.transitory),
+            ("client FIN retransmitted: not closing", SYN, &[(C, ACK), (C, FIN | ACK), (C, FIN | ACK)], FinClient, T.established),
+            ("backend FIN retransmitted: not closing", SYN, &[(C, ACK), (B, FIN | ACK), (B, FIN | ACK)], FinBackend, T.established),
+            ("the last ACK keeps it closing", SYN, &[(C, ACK), (C, FIN | ACK), (B, FIN | ACK), (C, ACK)], Closing, T.transitory),
+            ("backend RST on established", SYN, &[(C, ACK), (B, RST)], Closing, T.transitory),
+            ("client RST on established", SYN, &[(C, ACK), (C, RST | ACK)], Closing, T.transitory),
+            ("backend RST on half-closed", SYN, &[(C, ACK), (C, FIN | ACK), (B, RST)], Closing, T.transitory),
+            ("data after a RST: still closing", SYN, &[(C, ACK), (B, RST), (C, ACK), (B, ACK)], Closing, T.transitory),
+            ("mid-stream ACK: established", ACK, &[], Established, T.established),
+            ("mid-stream FIN: half-closed", FIN | ACK, &[], FinClient, T.established),
+            ("mid-stream FIN, then the backend's", FIN | ACK, &[(B, FIN | ACK)], Closing, T.transitory),
+            ("mid-stream RST", RST, &[], Closing, T.transitory),
+            ("UDP", 0, &[(C, 0), (B, 0)], Established, T.established),
+        ];
+        for &(what, first, then, state, timeout) in cases {
+            let e = entry(first, then);
+            assert_eq!(e.state(), state, "{what}");
+            assert_eq!(e.timeout(&T), timeout, "{what}");
+            assert_eq!(e.last_seen, then.len() as u32, "{what}: last_seen");
+            assert_eq!(
+                e.is_transitory(),
+                matches!(state, SynOnly | Closing),
+                "{what}: transitory"
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_syn_reopens_closing_and_client_closed_entries() {
+        use Dir::{Backend as B, Client as C};
+        // (description, first packet, the packets after it, reopens)
+        #[rustfmt::skip]
+        let cases: &[(&str, u8, Packets, bool)] = &[
+            ("SYN only: a retransmission", SYN, &[], false),
+            ("established", SYN, &[(C, ACK)], false),
+            ("the backend's FIN", SYN, &[(C, ACK), (B, FIN | ACK)], false),
+            ("the client's FIN", SYN, &[(C, ACK), (C, FIN | ACK)], true),
+            ("refused", SYN, &[(B, RST)], true),
+            ("closed", SYN, &[(C, ACK), (B, FIN | ACK), (C, FIN | ACK)], true),
+            ("UDP", 0, &[(C, 0)], false),
+        ];
+        for &(what, first, then, reopens) in cases {
+            assert_eq!(entry(first, then).reopens_on_syn(), reopens, "{what}");
+        }
+    }
+
+    #[test]
+    fn sequence_numbers_follow_their_entries_through_cuckoo_moves() {
+        let mut t = FlowTable::new(4096, 3);
+        let plain = t.memory_bytes();
+        t.track_seqs();
+        assert_eq!(t.memory_bytes(), plain + t.capacity() * 8);
+        let target = t.capacity() as u32 * 9 / 10;
+        let mut moved = 0;
+        for i in 0..target {
+            let k = flow_key(0x0a00_0000 + i, 7, 1);
+            let h = t.hash(k);
+            let slot = match t.lookup(k, h) {
+                Lookup::Miss(Some(s)) => s,
+                Lookup::Miss(None) => {
+                    moved += 1;
+                    t.reclaim(h, 0, |_| 1000).unwrap().0
+                }
+                Lookup::Hit(_) => panic!("duplicate"),
+            };
+            t.put(slot, k, 0, 0, 0);
+            assert_eq!(t.seqs(slot), None, "a new entry has no numbers yet");
+            t.track(slot, i, 0, ACK, !i);
+        }
+        assert!(moved > 0, "the test should exercise the cuckoo step");
+        for i in 0..target {
+            let k = flow_key(0x0a00_0000 + i, 7, 1);
+            let Lookup::Hit(slot) = t.lookup(k, t.hash(k)) else {
+                panic!("lost {i}")
+            };
+            let s = t.seqs(slot).expect("numbers");
+            assert_eq!((s.client_next, s.client_ack), (i, !i), "entry {i}");
+        }
+    }
+
+    #[test]
+    fn sequence_numbers_only_move_forward() {
+        let mut s = Seqs::default();
+        s.update(true, 0xffff_fff0, 0, SYN, 0);
+        assert_eq!(s.client_next, 0xffff_fff1);
+        // Across the wrap: 18 bytes of data and an ACK.
+        s.update(false, 0xffff_fff1, 18, ACK, 100);
+        assert_eq!((s.client_next, s.client_ack), (3, 100));
+        // A retransmission, and an old ACK: nothing goes back.
+        s.update(false, 0xffff_fff1, 18, ACK, 50);
+        assert_eq!((s.client_next, s.client_ack), (3, 100));
+        // A FIN counts one; a segment without ACK leaves the ACK.
+        s.update(false, 3, 0, FIN, 0);
+        assert_eq!((s.client_next, s.client_ack), (4, 100));
+    }
+
+    #[test]
+    fn sweep_stops_where_the_caller_says() {
+        let mut t = FlowTable::new(1, 0);
+        t.track_seqs();
+        for i in 0..6u32 {
+            let k = flow_key(i + 1, 1, 0);
+            let Lookup::Miss(Some(s)) = t.lookup(k, t.hash(k)) else {
+                panic!()
+            };
+            t.put(s, k, 0, 0, 0);
+            if i % 2 == 0 {
+                t.track(s, i, 0, ACK, i);
+            }
+        }
+        // Room for two: the sweep stops at the third entry with numbers.
+        let mut seen = Vec::new();
+        let freed = t.sweep_with(
+            2,
+            100,
+            |_| 10,
+            |_, s| {
+                if s.is_some() && seen.len() == 2 {
+                    return false;
+                }
+                if let Some(s) = s {
+                    seen.push(s.client_next);
+                }
+                true
+            },
+        );
+        assert_eq!(seen.len(), 2);
+        assert_eq!(t.occupied(), 6 - freed);
+        assert!(t.occupied() >= 1);
+        // The next sweep takes the rest.
+        let mut rest = 0;
+        t.sweep_with(
+            2,
+            100,
+            |_| 10,
+            |_, s| {
+                rest += s.is_some() as usize;
+                true
+            },
+        );
+        assert_eq!(rest, 1);
+        assert_eq!(t.occupied(), 0);
+    }
 
     #[test]
     fn entry_and_bucket_sizes() {
@@ -592,7 +1025,7 @@ mod tests {
         assert_eq!(t.capacity(), 8);
         for i in 0..8u32 {
             let k = flow_key(i + 1, 1, 0);
-            let flags = if i == 5 || i == 6 { FLAG_TRANSITORY } else { 0 };
+            let flags = if i == 5 || i == 6 { FLAG_SYN_ONLY } else { 0 };
             let h = t.hash(k);
             let Lookup::Miss(Some(s)) = t.lookup(k, h) else {
                 panic!()

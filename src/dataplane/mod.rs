@@ -21,12 +21,13 @@
 pub mod counters;
 pub mod flow;
 pub mod handoff;
+pub mod reset;
 pub mod select;
 pub mod snapshot;
 pub mod worker;
 
 use crate::dataplane::counters::{Counters, DropReason, Event};
-use crate::dataplane::flow::{Claim, FlowTable, Lookup};
+use crate::dataplane::flow::{Claim, Dir, FlowTable, Lookup};
 use crate::dataplane::select::{Mode, NONE};
 use crate::dataplane::snapshot::{
     BackendEntry, BackendStatus, Service, ServiceKind, Snapshot, SnapshotCell, TTL_DECREMENT_DELTA,
@@ -121,7 +122,7 @@ struct Pending {
     service: u16,
     /// TCP or UDP.
     proto: IpProtocol,
-    /// The TCP flags; 0 for UDP, so that UDP is never `syn` nor `closing`.
+    /// The TCP flags; 0 for UDP, so that UDP is never `syn` and has no TCP state.
     tcp_flags: u8,
     stage: Stage,
 }
@@ -146,12 +147,6 @@ impl Pending {
     #[inline(always)]
     fn syn(&self) -> bool {
         self.tcp_flags & tcp::FLAG_SYN != 0 && self.tcp_flags & tcp::FLAG_ACK == 0
-    }
-
-    /// A TCP FIN or RST: the connection is closing.
-    #[inline(always)]
-    fn closing(&self) -> bool {
-        self.tcp_flags & (tcp::FLAG_FIN | tcp::FLAG_RST) != 0
     }
 }
 
@@ -194,6 +189,8 @@ pub struct Dataplane {
     workers: u16,
     /// The burst was handed over by another worker: process all of it here.
     handed: bool,
+    /// Idle connections the sweep found, waiting for their RSTs (`reset`).
+    resets: reset::Resets,
     pub counters: Counters,
 }
 
@@ -204,8 +201,13 @@ impl Dataplane {
         let seed = snap.seed ^ select::mix64(worker as u64 + 1);
         let mut counters = Counters::default();
         counters.ensure_backends(snap.backends.len());
+        let mut flows = FlowTable::new(flow_table_size, select::mix64(seed ^ 0x5eed));
+        if snap.resets_on_idle() {
+            flows.track_seqs();
+        }
         Dataplane {
-            flows: FlowTable::new(flow_table_size, select::mix64(seed ^ 0x5eed)),
+            flows,
+            resets: reset::Resets::new(),
             cell,
             snap,
             now: 0,
@@ -225,6 +227,9 @@ impl Dataplane {
         if self.cell.generation() != self.snap.generation {
             self.snap = self.cell.load();
             self.counters.ensure_backends(self.snap.backends.len());
+            if self.snap.resets_on_idle() {
+                self.flows.track_seqs();
+            }
         }
     }
 
@@ -286,12 +291,19 @@ impl Dataplane {
     }
 
     /// Frees the flow entries expired at the worker's clock in the next
-    /// `buckets` buckets of the table ([`FlowTable::sweep`]). Between bursts
-    /// only. Returns how many it freed.
+    /// `buckets` buckets of the table ([`FlowTable::sweep_with`]), and
+    /// queues the established connections of `tcp_reset_on_idle` rules
+    /// among them for their RSTs (see `reset`; the sweep stops early when
+    /// that queue is full). Between bursts only. Returns how many it freed.
     pub fn sweep(&mut self, buckets: usize) -> usize {
         let snap = &*self.snap;
-        self.flows
-            .sweep(buckets, self.now, |e| snap.flow_timeout(e))
+        let resets = &mut self.resets;
+        self.flows.sweep_with(
+            buckets,
+            self.now,
+            |e| snap.flow_timeout(e),
+            |e, seqs| reset::on_expired(snap, resets, e, seqs),
+        )
     }
 
     /// The connections in the flow table: the live ones, and those that
@@ -524,8 +536,7 @@ impl Dataplane {
                     return Verdict::Drop(DropReason::IcmpNoFlow);
                 };
                 let e = self.flows.get(slot);
-                let timeout = e.timeout(snap.transitory_timeout_secs, svc.idle_timeout_secs);
-                if e.is_expired(self.now, timeout) {
+                if e.is_expired(self.now, e.timeout(&svc.timeouts)) {
                     return Verdict::Drop(DropReason::IcmpNoFlow);
                 }
                 e.backend
@@ -555,7 +566,7 @@ impl Dataplane {
                 // Only about a connection natrix tracks, as for the
                 // backend's own packets; an error does not refresh it.
                 let key = flow::flow_key(q.src, q.sport, be.service);
-                if !self.tracked(key, self.flows.hash(key), id, false)
+                if !self.tracked(key, self.flows.hash(key), id, None)
                     && !self.hashed_to(svc, q.src, q.sport, q.proto, id)
                 {
                     return Verdict::Drop(DropReason::IcmpNoFlow);
@@ -593,25 +604,28 @@ impl Dataplane {
         let client = (p.key >> 32) as u32;
         let cport = (p.key >> 16) as u16;
         let syn = p.syn();
-        let closing = p.closing();
 
         let (slot, claim) = match self.flows.lookup(p.key, p.hash) {
             Lookup::Hit(slot) => {
                 let e = *self.flows.get(slot);
-                let timeout = e.timeout(snap.transitory_timeout_secs, svc.idle_timeout_secs);
+                let timeout = e.timeout(&svc.timeouts);
                 let status = snap
                     .backends
                     .get(e.backend as usize)
                     .map_or(BackendStatus::Removed, |b| b.status);
                 if !e.is_expired(now, timeout) {
                     let gone = matches!(status, BackendStatus::Removed | BackendStatus::DownDrop);
-                    // A SYN on a closing entry is a new connection reusing the
-                    // client port: it is chosen afresh below (so a draining or
-                    // down backend takes no new connection this way).
-                    let reopen = syn && e.is_closing();
+                    // A SYN on a closing (or client-closed) entry is a new
+                    // connection reusing the client port: it is chosen afresh
+                    // below (so a draining or down backend takes no new
+                    // connection this way).
+                    let reopen = syn && e.reopens_on_syn();
                     if !gone && !reopen {
                         // Established: the common case.
-                        self.flows.get_mut(slot).touch(now, syn, closing);
+                        self.flows.get_mut(slot).seen(now, Dir::Client, p.tcp_flags);
+                        if svc.reset_on_idle {
+                            self.track_seqs(slot, data, p);
+                        }
                         self.counters.event(Event::FlowHit);
                         return self.forward(data, p, e.backend);
                     }
@@ -628,12 +642,23 @@ impl Dataplane {
                     // A new SYN, or UDP: start over on another backend.
                     (Some(slot), Claim::Free)
                 } else {
+                    // Expired before the sweep came by. A SYN opens a new
+                    // connection on this port, which a RST could hit.
+                    if svc.reset_on_idle && !syn {
+                        reset::reset_expired(snap, &self.flows, &mut self.resets, slot);
+                    }
                     (Some(slot), Claim::Expired)
                 }
             }
-            Lookup::Miss(free) => (free.map(|s| (s, Claim::Free)))
-                .or_else(|| self.flows.reclaim(p.hash, now, |e| snap.flow_timeout(e)))
-                .map_or((None, Claim::Free), |(s, c)| (Some(s), c)),
+            Lookup::Miss(free) => {
+                let found = (free.map(|s| (s, Claim::Free)))
+                    .or_else(|| self.flows.reclaim(p.hash, now, |e| snap.flow_timeout(e)));
+                if let Some((s, Claim::Expired)) = found {
+                    // Another connection's entry, about to be overwritten.
+                    reset::reset_expired(snap, &self.flows, &mut self.resets, s);
+                }
+                found.map_or((None, Claim::Free), |(s, c)| (Some(s), c))
+            }
         };
 
         // Only a new connection comes this far (or a packet served without an
@@ -652,7 +677,7 @@ impl Dataplane {
             self.counters.event(Event::TableFull);
             self.hashed_until = self
                 .hashed_until
-                .max(now.saturating_add(svc.idle_timeout_secs));
+                .max(now.saturating_add(svc.timeouts.established));
             let b = svc.pick_hash(hash);
             if b == NONE {
                 return Verdict::Drop(no_backend(svc));
@@ -682,7 +707,10 @@ impl Dataplane {
             return Verdict::Drop(no_backend(svc));
         }
         self.flows
-            .put(slot, p.key, b, flow::initial_flags(syn, closing), now);
+            .put(slot, p.key, b, flow::initial_flags(p.tcp_flags), now);
+        if svc.reset_on_idle {
+            self.track_seqs(slot, data, p);
+        }
         match claim {
             Claim::Free => {}
             Claim::Expired => self.counters.event(Event::ExpiredReused),
@@ -707,7 +735,7 @@ impl Dataplane {
         let client = (p.key >> 32) as u32;
         let cport = (p.key >> 16) as u16;
         let service = self.snap.backends[id as usize].service;
-        if !self.tracked(p.key, p.hash, id, true)
+        if !self.tracked(p.key, p.hash, id, Some(p.tcp_flags))
             && !self.hashed_to(
                 &self.snap.services[service as usize],
                 client,
@@ -728,9 +756,10 @@ impl Dataplane {
     }
 
     /// Whether the flow table holds a live connection under `key` to backend
-    /// `id`; `refresh` records a packet of it at the worker's clock.
+    /// `id`; `seen` records a packet of it from the backend, with these TCP
+    /// flags (0 for UDP), at the worker's clock.
     #[inline(always)]
-    fn tracked(&mut self, key: u64, hash: u64, id: u16, refresh: bool) -> bool {
+    fn tracked(&mut self, key: u64, hash: u64, id: u16, seen: Option<u8>) -> bool {
         let Lookup::Hit(slot) = self.flows.lookup(key, hash) else {
             return false;
         };
@@ -739,8 +768,8 @@ impl Dataplane {
         if e.backend != id || e.is_expired(self.now, snap.flow_timeout(e)) {
             return false;
         }
-        if refresh {
-            e.last_seen = self.now;
+        if let Some(flags) = seen {
+            e.seen(self.now, Dir::Backend, flags);
         }
         true
     }
@@ -760,6 +789,15 @@ impl Dataplane {
         let by_hash =
             svc.mode == Mode::Maglev || (self.hashed_until != 0 && self.now <= self.hashed_until);
         by_hash && svc.pick_hash(rule_hash(svc, client, cport, proto)) == id
+    }
+
+    /// Takes in the sequence numbers of a client segment of the connection
+    /// in `slot`, for its RSTs when it goes idle (`reset`).
+    #[inline(always)]
+    fn track_seqs(&mut self, slot: flow::Slot, data: &[u8], p: &Pending) {
+        if let Some((seq, len, flags, ack)) = reset::segment_numbers(&data[p.at.l4()..p.at.end()]) {
+            self.flows.track(slot, seq, len, flags, ack);
+        }
     }
 
     #[inline(always)]

@@ -6,7 +6,7 @@
 //! [`SnapshotCell`], and each worker picks it up between bursts with one atomic
 //! load of the generation. Workers never lock.
 
-use crate::dataplane::flow::{self, Entry};
+use crate::dataplane::flow::{self, Entry, Timeouts};
 use crate::dataplane::select::{MaglevTable, Mode, WeightedTable, NONE};
 use crate::wire::{IpProtocol, MacAddr};
 use arc_swap::ArcSwap;
@@ -104,7 +104,11 @@ pub struct Service {
     pub addr_raw: u32,
     pub kind: ServiceKind,
     pub mode: Mode,
-    pub idle_timeout_secs: u32,
+    /// The rule's timeouts by TCP state ([`Entry::timeout`] picks one).
+    pub timeouts: Timeouts,
+    /// `tcp_reset_on_idle`: an established connection that reaches its idle
+    /// timeout is reset both ways.
+    pub reset_on_idle: bool,
     /// Pool index (`u16::MAX` for NAT rules).
     pub pool: u16,
     /// Backend ids in table-slot order (append-only: removed ones stay, weight 0).
@@ -145,7 +149,6 @@ pub struct Snapshot {
     pub generation: u64,
     pub mac: MacAddr,
     pub gateway_mac: MacAddr,
-    pub transitory_timeout_secs: u32,
     pub seed: u64,
     /// Flow-table capacity per worker.
     pub flow_table_size: u32,
@@ -231,13 +234,18 @@ impl Snapshot {
 
     /// The timeout of flow entry `e`, looking up its rule by the service in
     /// its key (where the rule is at hand, use [`Entry::timeout`] directly).
+    /// An entry of a service that no longer exists has timed out.
     #[inline]
     pub fn flow_timeout(&self, e: &Entry) -> u32 {
-        let idle = self
-            .services
+        self.services
             .get(flow::key_service(e.key) as usize)
-            .map_or(0, |s| s.idle_timeout_secs);
-        e.timeout(self.transitory_timeout_secs, idle)
+            .map_or(0, |s| e.timeout(&s.timeouts))
+    }
+
+    /// Whether some rule resets its idle connections (then the flow tables
+    /// keep sequence numbers).
+    pub fn resets_on_idle(&self) -> bool {
+        self.services.iter().any(|s| s.reset_on_idle)
     }
 
     /// Whether `addr` is a frontend address or one of the appliance's own.

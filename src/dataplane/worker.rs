@@ -11,9 +11,11 @@
 //! the loop also processes what the others handed over.
 
 use crate::dataplane::counters::{DropReason, Event, SharedCounters};
+use crate::dataplane::flow::Dir;
 use crate::dataplane::handoff::{Handed, Handoff};
+use crate::dataplane::reset::RESET_FRAME_LEN;
 use crate::dataplane::{Dataplane, Verdict};
-use crate::ports::{Burst, Port, BURST};
+use crate::ports::{Burst, PacketBuf, Port, BURST};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -113,6 +115,7 @@ impl<P: Port> Worker<P> {
             // not full) there is time to spare, so at once.
             if self.since_publish >= PUBLISH_EVERY || n < BURST {
                 self.dp.sweep(self.since_publish as usize * SWEEP_PER_BURST);
+                self.send_resets();
                 self.publish();
             }
         } else {
@@ -130,7 +133,8 @@ impl<P: Port> Worker<P> {
         self.dp.refresh();
         self.dp.set_clock(now);
         let freed = self.dp.sweep(SWEEP_IDLE);
-        if self.since_publish > 0 {
+        let reset = self.send_resets();
+        if self.since_publish > 0 || reset {
             self.publish();
         } else if freed > 0 {
             self.shared.publish_active(self.dp.active_connections());
@@ -289,6 +293,63 @@ impl<P: Port> Worker<P> {
         }
         self.dp.counters.tx += (want - unsent) as u64;
         self.dp.counters.drops[DropReason::TxFull as usize] += unsent as u64;
+    }
+
+    /// Sends the RSTs of the idle connections the sweep found
+    /// (`tcp_reset_on_idle`): to each client from the public port, to each
+    /// backend from the private port (the public one in one-arm), in
+    /// buffers the ports give ([`Port::alloc`]). They count as originated
+    /// packets, and as `idle-reset` events; a RST for which the port has no
+    /// buffer as `idle-reset-no-buffer`. Returns whether it sent any.
+    #[inline(never)]
+    fn send_resets(&mut self) -> bool {
+        if !self.dp.has_resets() {
+            return false;
+        }
+        let two_arm = self.private.is_some();
+        let mut to_public: Burst<P::Buf> = Burst::new();
+        let mut to_private: Burst<P::Buf> = Burst::new();
+        let mut unused: Burst<P::Buf> = Burst::new();
+        while self.dp.has_resets() {
+            // Room for both RSTs of a connection in either burst.
+            if to_public.remaining_capacity() < 2 || to_private.remaining_capacity() < 2 {
+                self.flush_resets(&mut to_public, &mut to_private);
+            }
+            let Some(r) = self.dp.take_reset() else {
+                break;
+            };
+            for to in [Dir::Client, Dir::Backend] {
+                let side = if to == Dir::Backend && two_arm {
+                    Side::Private
+                } else {
+                    Side::Public
+                };
+                let Some(mut buf) = self.port_mut(side).alloc(RESET_FRAME_LEN) else {
+                    self.dp.counters.event(Event::IdleResetNoBuffer);
+                    continue;
+                };
+                if !self.dp.write_reset(&r, to, buf.data_mut()) {
+                    unused.push(buf);
+                    self.port_mut(side).recycle(&mut unused);
+                    continue;
+                }
+                self.dp.counters.originated += 1;
+                self.dp.counters.event(Event::IdleReset);
+                match side {
+                    Side::Public => to_public.push(buf),
+                    Side::Private => to_private.push(buf),
+                }
+            }
+        }
+        self.flush_resets(&mut to_public, &mut to_private);
+        true
+    }
+
+    fn flush_resets(&mut self, to_public: &mut Burst<P::Buf>, to_private: &mut Burst<P::Buf>) {
+        self.send(Side::Public, to_public);
+        if self.private.is_some() {
+            self.send(Side::Private, to_private);
+        }
     }
 
     /// Publishes the counters for readers on other threads.

@@ -259,6 +259,16 @@ impl Port for MemPort {
         self.pool.extend(bufs.drain(..));
     }
 
+    fn alloc(&mut self, len: usize) -> Option<HeapBuf> {
+        let mut b = self.pool.pop()?;
+        if len > b.capacity() {
+            self.pool.push(b);
+            return None;
+        }
+        b.set_len(len);
+        Some(b)
+    }
+
     /// A fixed clock: nothing expires during a benchmark.
     fn clock(&self) -> u32 {
         0

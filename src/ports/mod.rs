@@ -47,6 +47,16 @@ pub trait Port {
         bufs.clear();
     }
 
+    /// A buffer for a packet natrix builds itself (an idle RST), whose
+    /// data is `len` bytes (their contents unspecified), to be given to
+    /// `tx_burst` or `recycle`; or None if the port has none to give (the
+    /// default: a port that only forwards). Not per received packet: only
+    /// for the packets natrix originates.
+    fn alloc(&mut self, len: usize) -> Option<Self::Buf> {
+        let _ = len;
+        None
+    }
+
     /// The worker's clock, in seconds, for connection timeouts.
     fn clock(&self) -> u32 {
         monotonic_secs()

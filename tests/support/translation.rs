@@ -39,8 +39,11 @@ pub const SYSLOG: (Ipv4Addr, u16) = (Ipv4Addr::new(198, 18, 1, 10), 514);
 /// The backend of both inbound NAT rules.
 pub const NAT_BE: Ipv4Addr = Ipv4Addr::new(198, 19, 5, 20);
 
+/// The SYN-only timeout of every rule (`appliance.transitory_timeout`).
 pub const TRANSITORY_SECS: u32 = 10;
 pub const WEB_IDLE_SECS: u32 = 4 * 60;
+/// The closing timeout of the rules that do not set one (4 minutes).
+pub const WEB_TRANSITORY_SECS: u32 = 4 * 60;
 pub const API_IDLE_SECS: u32 = 5 * 60;
 
 /// The test configuration: every distribution mode, inbound NAT rules (TCP

@@ -184,6 +184,7 @@ impl<'pool> EthPort<'pool> {
                 port: id,
                 queue,
                 tsc_hz: hz,
+                pool,
                 _started: started.clone(),
             })
             .collect();
@@ -256,6 +257,9 @@ pub struct Queue<'pool> {
     port: u16,
     queue: u16,
     tsc_hz: u64,
+    /// The pool its receive ring is filled from; packets natrix builds
+    /// itself ([`Port::alloc`]) come from it too.
+    pool: &'pool Mempool,
     /// Keeps the port started while the queue exists.
     _started: Arc<Started<'pool>>,
 }
@@ -303,6 +307,18 @@ impl<'pool> Port for Queue<'pool> {
         for m in tx.drain(..sent.min(n)) {
             m.into_raw();
         }
+    }
+
+    fn alloc(&mut self, len: usize) -> Option<Mbuf<'pool>> {
+        let len = u16::try_from(len).ok()?;
+        // SAFETY: the pool lives for 'pool; allocation from a mempool is
+        // safe from any thread (its per-lcore cache is the caller's own).
+        let p = unsafe { sys::rte_pktmbuf_alloc(self.pool.as_ptr()) };
+        // SAFETY: a fresh mbuf of `pool`, single-segment, owned by us alone,
+        // with no data yet (data_len 0 at the default headroom).
+        let mut m = unsafe { Mbuf::from_raw(NonNull::new(p)?) };
+        // Too long for its buffer: dropping `m` frees it.
+        m.set_len(len).then_some(m)
     }
 
     #[inline(always)]
