@@ -1327,10 +1327,17 @@ print(json.dumps({"status": head.split(b"\r\n")[0].decode("latin-1"), "body": le
 fn half_closed_client_receives_for_30_s() {
     require_lab();
     let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-    let prefix = format!("nx{:04x}c", std::process::id() & 0xffff);
+    for workers in [1, 2] {
+        let prefix = format!("nx{:04x}c{workers}", std::process::id() & 0xffff);
+        half_closed_download(&prefix, workers);
+    }
+}
+
+fn half_closed_download(prefix: &str, workers: u16) {
     let mut r = Running::start_with(
-        &prefix,
+        prefix,
         &LabSetup {
+            workers,
             capture: false,
             ..LabSetup::default()
         },
@@ -1352,20 +1359,23 @@ fn half_closed_client_receives_for_30_s() {
         result["status"].as_str().unwrap_or("").contains(" 200 ")
             && result["body"].as_u64() == Some(chunks * size)
             && result["error"].is_null(),
-        "the half-closed client received {result} ({} of {} bytes expected): {stats}",
+        "{workers} worker(s): the half-closed client received {result} ({} of {} bytes expected): {stats}",
         result["body"],
         chunks * size
     );
     assert!(
         seconds >= ((chunks - 1) * gap) as f64 - 1.0,
-        "the download took {seconds:.1} s, less than its gaps: {result}"
+        "{workers} worker(s): the download took {seconds:.1} s, less than its gaps: {result}"
     );
     assert_eq!(
         count(&stats, &["drops", "no-flow"]),
         0,
-        "the client's segments after its FIN were dropped as no-flow: {stats}"
+        "{workers} worker(s): the client's segments after its FIN were dropped as no-flow: {stats}"
     );
-    eprintln!("netns_lab half-close: {result}; drops {}", stats["drops"]);
+    eprintln!(
+        "netns_lab half-close, {workers} worker(s): {result}; dropped {}",
+        stats["dropped"]
+    );
     let dir = r.dir.clone();
     drop(r);
     let _ = std::fs::remove_dir_all(&dir);
@@ -1431,8 +1441,9 @@ fn curl_result(out: &Output) -> (u32, u64) {
 }
 
 /// A SYN flood from random sources (hping3 --rand-source) at the frontend
-/// while real clients run: a long download in progress and a loop of
-/// requests on new connections. The download survives the flood, new
+/// while real clients run: a long download in progress, a connection idle
+/// through the flood, and a loop of requests on new connections. Both
+/// established connections survive the flood, new
 /// connections succeed again once it ends, and natrix accounts for every
 /// packet (received = sent + dropped under a reason).
 ///
@@ -1444,10 +1455,17 @@ fn curl_result(out: &Output) -> (u32, u64) {
 fn syn_flood_from_random_sources_while_clients_run() {
     require_lab();
     let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-    let prefix = format!("nx{:04x}f", std::process::id() & 0xffff);
+    for workers in [1, 2] {
+        let prefix = format!("nx{:04x}f{workers}", std::process::id() & 0xffff);
+        syn_flood(&prefix, workers);
+    }
+}
+
+fn syn_flood(prefix: &str, workers: u16) {
     let mut r = Running::start_with(
-        &prefix,
+        prefix,
         &LabSetup {
+            workers,
             capture: false,
             ..LabSetup::default()
         },
@@ -1462,11 +1480,23 @@ fn syn_flood_from_random_sources_while_clients_run() {
         &file,
         &["--limit-rate", "400k", "--max-time", "90"],
     )));
+    // An established connection idle through the flood: a first chunk now
+    // (curl writes most of it to the file at once), the second 12 s later.
+    let (drip_chunk, drip_gap) = (500_000u64, 12);
+    let drip_file = r.dir.join("drip.bin");
+    let mut drip = KillOnDrop(Some(spawn_client_download(
+        &r.lab,
+        &format!("{FRONTEND_URL}drip/2/{drip_chunk}/{drip_gap}"),
+        &drip_file,
+        &["--max-time", "90"],
+    )));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::metadata(&file).map_or(0, |m| m.len()) < 100_000 {
+    while std::fs::metadata(&file).map_or(0, |m| m.len()) < 100_000
+        || std::fs::metadata(&drip_file).map_or(0, |m| m.len()) < drip_chunk / 2
+    {
         assert!(
             Instant::now() < deadline,
-            "the download did not start within 10 s\n{}",
+            "{workers} worker(s): the downloads did not start within 10 s\n{}",
             r.natrix.output()
         );
         sleep(Duration::from_millis(20));
@@ -1529,7 +1559,7 @@ fn syn_flood_from_random_sources_while_clients_run() {
             if let Some((first_ok, n)) = ok_since {
                 assert!(
                     first_ok - flood_end <= Duration::from_secs(10),
-                    "no request succeeded within 10 s after the flood"
+                    "{workers} worker(s): no request succeeded within 10 s after the flood"
                 );
                 if n >= 21 {
                     break;
@@ -1537,7 +1567,7 @@ fn syn_flood_from_random_sources_while_clients_run() {
             }
             assert!(
                 Instant::now() < deadline + Duration::from_secs(30),
-                "the client did not finish 20 requests after the flood"
+                "{workers} worker(s): the client did not finish 20 requests after the flood"
             );
             sleep(Duration::from_millis(20));
         }
@@ -1551,17 +1581,41 @@ fn syn_flood_from_random_sources_while_clients_run() {
         .find(|l| l.contains("packets tr"))
         .and_then(|l| l.split_whitespace().next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("hping3 ({}) reported no count: {hping}", flood.status));
+        .unwrap_or_else(|| {
+            panic!(
+                "{workers} worker(s): hping3 ({}) reported no count: {hping}",
+                flood.status
+            )
+        });
 
     // The download survived: all of it, answered 200.
-    let out = download
-        .wait(Duration::from_secs(60))
-        .unwrap_or_else(|| panic!("the download did not finish\n{}", r.natrix.output()));
+    let out = download.wait(Duration::from_secs(60)).unwrap_or_else(|| {
+        panic!(
+            "{workers} worker(s): the download did not finish\n{}",
+            r.natrix.output()
+        )
+    });
     let (code, got) = curl_result(&out);
     assert_eq!(
         (code, got),
         (200, size),
-        "the download during the flood: status {code}, {got} of {size} bytes ({}): {}",
+        "{workers} worker(s): the download during the flood: status {code}, {got} of {size} bytes ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = drip.wait(Duration::from_secs(60)).unwrap_or_else(|| {
+        panic!(
+            "{workers} worker(s): the idle download did not finish\n{}",
+            r.natrix.output()
+        )
+    });
+    let (code, got) = curl_result(&out);
+    assert_eq!(
+        (code, got),
+        (200, 2 * drip_chunk),
+        "{workers} worker(s): the download idle during the flood: status {code}, {got} of {} bytes ({}): {}",
+        2 * drip_chunk,
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -1587,7 +1641,7 @@ fn syn_flood_from_random_sources_while_clients_run() {
          its ports missed {missed}: {stats}"
     );
     eprintln!(
-        "netns_lab SYN flood: hping3 sent {sent}; {} requests ({failed_during} failed during \
+        "netns_lab SYN flood, {workers} worker(s): hping3 sent {sent}; {} requests ({failed_during} failed during \
          the flood, {after} after it, none failed); natrix created {created} connections, \
          dropped {dropped} ({}), ports missed {missed}",
         samples.len(),
