@@ -299,6 +299,7 @@ then, from the client:
   ip netns exec ${P}client ab -n 3000 -c 30 http://$FRONTEND_IP/
 be1's ICMP port unreachable (UDP port 7: nothing listens), translated by natrix:
   ip netns exec ${P}client python3 -c "import socket; s = socket.socket(2, 2); s.connect(('$FRONTEND_IP', 7)); s.send(b'hi'); s.recv(9)"
+large and slow answers: http://$FRONTEND_IP/bytes/N, /drip/COUNT/SIZE/GAP, /hold
 backend access logs: $RUN/be{1,2,3}.log (health probes come from $MGMT_IP)
 make be2 fail its health probes, and recover:
   scripts/netns-lab.sh backend-stop 2
@@ -399,7 +400,7 @@ cmd_up() {
     UP_DONE=1
 
     if [ -n "$ROUTER_MTU" ]; then
-        echo "netns-lab.sh: lab $P is up, the client behind router ${P}rt (MTU $ROUTER_MTU toward the client)"
+        echo "netns-lab.sh: lab $P is up, the client ($CLIENT_IP_R) behind router ${P}rt (MTU $ROUTER_MTU toward the client)"
     else
         echo "netns-lab.sh: lab $P is up"
     fi
