@@ -16,6 +16,19 @@
 # to 15). Everything lives in namespaces the script creates; the only
 # addresses used are in 198.18.0.0/15.
 #
+# ROUTER_MTU (with `up`; unset by default) puts a router namespace between
+# the client and natrix, whose link toward the client has that MTU (576 to
+# 1500; the client's end stays at 1500). The router takes the client's place
+# on natrix's public segment (198.18.1.2, the same MAC, so natrix's
+# configuration does not change); the client moves behind it:
+#
+#   ${P}client eth0 198.18.2.2/24 mtu 1500 -- eth1 198.18.2.1/24 mtu ROUTER_MTU
+#                                   ${P}rt  eth0 198.18.1.2/24 ------ ${P}pub
+#
+# A backend's full-size segment toward the client then makes the router send
+# ICMP "fragmentation needed" to the frontend address, which natrix must pass
+# to the connection's backend (path MTU discovery, RFC 1191).
+#
 #   ${P}client  eth0 198.18.1.2/24 ------ ${P}pub  \
 #                                                   ${P}lb: natrix owns both ends
 #   ${P}sw      bridge ${P}br: ${P}slb -- ${P}priv /  (no IP, kernel silent)
@@ -40,6 +53,11 @@ if ! [[ "$P" =~ ^[a-z][a-z0-9]{0,10}$ ]]; then
     exit 2
 fi
 RUN="/run/natrix-lab-$P"
+ROUTER_MTU="${ROUTER_MTU:-}"
+if [ -n "$ROUTER_MTU" ] && ! { [[ "$ROUTER_MTU" =~ ^[0-9]{3,4}$ ]] && ((ROUTER_MTU >= 576 && ROUTER_MTU <= 1500)); }; then
+    echo "netns-lab.sh: ROUTER_MTU must be 576 to 1500 (got '$ROUTER_MTU')" >&2
+    exit 2
+fi
 
 # Fixed, locally administered MAC addresses (02:4e:58 is "NX").
 MAC_NATRIX="02:4e:58:00:00:01"   # ${P}pub and ${P}priv: appliance.mac
@@ -50,6 +68,8 @@ MAC_SLB="02:4e:58:03:00:01"      # bridge port toward ${P}priv
 MAC_SBE=("02:4e:58:03:00:0b" "02:4e:58:03:00:0c" "02:4e:58:03:00:0d")
 MAC_MGMT="02:4e:58:04:00:02"     # ${P}mgmt: the lb namespace's kernel
 MAC_SMG="02:4e:58:03:00:02"      # bridge port toward ${P}mgmt
+MAC_CLIENT_R="02:4e:58:01:00:03" # client eth0 behind the router (ROUTER_MTU)
+MAC_RT_C="02:4e:58:05:00:01"     # ${P}rt eth1, toward the client
 
 CLIENT_IP="198.18.1.2"
 FRONTEND_IP="198.18.1.10"
@@ -58,8 +78,13 @@ PRIVATE_IP="198.19.1.1"
 MGMT_IP="198.19.1.2"
 BE_IP=("198.19.1.11" "198.19.1.12" "198.19.1.13")
 BE_PORT=8080
+# Behind the router (ROUTER_MTU): the client's segment.
+CLIENT_IP_R="198.18.2.2"
+ROUTER_IP_C="198.18.2.1"
 
-NAMESPACES=("${P}client" "${P}lb" "${P}sw" "${P}be1" "${P}be2" "${P}be3")
+# Every namespace the lab may have (the router only with ROUTER_MTU): `down`
+# removes each that exists.
+NAMESPACES=("${P}client" "${P}lb" "${P}sw" "${P}be1" "${P}be2" "${P}be3" "${P}rt")
 
 die() {
     echo "netns-lab.sh: $*" >&2
@@ -124,22 +149,78 @@ veth() {
 write_server() {
     cat >"$RUN/server.py" <<'EOF'
 # A small threaded HTTP server that says which backend it is.
+#   GET /                    "backend NAME"
+#   GET /bytes/N             N bytes
+#   GET /drip/COUNT/SIZE/GAP COUNT chunks of SIZE bytes, GAP seconds apart
+#   GET /hold                a line, then waits for the client to send, close
+#                            or reset, and logs which ("hold ADDR reset")
 import http.server
+import socket
 import socketserver
 import sys
+import time
 
 name, address, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 body = ("backend %s\n" % name).encode()
+BLOCK = b"natrix lab payload 0123456789abcdefghijklmnopqrstuvwxyz!\n" * 1024
+
+
+def log(line):
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
-    def do_GET(self):
+    def head(self, length):
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
+        if length is not None:
+            self.send_header("Content-Length", str(length))
         self.end_headers()
+        self.wfile.flush()
+
+    def data(self, n):
+        while n > 0:
+            part = BLOCK[: min(n, len(BLOCK))]
+            self.wfile.write(part)
+            n -= len(part)
+        self.wfile.flush()
+
+    def do_GET(self):
+        parts = self.path.strip("/").split("/")
+        try:
+            if parts[0] == "bytes" and len(parts) == 2:
+                n = int(parts[1])
+                self.head(n)
+                self.data(n)
+                return
+            if parts[0] == "drip" and len(parts) == 4:
+                count, size, gap = int(parts[1]), int(parts[2]), float(parts[3])
+                self.head(count * size)
+                for i in range(count):
+                    if i:
+                        time.sleep(gap)
+                    self.data(size)
+                return
+            if parts == ["hold"]:
+                self.head(None)
+                self.wfile.write(b"holding\n")
+                self.wfile.flush()
+                try:
+                    got = self.connection.recv(1)
+                    outcome = "data" if got else "eof"
+                except ConnectionResetError:
+                    outcome = "reset"
+                except OSError as e:
+                    outcome = "error %s" % e.errno
+                log("hold %s %s" % (self.client_address[0], outcome))
+                return
+        except ValueError:
+            self.send_error(400)
+            return
+        self.head(len(body))
         self.wfile.write(body)
 
     def log_message(self, fmt, *args):
@@ -218,6 +299,7 @@ then, from the client:
   ip netns exec ${P}client ab -n 3000 -c 30 http://$FRONTEND_IP/
 be1's ICMP port unreachable (UDP port 7: nothing listens), translated by natrix:
   ip netns exec ${P}client python3 -c "import socket; s = socket.socket(2, 2); s.connect(('$FRONTEND_IP', 7)); s.send(b'hi'); s.recv(9)"
+large and slow answers: http://$FRONTEND_IP/bytes/N, /drip/COUNT/SIZE/GAP, /hold
 backend access logs: $RUN/be{1,2,3}.log (health probes come from $MGMT_IP)
 make be2 fail its health probes, and recover:
   scripts/netns-lab.sh backend-stop 2
@@ -237,13 +319,29 @@ cmd_up() {
 
     local ns
     for ns in "${NAMESPACES[@]}"; do
+        if [ "$ns" = "${P}rt" ] && [ -z "$ROUTER_MTU" ]; then
+            continue
+        fi
         ip netns add "$ns"
         quiet_namespace "$ns"
         ip -n "$ns" link set lo up
     done
 
-    # Public side: the appliance's public port <-> the client.
-    veth "${P}lb" "${P}pub" "$MAC_NATRIX" "${P}client" eth0 "$MAC_CLIENT"
+    if [ -z "$ROUTER_MTU" ]; then
+        # Public side: the appliance's public port <-> the client.
+        veth "${P}lb" "${P}pub" "$MAC_NATRIX" "${P}client" eth0 "$MAC_CLIENT"
+    else
+        # The router in the client's place on the public segment, the
+        # client behind it on a link of ROUTER_MTU (router's end).
+        veth "${P}lb" "${P}pub" "$MAC_NATRIX" "${P}rt" eth0 "$MAC_CLIENT"
+        veth "${P}rt" eth1 "$MAC_RT_C" "${P}client" eth0 "$MAC_CLIENT_R"
+        nsx "${P}rt" sysctl -qw net.ipv4.ip_forward=1
+        ip -n "${P}rt" link set dev eth1 mtu "$ROUTER_MTU"
+        ip -n "${P}rt" addr add "$CLIENT_IP/24" dev eth0
+        ip -n "${P}rt" addr add "$ROUTER_IP_C/24" dev eth1
+        ip -n "${P}rt" link set dev eth0 up
+        ip -n "${P}rt" link set dev eth1 up
+    fi
     # Private side: a bridge in ${P}sw joins the appliance and the backends.
     ip -n "${P}sw" link add name "${P}br" type bridge stp_state 0 forward_delay 0 mcast_snooping 0
     ip -n "${P}sw" link set dev "${P}br" address "$MAC_BR"
@@ -275,8 +373,14 @@ cmd_up() {
         ip -n "${P}sw" link set dev "${P}s$i" up
     done
 
-    ip -n "${P}client" addr add "$CLIENT_IP/24" dev eth0
-    ip -n "${P}client" link set dev eth0 up
+    if [ -z "$ROUTER_MTU" ]; then
+        ip -n "${P}client" addr add "$CLIENT_IP/24" dev eth0
+        ip -n "${P}client" link set dev eth0 up
+    else
+        ip -n "${P}client" addr add "$CLIENT_IP_R/24" dev eth0
+        ip -n "${P}client" link set dev eth0 up
+        ip -n "${P}client" route add default via "$ROUTER_IP_C" dev eth0
+    fi
 
     write_server
     for i in 1 2 3; do
@@ -295,7 +399,11 @@ cmd_up() {
     done
     UP_DONE=1
 
-    echo "netns-lab.sh: lab $P is up"
+    if [ -n "$ROUTER_MTU" ]; then
+        echo "netns-lab.sh: lab $P is up, the client ($CLIENT_IP_R) behind router ${P}rt (MTU $ROUTER_MTU toward the client)"
+    else
+        echo "netns-lab.sh: lab $P is up"
+    fi
     print_commands
 }
 
@@ -480,7 +588,7 @@ backend-start)
     echo "netns-lab.sh: backend be$n started"
     ;;
 *)
-    echo "usage: [PREFIX=nx] $0 up|down|status|config|command|backend-stop N|backend-start N" >&2
+    echo "usage: [PREFIX=nx] [ROUTER_MTU=N] $0 up|down|status|config|command|backend-stop N|backend-start N" >&2
     exit 2
     ;;
 esac

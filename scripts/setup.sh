@@ -9,7 +9,7 @@
 #   tests/top.rs            tmux
 #   tests/telemetry.rs      dpdk-telemetry.py (dpdk-dev) and python3
 #   tests/netns_lab.rs      iproute2, ethtool, procps (sysctl), curl,
-#                           apache2-utils (ab), tcpdump, python3
+#                           apache2-utils (ab), tcpdump, python3, hping3
 #
 # The Rust toolchain itself comes from rust-toolchain.toml (rustup).
 set -euo pipefail
@@ -38,6 +38,7 @@ command_of ethtool ethtool
 command_of sysctl procps
 command_of curl curl
 command_of ab apache2-utils
+command_of hping3 hping3
 
 if ((${#need[@]} == 0)); then
     exit 0

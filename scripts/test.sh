@@ -31,7 +31,7 @@ cargo test --workspace --features natrix/dpdk
 # --include-ignored.)
 step "the DPDK telemetry test (needs dpdk-telemetry.py)"
 cargo test --features natrix/dpdk --test telemetry -- --ignored
-step "the network-namespace lab (needs root, iproute2, curl, ab, tcpdump, python3)"
+step "the network-namespace lab (needs root, iproute2, curl, ab, tcpdump, python3, hping3)"
 cargo test --features natrix/dpdk --test netns_lab -- --ignored
 
 step "cargo doc (warnings are errors), without and with DPDK"

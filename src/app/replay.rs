@@ -8,6 +8,8 @@
 //! each other as they do on such NICs. Each worker then runs its poll loop over an in-memory queue port that writes
 //! each frame into a recycled buffer before handing it over (the NIC's write),
 //! and the frames that come out are written to the output capture in input order.
+//! A burst never spans two seconds of capture time, so the clock the worker
+//! reads for it is every one of its packets' own time.
 
 use crate::app::summary::{backend_summaries, Summary};
 use crate::config::Config;
@@ -323,6 +325,14 @@ impl Port for CapturePort<'_> {
                 .unwrap_or_else(|| HeapBuf::new(MAX_FRAME));
             let i = self.indices[self.pos];
             let f = &self.frames[i as usize];
+            // A burst holds frames of one clock second only, so the clock
+            // the worker reads for it is every packet's own time (a NIC's
+            // burst spans microseconds; a capture's may span hours).
+            if !rx.is_empty() && f.clock() != self.clock {
+                self.pool.push(buf);
+                self.delivered -= 1;
+                break;
+            }
             buf.fill(&f.data);
             buf.seq = if self.pass == 0 { i as u64 } else { u64::MAX };
             self.clock = f.clock();
