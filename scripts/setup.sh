@@ -9,7 +9,8 @@
 #   tests/top.rs            tmux
 #   tests/telemetry.rs      dpdk-telemetry.py (dpdk-dev) and python3
 #   tests/netns_lab.rs      iproute2, ethtool, procps (sysctl), curl,
-#                           apache2-utils (ab), tcpdump, python3, hping3
+#                           apache2-utils (ab), tcpdump, python3, hping3,
+#                           nftables
 #
 # The Rust toolchain itself comes from rust-toolchain.toml (rustup).
 set -euo pipefail
@@ -39,6 +40,7 @@ command_of sysctl procps
 command_of curl curl
 command_of ab apache2-utils
 command_of hping3 hping3
+command_of nft nftables
 
 if ((${#need[@]} == 0)); then
     exit 0

@@ -88,6 +88,7 @@ const TOOLS: [(&str, &str); 7] = [
     ("tcpdump", "tcpdump"),
     ("python3", "python3"),
     ("hping3", "hping3"),
+    ("nft", "nftables"),
 ];
 
 /// Fails, saying what is missing, unless the lab can run: root and its tools.
@@ -1447,9 +1448,11 @@ fn curl_result(out: &Output) -> (u32, u64) {
 /// connections succeed again once it ends, and natrix accounts for every
 /// packet (received = sent + dropped under a reason).
 ///
-/// The random sources exist only inside the lab: natrix forwards the SYNs
-/// to the backends, whose SYN-ACKs come back through natrix to the client's
-/// namespace, where the kernel (not forwarding) drops them.
+/// hping3's random sources are translated, in the client's namespace, into
+/// random addresses of 198.18.128.0/17 (nftables source NAT), so that the
+/// flood uses the lab's range only. natrix forwards the SYNs to the
+/// backends, whose SYN-ACKs come back through natrix to the client's
+/// namespace, which does not forward them anywhere.
 #[test]
 #[ignore = "needs root and the lab's tools: scripts/test.sh runs it"]
 fn syn_flood_from_random_sources_while_clients_run() {
@@ -1525,6 +1528,30 @@ fn syn_flood(prefix: &str, workers: u16) {
         });
         let t0 = Instant::now();
         wait_samples(&samples, t0, 5, Duration::from_secs(20));
+        // The flood's sources, whatever hping3 draws, are put in the lab's
+        // range before they leave the client's namespace.
+        let rules = r.dir.join("flood.nft");
+        std::fs::write(
+            &rules,
+            "table ip natrix_flood {\n\
+             \tchain post {\n\
+             \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
+             \t\tip saddr != 198.18.0.0/15 tcp dport 80 snat to 198.18.128.0-198.18.255.254\n\
+             \t}\n\
+             }\n",
+        )
+        .expect("write the flood's nftables rules");
+        let nft = client_run(
+            &r.lab,
+            Duration::from_secs(10),
+            "nft",
+            &["-f", rules.to_str().expect("UTF-8 path")],
+        );
+        assert!(
+            nft.status.success(),
+            "nft: {}",
+            String::from_utf8_lossy(&nft.stderr)
+        );
         // The flood: 20000 SYNs, one every 200 us (a rate this two-core
         // machine survives along with natrix's polling), each from a random
         // address and port.

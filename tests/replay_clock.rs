@@ -8,16 +8,16 @@
 
 mod support;
 
-use natrix::app::replay::rss_worker;
+use natrix::app::replay::{rss_worker, Rss};
 use natrix::app::summary::Summary;
 use natrix::config::Config;
 use natrix::control::plane::ControlPlane;
 use natrix::dataplane::counters::{DropReason, Event};
+use natrix::dataplane::snapshot::Snapshot;
 use std::net::Ipv4Addr;
 use support::translation::*;
 
 const A: (Ipv4Addr, u16) = (Ipv4Addr::new(198, 18, 200, 7), 40000);
-const B_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 201, 9);
 /// When connection A is opened (ms).
 const T0: u64 = 100;
 
@@ -54,14 +54,16 @@ fn comparable(s: &Summary) -> serde_json::Value {
     j
 }
 
-/// A client port of B whose SYN RSS sends (with two workers) to the same
-/// worker as A's frames, or to the other one.
-fn b_client(same_worker: bool) -> (Ipv4Addr, u16) {
-    let wa = rss_worker(&segment(), 2);
-    (1024..u16::MAX)
-        .map(|p| (B_ADDR, p))
-        .find(|&b| (rss_worker(&Pkt::tcp(b, TLS, TCP_SYN).build(), 2) == wa) == same_worker)
-        .expect("a port for each worker")
+/// A client B whose SYN RSS sends (with two workers) to the same worker as
+/// A's frames, or to the other one (the owner of a connection is a function
+/// of its client's address).
+fn b_client(snap: &Snapshot, same_worker: bool) -> (Ipv4Addr, u16) {
+    let worker = |f: &[u8]| rss_worker(snap, Rss::Owner, f, 2);
+    let wa = worker(&segment());
+    (1..=250u8)
+        .map(|h| (Ipv4Addr::new(198, 18, 201, h), 40001))
+        .find(|&b| (worker(&Pkt::tcp(b, TLS, TCP_SYN).build()) == wa) == same_worker)
+        .expect("a client for each worker")
 }
 
 #[test]
@@ -69,7 +71,7 @@ fn a_segment_is_judged_at_its_own_time_with_any_worker_count() {
     let cp = ControlPlane::new(Config::parse(CONFIG, "translation.toml").unwrap()).unwrap();
     let seg = segment();
     for same_worker in [true, false] {
-        let b = b_client(same_worker);
+        let b = b_client(&cp.snapshot(), same_worker);
         let mut results = Vec::new();
         for workers in [1, 2] {
             let (s, sent) = replay_frames(&cp, capture(b), workers, "replay-clock");
