@@ -80,7 +80,7 @@ fn have(tool: &str) -> bool {
 }
 
 /// The lab's tools, with the Debian package of each.
-const TOOLS: [(&str, &str); 7] = [
+const TOOLS: [(&str, &str); 8] = [
     ("ip", "iproute2"),
     ("ethtool", "ethtool"),
     ("curl", "curl"),
