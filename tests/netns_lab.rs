@@ -994,22 +994,7 @@ fn backend_down_and_back_with_health_probes() {
     let report = std::thread::scope(|scope| {
         let _stop_client = StopOnDrop(&stop);
         // The client: one request after the other, each on a new connection.
-        scope.spawn(|| {
-            while !stop.load(Ordering::SeqCst) {
-                let start = Instant::now();
-                let (code, body) = client_curl(&prefix);
-                let sample = Sample {
-                    start,
-                    end: Instant::now(),
-                    code,
-                    backend: backend_of(&body),
-                };
-                samples
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(sample);
-            }
-        });
+        scope.spawn(|| request_loop(&prefix, &stop, &samples));
 
         // Before: the three backends answer.
         let t0 = Instant::now();
@@ -1441,6 +1426,25 @@ fn curl_result(out: &Output) -> (u32, u64) {
     (code, size)
 }
 
+/// The lab's client: one request after the other, each on a new connection,
+/// each recorded, until `stop`.
+fn request_loop(prefix: &str, stop: &AtomicBool, samples: &Mutex<Vec<Sample>>) {
+    while !stop.load(Ordering::SeqCst) {
+        let start = Instant::now();
+        let (code, body) = client_curl(prefix);
+        let sample = Sample {
+            start,
+            end: Instant::now(),
+            code,
+            backend: backend_of(&body),
+        };
+        samples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(sample);
+    }
+}
+
 /// A SYN flood from random sources (hping3 --rand-source) at the frontend
 /// while real clients run: a long download in progress, a connection idle
 /// through the flood, and a loop of requests on new connections. Both
@@ -1510,22 +1514,7 @@ fn syn_flood(prefix: &str, workers: u16) {
     let prefix = r.lab.prefix.clone();
     let (flood, flood_end) = std::thread::scope(|scope| {
         let _stop_client = StopOnDrop(&stop);
-        scope.spawn(|| {
-            while !stop.load(Ordering::SeqCst) {
-                let start = Instant::now();
-                let (code, body) = client_curl(&prefix);
-                let sample = Sample {
-                    start,
-                    end: Instant::now(),
-                    code,
-                    backend: backend_of(&body),
-                };
-                samples
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(sample);
-            }
-        });
+        scope.spawn(|| request_loop(&prefix, &stop, &samples));
         let t0 = Instant::now();
         wait_samples(&samples, t0, 5, Duration::from_secs(20));
         // The flood's sources, whatever hping3 draws, are put in the lab's

@@ -75,13 +75,18 @@ fn run(d: &Path, config: &Path, input: &Path, queues: usize) -> Output {
             d.join(format!("out{q}.pcap")).display()
         );
     }
+    run_vdev(d, config, &vdev)
+}
+
+/// `natrix run --json` on the virtual device `vdev`, stopping once idle.
+fn run_vdev(d: &Path, config: &Path, vdev: &str) -> Output {
     let out = Command::new(NATRIX)
         .args(["run", "--json", "--idle-exit", "0.5", "--config"])
         .arg(config)
         .arg("--control")
         .arg(d.join("ctl.sock"))
         .arg("--")
-        .args(eal::quiet(&["--vdev", &vdev]))
+        .args(eal::quiet(&["--vdev", vdev]))
         .output()
         .unwrap();
     assert!(
@@ -175,19 +180,7 @@ fn two_workers_hand_packets_to_their_owner() {
         empty.display(),
         d.join("out1.pcap").display()
     );
-    let out = Command::new(NATRIX)
-        .args(["run", "--json", "--idle-exit", "0.5", "--config"])
-        .arg(&config)
-        .arg("--")
-        .args(eal::quiet(&["--vdev", &vdev]))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "natrix run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = last_json(&out);
+    let run = last_json(&run_vdev(&d, &config, &vdev));
     let replay = Command::new(NATRIX)
         .args(["replay", "--json", "--config"])
         .arg(&config)
