@@ -1302,6 +1302,17 @@ print(json.dumps({"status": head.split(b"\r\n")[0].decode("latin-1"), "body": le
                   "seconds": time.monotonic() - t0, "error": err}))
 "#;
 
+/// Runs a lab test `run(prefix, workers)` with 1 and then 2 workers, each
+/// in a lab of its own (prefix tagged `tag`), one lab test at a time.
+fn with_one_and_two_workers(tag: char, run: fn(&str, u16)) {
+    require_lab();
+    let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+    for workers in [1, 2] {
+        let prefix = format!("nx{:04x}{tag}{workers}", std::process::id() & 0xffff);
+        run(&prefix, workers);
+    }
+}
+
 /// Issue 8, defect 2 in the lab: a client half-closes (its FIN) and then
 /// receives for 30 s, the backend sending a chunk every 15 s. Between
 /// chunks the client sends nothing, longer than the transitory timeout
@@ -1311,12 +1322,7 @@ print(json.dumps({"status": head.split(b"\r\n")[0].decode("latin-1"), "body": le
 #[test]
 #[ignore = "needs root and the lab's tools: scripts/test.sh runs it"]
 fn half_closed_client_receives_for_30_s() {
-    require_lab();
-    let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-    for workers in [1, 2] {
-        let prefix = format!("nx{:04x}c{workers}", std::process::id() & 0xffff);
-        half_closed_download(&prefix, workers);
-    }
+    with_one_and_two_workers('c', half_closed_download);
 }
 
 fn half_closed_download(prefix: &str, workers: u16) {
@@ -1460,12 +1466,7 @@ fn request_loop(prefix: &str, stop: &AtomicBool, samples: &Mutex<Vec<Sample>>) {
 #[test]
 #[ignore = "needs root and the lab's tools: scripts/test.sh runs it"]
 fn syn_flood_from_random_sources_while_clients_run() {
-    require_lab();
-    let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-    for workers in [1, 2] {
-        let prefix = format!("nx{:04x}f{workers}", std::process::id() & 0xffff);
-        syn_flood(&prefix, workers);
-    }
+    with_one_and_two_workers('f', syn_flood);
 }
 
 fn syn_flood(prefix: &str, workers: u16) {
@@ -1681,14 +1682,9 @@ fn syn_flood(prefix: &str, workers: u16) {
 #[test]
 #[ignore = "needs root and the lab's tools: scripts/test.sh runs it"]
 fn path_mtu_discovery_through_a_router_with_two_workers() {
-    require_lab();
-    let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
     // One worker first: the lab itself works (every error reaches the only
     // worker); then two.
-    for workers in [1, 2] {
-        let prefix = format!("nx{:04x}m{workers}", std::process::id() & 0xffff);
-        path_mtu_downloads(&prefix, workers);
-    }
+    with_one_and_two_workers('m', path_mtu_downloads);
 }
 
 fn path_mtu_downloads(prefix: &str, workers: u16) {
