@@ -72,7 +72,8 @@
 use core::net::Ipv6Addr;
 
 use super::ethernet::MacAddr;
-use super::{get_u128, get_u16, get_u32, put_u128, put_u16, put_u32, tcp, udp, Error, IpProtocol};
+use super::{get_u128, get_u16, get_u32, put_u128, put_u16, put_u32};
+use super::{icmpv6, tcp, udp, Error, IpProtocol};
 
 mod field {
     use crate::wire::Field;
@@ -422,7 +423,7 @@ fn upper_layer_header_len(protocol: IpProtocol, l4: &[u8]) -> usize {
             None => tcp::HEADER_LEN,
         },
         IpProtocol::Udp => udp::HEADER_LEN,
-        IpProtocol::Icmpv6 => 8,
+        IpProtocol::Icmpv6 => icmpv6::HEADER_LEN,
         _ => 0,
     }
 }
