@@ -132,6 +132,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         upper(),
         prop_oneof![3 => 0usize..64, 1 => Just(64usize)]
             .prop_flat_map(|n| proptest::collection::vec(any::<u8>(), n)),
+        any::<bool>(),
     )
         .prop_map(
             |(
@@ -140,21 +141,39 @@ fn spec() -> impl Strategy<Value = Spec> {
                 (hbh, dest, routing, final_dest, frag, auth),
                 upper,
                 payload,
-            )| Spec {
-                src,
-                dst,
-                traffic_class,
-                flow,
-                hop_limit,
-                vlans,
-                hbh,
-                dest,
-                final_dest: routing.as_ref().and(final_dest),
-                routing,
-                frag,
-                auth,
-                upper,
-                payload,
+                align,
+            )| {
+                let final_dest = routing.as_ref().and(final_dest);
+                let mut payload = payload;
+                if align && frag.is_some_and(|f| f.1) {
+                    // Half the fragments with M set get a length that is a
+                    // multiple of 8, as RFC 8200 section 4.5 asks.
+                    let upper_len = if matches!(upper, Upper::Tcp { .. }) {
+                        20
+                    } else {
+                        8
+                    };
+                    let after =
+                        usize::from(auth) * 16 + final_dest.as_ref().map_or(0, |b| b.len() + 2);
+                    let data = after + upper_len + payload.len();
+                    payload.resize(payload.len() + (8 - data % 8) % 8, 0x5a);
+                }
+                Spec {
+                    src,
+                    dst,
+                    traffic_class,
+                    flow,
+                    hop_limit,
+                    vlans,
+                    hbh,
+                    dest,
+                    final_dest,
+                    routing,
+                    frag,
+                    auth,
+                    upper,
+                    payload,
+                }
             },
         )
 }
@@ -583,6 +602,17 @@ proptest! {
                 if let (Some(p), Upper::Tcp { sport, dport, .. } | Upper::Udp { sport, dport }) = (q.ports, &inner.upper) {
                     prop_assert_eq!(p, (*sport, *dport));
                 }
+                // A NAT sends the error on to the client `x`: the quoted
+                // source and the outer destination change alike, and two
+                // deltas keep the ICMPv6 checksum right without a re-sum.
+                let x = Ipv6Addr::from(word as u128 | 0x2001_0db8 << 96);
+                let mut msg = m.as_ref().to_vec();
+                let mut quoted = ipv6::Packet::new_unchecked(&mut msg[v6icmp::ERROR_HEADER_LEN..]);
+                quoted.set_src_addr(x);
+                let mut m2 = v6icmp::Packet::new_unchecked(&mut msg[..]);
+                let d = checksum::delta128(q.src, x.to_bits());
+                m2.set_checksum(checksum::apply(m2.checksum(), checksum::combine(d, d)));
+                prop_assert!(m2.verify_checksum(src, x));
             }
         }
     }
