@@ -1,5 +1,6 @@
-//! The Internet checksum: full computation (RFC 1071) and incremental update
-//! (RFC 1624).
+//! The Internet checksum: full computation (RFC 1071), the pseudo-headers of
+//! IPv4 (RFC 9293, RFC 768) and IPv6 (RFC 8200 section 8.1), and incremental
+//! update (RFC 1624).
 //!
 //! Sums are carried around "unfolded" in a `u32` so that several parts (a
 //! pseudo-header, a header, a payload) can be added with [`combine`] and folded to
@@ -8,9 +9,12 @@
 //! The NAT data path rewrites addresses and ports and must not re-sum the packet.
 //! It precomputes, per connection, the ones'-complement difference of the
 //! rewritten words with [`delta16`] / [`delta32`] (combining several with
-//! [`combine`]) and applies it to each stored checksum with [`apply`].
+//! [`combine`]) and applies it to each stored checksum with [`apply`]. An IPv6
+//! address (128 bits) has its own [`delta128`] / [`update128`]; IPv6 has no
+//! header checksum, but the TCP, UDP and ICMPv6 checksums cover both
+//! addresses through the pseudo-header.
 
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use super::IpProtocol;
 
@@ -96,6 +100,41 @@ pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, length:
         + u32::from(length)
 }
 
+/// Partial sum of the eight 16-bit words of a 128-bit value (an IPv6
+/// address as the big-endian value of its 16 bytes). At most 8 * 0xffff.
+#[inline]
+pub fn sum128(value: u128) -> u32 {
+    let mut acc = 0u32;
+    let mut v = value;
+    for _ in 0..8 {
+        acc += (v & 0xffff) as u32;
+        v >>= 16;
+    }
+    acc
+}
+
+/// Partial sum of the IPv6 pseudo-header (RFC 8200 section 8.1): source and
+/// destination address, the 32-bit upper-layer packet length, three zero
+/// bytes and the next header value of the upper-layer protocol (not of an
+/// extension header before it).
+///
+/// The addresses are those of the IPv6 header, except that a packet with a
+/// Routing header uses, as destination, the final one (the last address of
+/// the Routing header) on the sender; at the receiver the header already
+/// holds it. `length` is that of the upper-layer header and data, without
+/// the extension headers before them.
+#[inline]
+pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, protocol: IpProtocol, length: u32) -> u32 {
+    pseudo_header_v6_raw(src.to_bits(), dst.to_bits(), protocol, length)
+}
+
+/// [`pseudo_header_v6`] over addresses as the big-endian values of their 16
+/// bytes.
+#[inline]
+pub fn pseudo_header_v6_raw(src: u128, dst: u128, protocol: IpProtocol, length: u32) -> u32 {
+    sum128(src) + sum128(dst) + (length >> 16) + (length & 0xffff) + u32::from(protocol.number())
+}
+
 /// New checksum after one 16-bit word changes from `old` to `new`
 /// (RFC 1624 section 3, eqn. 3: `HC' = ~(~HC + ~m + m')`).
 ///
@@ -123,6 +162,24 @@ pub fn delta16(old: u16, new: u16) -> u32 {
 #[inline]
 pub fn delta32(old: u32, new: u32) -> u32 {
     delta16((old >> 16) as u16, (new >> 16) as u16) + delta16(old as u16, new as u16)
+}
+
+/// The partial sum that replaces the eight words of `old` (an IPv6 address,
+/// the big-endian value of its 16 bytes) by those of `new`. At most
+/// 8 * 0x1fffe, so any handful of deltas can be added without overflow.
+#[inline]
+pub fn delta128(old: u128, new: u128) -> u32 {
+    // ~m + m' summed word by word: the complement of a 128-bit value
+    // complements each of its words.
+    sum128(!old) + sum128(new)
+}
+
+/// New checksum after an IPv6 address (the big-endian value of its 16 bytes)
+/// changes from `old` to `new`, in a checksum that covers it through the
+/// pseudo-header (TCP, UDP, ICMPv6).
+#[inline]
+pub fn update128(hc: u16, old: u128, new: u128) -> u16 {
+    apply(hc, delta128(old, new))
 }
 
 /// Applies a precomputed delta (one or more [`delta16`]/[`delta32`] values joined
@@ -186,6 +243,24 @@ mod tests {
         bytes[9] = IpProtocol::Tcp.number();
         bytes[10..12].copy_from_slice(&40u16.to_be_bytes());
         assert_eq!(pseudo_header(src, dst, IpProtocol::Tcp, 40), sum(&bytes));
+    }
+
+    /// The RFC 8200 pseudo-header laid out in bytes and summed.
+    #[test]
+    fn pseudo_header_v6_matches_byte_sum() {
+        let src: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let dst: Ipv6Addr = "2001:db8:ffff:1:2:3:4:ffff".parse().unwrap();
+        let mut bytes = [0u8; 40];
+        bytes[0..16].copy_from_slice(&src.octets());
+        bytes[16..32].copy_from_slice(&dst.octets());
+        bytes[32..36].copy_from_slice(&70_000u32.to_be_bytes());
+        bytes[39] = IpProtocol::Icmpv6.number();
+        assert_eq!(
+            fold(pseudo_header_v6(src, dst, IpProtocol::Icmpv6, 70_000)),
+            fold(sum(&bytes))
+        );
+        assert_eq!(sum128(u128::MAX), 8 * 0xffff);
+        assert_eq!(sum128(0x0001_0002_0003_0004_0005_0006_0007_0008), 36);
     }
 
     /// Checksum field offset used by the property tests (as in IPv4).
@@ -268,6 +343,28 @@ mod tests {
             buf[12..16].copy_from_slice(&a.to_be_bytes());
             buf[16..18].copy_from_slice(&p.to_be_bytes());
             let delta = combine(delta32(old_a, a), delta16(old_p, p));
+            let hc = apply(stored(&buf), delta);
+            buf[CK..CK + 2].copy_from_slice(&hc.to_be_bytes());
+            check_against_full(&buf)?;
+        }
+
+        #[test]
+        fn update128_matches_recompute(mut buf in buffer(), a in any::<u128>(), b in any::<u128>(), p in any::<u16>()) {
+            // An IPv6 NAT rewrite: a 128-bit address at 12..28 and a port
+            // at 28..30, applied as one precomputed delta (the buffer is at
+            // least 20 bytes; make room for both).
+            buf.resize(buf.len().max(40), 0);
+            store_checksum(&mut buf);
+            let old = u128::from_be_bytes(buf[12..28].try_into().unwrap());
+            let old_p = u16::from_be_bytes([buf[28], buf[29]]);
+            buf[12..28].copy_from_slice(&a.to_be_bytes());
+            let hc = update128(stored(&buf), old, a);
+            buf[CK..CK + 2].copy_from_slice(&hc.to_be_bytes());
+            check_against_full(&buf)?;
+            // A second address change and a port, combined.
+            buf[12..28].copy_from_slice(&b.to_be_bytes());
+            buf[28..30].copy_from_slice(&p.to_be_bytes());
+            let delta = combine(delta128(a, b), delta16(old_p, p));
             let hc = apply(stored(&buf), delta);
             buf[CK..CK + 2].copy_from_slice(&hc.to_be_bytes());
             check_against_full(&buf)?;

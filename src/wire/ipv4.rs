@@ -167,6 +167,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         get_u16(self.buffer.as_ref(), field::FLG_OFF) & (FLAG_MF | FRAG_MASK) != 0
     }
 
+    /// Whether this is the first fragment of a larger datagram (offset 0, MF
+    /// set): the one that carries the transport header and its ports.
+    #[inline]
+    pub fn is_first_fragment(&self) -> bool {
+        get_u16(self.buffer.as_ref(), field::FLG_OFF) & (FLAG_MF | FRAG_MASK) == FLAG_MF
+    }
+
     /// Time to live.
     #[inline]
     pub fn ttl(&self) -> u8 {
@@ -429,10 +436,16 @@ mod tests {
         let mut p = Packet::new_unchecked(&mut buf[..]);
         p.set_flags_and_frag(true, false, 0);
         assert!(p.dont_frag() && !p.more_frags() && !p.is_fragment());
+        assert!(!p.is_first_fragment());
         p.set_flags_and_frag(false, true, 0);
         assert!(p.is_fragment() && p.frag_offset() == 0);
+        assert!(p.is_first_fragment());
+        p.set_ident(0xbeef);
+        assert_eq!(p.ident(), 0xbeef);
+        p.set_flags_and_frag(false, true, 8);
+        assert!(p.is_fragment() && p.more_frags() && !p.is_first_fragment());
         p.set_flags_and_frag(false, false, 1480);
-        assert!(p.is_fragment() && !p.more_frags());
+        assert!(p.is_fragment() && !p.more_frags() && !p.is_first_fragment());
         assert_eq!(p.frag_offset(), 1480);
         assert_eq!(&buf[6..8], &[0x00, 0xb9]);
     }

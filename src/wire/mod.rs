@@ -1,6 +1,8 @@
 //! `wire`: header views over packet buffers (Ethernet and 802.1Q, ARP, IPv4,
-//! TCP, UDP, ICMP), the one checksum module, and the protocol numbers they carry
-//! ([`IpProtocol`], [`ethernet::EtherType`], [`icmp::Message`], ...).
+//! IPv6 and its extension header chain, TCP, UDP, ICMP, ICMPv6 and Neighbor
+//! Discovery), the one checksum module, and the protocol numbers they carry
+//! ([`IpProtocol`], [`ethernet::EtherType`], [`icmp::Message`],
+//! [`icmpv6::Message`], ...).
 //!
 //! May import: nothing else of the crate. It is the lowest layer, and every
 //! other layer speaks its vocabulary ([`MacAddr`], [`IpProtocol`]).
@@ -23,8 +25,10 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
+pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 
@@ -39,15 +43,17 @@ pub use ip::IpProtocol;
 pub enum Error {
     /// The buffer is shorter than the header (or a tag) it must contain.
     Truncated,
-    /// The IP version field is not 4.
+    /// The IP version field is not the view's (4 for IPv4, 6 for IPv6).
     BadVersion,
     /// The IPv4 IHL is below 5 or points past the end of the buffer.
     BadHeaderLen,
-    /// The IPv4 total length is below the header length or past the end of the buffer.
+    /// The IPv4 total length is below the header length or past the end of
+    /// the buffer; or the IPv6 payload length reaches past it.
     BadTotalLen,
     /// The TCP data offset is below 5 or points past the end of the buffer.
     BadDataOffset,
-    /// The UDP length field is below 8 or past the end of the buffer.
+    /// The UDP length field is below 8 or past the end of the buffer; or an
+    /// NDP option's length is 0 or reaches past the end of the message.
     BadLength,
     /// Well-formed, but a variant this crate does not handle.
     Unsupported,
@@ -118,6 +124,21 @@ fn put_u16(data: &mut [u8], field: Field, value: u16) {
 /// Writes `value` big-endian into `field` (which must be four bytes long).
 #[inline]
 fn put_u32(data: &mut [u8], field: Field, value: u32) {
+    data[field].copy_from_slice(&value.to_be_bytes());
+}
+
+/// Reads the big-endian `u128` at `field` (which must be sixteen bytes long):
+/// an IPv6 address.
+#[inline]
+fn get_u128(data: &[u8], field: Field) -> u128 {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&data[field]);
+    u128::from_be_bytes(b)
+}
+
+/// Writes `value` big-endian into `field` (which must be sixteen bytes long).
+#[inline]
+fn put_u128(data: &mut [u8], field: Field, value: u128) {
     data[field].copy_from_slice(&value.to_be_bytes());
 }
 

@@ -23,7 +23,7 @@
 //! The view covers the IP payload: the TCP header and the segment data. The
 //! segment length for the pseudo-header is the length of the buffer.
 
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{checksum, get_u16, get_u32, put_u16, put_u32, Error, IpProtocol};
 
@@ -223,6 +223,24 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
         checksum::fold(self.full_sum(src, dst)) == 0xffff
     }
+
+    /// Partial sum of the IPv6 pseudo-header (RFC 8200 section 8.1) and the
+    /// whole segment.
+    #[inline]
+    fn full_sum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u32 {
+        let data = self.buffer.as_ref();
+        checksum::combine(
+            checksum::pseudo_header_v6(src, dst, IpProtocol::Tcp, data.len() as u32),
+            checksum::sum(data),
+        )
+    }
+
+    /// Whether the checksum over the IPv6 pseudo-header and the segment is
+    /// correct.
+    #[inline]
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        checksum::fold(self.full_sum_v6(src, dst)) == 0xffff
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -342,6 +360,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         self.set_checksum(0);
         let c = checksum::finish(self.full_sum(src, dst));
+        self.set_checksum(c);
+    }
+
+    /// Zeroes the checksum field and fills it with the checksum over the
+    /// IPv6 pseudo-header and the whole buffer.
+    #[inline]
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        self.set_checksum(0);
+        let c = checksum::finish(self.full_sum_v6(src, dst));
         self.set_checksum(c);
     }
 }

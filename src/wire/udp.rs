@@ -14,8 +14,13 @@
 //!
 //! The datagram, for payload and checksum, is the first `len()` bytes of the
 //! buffer; anything after it is ignored.
+//!
+//! Over IPv4 a checksum field of 0 means "none" (RFC 768). Over IPv6 the
+//! checksum is mandatory and 0 is invalid (RFC 8200 section 8.1): see
+//! [`checksum_field_valid_v6`] and [`Packet::verify_checksum_v6`]. Either way
+//! a computed checksum of 0 is sent as 0xFFFF ([`transmitted`]).
 
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, Ipv6Addr};
 
 use super::{checksum, get_u16, put_u16, Error, IpProtocol};
 
@@ -30,6 +35,30 @@ mod field {
 
 /// Length of the UDP header.
 pub const HEADER_LEN: usize = field::CHECKSUM.end;
+
+/// The checksum field value to send for a computed or incrementally
+/// updated checksum `c`: 0 becomes 0xFFFF, its other ones'-complement form
+/// (RFC 768: "If the computed checksum is zero, it is transmitted as all
+/// ones"; RFC 8200 section 8.1 says the same for IPv6). An incremental
+/// update (RFC 1624 eqn. 3) can yield 0, so the data path passes its result
+/// through this before storing it.
+#[inline]
+pub const fn transmitted(c: u16) -> u16 {
+    if c == 0 {
+        0xffff
+    } else {
+        c
+    }
+}
+
+/// Whether a received UDP checksum field may be accepted over IPv6 at all:
+/// not 0 (RFC 8200 section 8.1: "IPv6 receivers must discard UDP packets
+/// containing a zero checksum"; the tunnel exception of RFC 6935 does not
+/// apply to a load balancer's frontends).
+#[inline]
+pub const fn checksum_field_valid_v6(c: u16) -> bool {
+    c != 0
+}
 
 /// A view of a UDP datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +159,26 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
         self.checksum() == 0 || checksum::fold(self.full_sum(src, dst)) == 0xffff
     }
+
+    /// Partial sum of the IPv6 pseudo-header (RFC 8200 section 8.1) and the
+    /// datagram.
+    #[inline]
+    fn full_sum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u32 {
+        let len = self.len();
+        checksum::combine(
+            checksum::pseudo_header_v6(src, dst, IpProtocol::Udp, u32::from(len)),
+            checksum::sum(&self.buffer.as_ref()[..len as usize]),
+        )
+    }
+
+    /// Whether the checksum over the IPv6 pseudo-header and the datagram is
+    /// correct. A field of 0 is not: over IPv6 the checksum is mandatory
+    /// ([`checksum_field_valid_v6`]).
+    #[inline]
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        checksum_field_valid_v6(self.checksum())
+            && checksum::fold(self.full_sum_v6(src, dst)) == 0xffff
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -174,6 +223,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
             0 => 0xffff,
             c => c,
         };
+        self.set_checksum(c);
+    }
+
+    /// Fills the checksum over the IPv6 pseudo-header and the datagram; a
+    /// computed 0 is sent as 0xFFFF ([`transmitted`]).
+    #[inline]
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        self.set_checksum(0);
+        let c = transmitted(checksum::finish(self.full_sum_v6(src, dst)));
         self.set_checksum(c);
     }
 }
@@ -239,5 +297,37 @@ mod tests {
         p.fill_checksum(src, dst);
         assert_eq!(p.checksum(), 0xffff);
         assert!(p.verify_checksum(src, dst));
+    }
+
+    #[test]
+    fn ipv6_zero_checksum_is_invalid() {
+        let (src, dst) = (Ipv6Addr::LOCALHOST, Ipv6Addr::LOCALHOST);
+        let mut buf = datagram(8, 8);
+        assert!(!Packet::new_checked(&buf[..])
+            .unwrap()
+            .verify_checksum_v6(src, dst));
+        assert!(!checksum_field_valid_v6(0));
+        assert!(checksum_field_valid_v6(0xffff));
+        Packet::new_unchecked(&mut buf[..]).fill_checksum_v6(src, dst);
+        assert!(Packet::new_checked(&buf[..])
+            .unwrap()
+            .verify_checksum_v6(src, dst));
+        assert_eq!((transmitted(0), transmitted(0x1234)), (0xffff, 0x1234));
+    }
+
+    #[test]
+    fn ipv6_computed_zero_is_sent_as_all_ones() {
+        let src: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let dst: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let mut buf = datagram(8, 8);
+        let rest = checksum::fold(checksum::combine(
+            checksum::pseudo_header_v6(src, dst, IpProtocol::Udp, 8),
+            checksum::sum(&buf),
+        ));
+        let mut p = Packet::new_unchecked(&mut buf[..]);
+        p.set_src_port(!rest);
+        p.fill_checksum_v6(src, dst);
+        assert_eq!(p.checksum(), 0xffff);
+        assert!(p.verify_checksum_v6(src, dst));
     }
 }
