@@ -1814,7 +1814,6 @@ fn tcp_reset_on_idle_resets_both_sides() {
         &prefix,
         &LabSetup {
             rule_extra: "tcp_reset_on_idle = true\n",
-            capture: false,
             ..LabSetup::default()
         },
     );
@@ -1830,12 +1829,22 @@ fn tcp_reset_on_idle_resets_both_sides() {
     );
     let result = script_result(&out, "the idle client");
     let idle = result["idle"].as_f64().unwrap_or(0.0);
-    assert_eq!(
-        result["outcome"],
-        "reset",
-        "the idle client's connection: {result}\n{}",
-        r.natrix.output()
-    );
+    if result["outcome"] != "reset" {
+        // What natrix counted, and what the client's interface saw.
+        let stats = final_stats(&r.natrix.stop());
+        let seen = r.capture.take().map(|c| {
+            let file = c.file.clone();
+            drop(c);
+            run(Command::new("tcpdump")
+                .args(["-nn", "-S", "-v", "-r"])
+                .arg(&file))
+        });
+        panic!(
+            "the idle client's connection: {result}\nnatrix: {stats}\nthe client's interface:\n{}",
+            seen.map_or(String::new(), |o| String::from_utf8_lossy(&o.stdout)
+                .into_owned())
+        );
+    }
     // natrix's clock counts whole seconds: the reset comes at the timeout,
     // give or take one.
     assert!(

@@ -61,6 +61,10 @@ pub const FLAG_FIN_BACKEND: u8 = 8;
 /// numbers ([`Seqs`]; rules with `tcp_reset_on_idle` only).
 pub const FLAG_SEQS: u8 = 16;
 
+/// Entry flag: its [`Seqs::client_ack`] holds an acknowledgment the client
+/// sent (its SYN carries none).
+pub const FLAG_SEQ_ACK: u8 = 32;
+
 /// What a RST needs to be accepted by each end of an idle connection (RFC
 /// 5961 section 3.2: a RST whose sequence number is exactly the receiver's
 /// RCV.NXT resets the connection), tracked from the client's segments
@@ -80,10 +84,21 @@ impl Seqs {
     /// Takes in a client segment's numbers: sequence `seq`, `len` bytes of
     /// payload, TCP flags `tcp_flags`, acknowledgment `ack`. A number only
     /// moves forward (in sequence space, RFC 1982), so a retransmission or
-    /// a reordered segment does not take it back; `first` takes them as
-    /// they are.
+    /// a reordered segment does not take it back; `first` (the connection's
+    /// first segment) takes the sequence number as it is, and `first_ack`
+    /// (no acknowledgment taken yet: the SYN has none) the acknowledgment.
+    /// Without `first_ack`, the first ACK would be compared with whatever
+    /// the slot held before, and one in two would never be taken.
     #[inline(always)]
-    pub fn update(&mut self, first: bool, seq: u32, len: u32, tcp_flags: u8, ack: u32) {
+    pub fn update(
+        &mut self,
+        first: bool,
+        first_ack: bool,
+        seq: u32,
+        len: u32,
+        tcp_flags: u8,
+        ack: u32,
+    ) {
         let ctl =
             u32::from(tcp_flags & tcp::FLAG_SYN != 0) + u32::from(tcp_flags & tcp::FLAG_FIN != 0);
         let next = seq.wrapping_add(len).wrapping_add(ctl);
@@ -91,7 +106,7 @@ impl Seqs {
             self.client_next = next;
         }
         if tcp_flags & tcp::FLAG_ACK != 0
-            && (first || (ack.wrapping_sub(self.client_ack) as i32) > 0)
+            && (first_ack || (ack.wrapping_sub(self.client_ack) as i32) > 0)
         {
             self.client_ack = ack;
         }
@@ -386,8 +401,18 @@ impl FlowTable {
             return;
         };
         let e = &mut self.buckets[slot / WAYS].entries[slot % WAYS];
-        s.update(e.flags & FLAG_SEQS == 0, seq, len, tcp_flags, ack);
+        s.update(
+            e.flags & FLAG_SEQS == 0,
+            e.flags & FLAG_SEQ_ACK == 0,
+            seq,
+            len,
+            tcp_flags,
+            ack,
+        );
         e.flags |= FLAG_SEQS;
+        if tcp_flags & tcp::FLAG_ACK != 0 {
+            e.flags |= FLAG_SEQ_ACK;
+        }
     }
 
     fn buckets_for(connections: u32) -> u64 {
@@ -847,17 +872,41 @@ mod tests {
     #[test]
     fn sequence_numbers_only_move_forward() {
         let mut s = Seqs::default();
-        s.update(true, 0xffff_fff0, 0, SYN, 0);
+        s.update(true, true, 0xffff_fff0, 0, SYN, 0);
         assert_eq!(s.client_next, 0xffff_fff1);
         // Across the wrap: 18 bytes of data and an ACK.
-        s.update(false, 0xffff_fff1, 18, ACK, 100);
+        s.update(false, true, 0xffff_fff1, 18, ACK, 100);
         assert_eq!((s.client_next, s.client_ack), (3, 100));
         // A retransmission, and an old ACK: nothing goes back.
-        s.update(false, 0xffff_fff1, 18, ACK, 50);
+        s.update(false, false, 0xffff_fff1, 18, ACK, 50);
         assert_eq!((s.client_next, s.client_ack), (3, 100));
         // A FIN counts one; a segment without ACK leaves the ACK.
-        s.update(false, 3, 0, FIN, 0);
+        s.update(false, false, 3, 0, FIN, 0);
         assert_eq!((s.client_next, s.client_ack), (4, 100));
+    }
+
+    /// The lab found it: the first ACK of a connection whose backend's
+    /// initial sequence number is 2^31 or more was taken as older than the
+    /// slot's 0 (or than a former connection's numbers), so the client's
+    /// RST carried a stale number and was ignored.
+    #[test]
+    fn the_first_ack_is_taken_whatever_the_slot_held() {
+        for (stale, ack) in [(0, 0x9000_0001u32), (0x1234_5678, 0x9234_5678), (5, 4)] {
+            let mut t = FlowTable::new(64, 1);
+            t.track_seqs();
+            let k = flow_key(0x0a00_0001, 7, 1);
+            let Lookup::Miss(Some(slot)) = t.lookup(k, t.hash(k)) else {
+                panic!("room")
+            };
+            // A former connection in the slot, then this one's SYN and ACK.
+            t.put(slot, k, 0, 0, 0);
+            t.track(slot, 10, 0, ACK, stale);
+            t.put(slot, k, 0, initial_flags(SYN), 0);
+            t.track(slot, 100, 0, SYN, 0);
+            t.track(slot, 101, 0, ACK, ack);
+            assert_eq!(t.seqs(slot).unwrap().client_ack, ack, "after {stale:#x}");
+            assert_eq!(t.seqs(slot).unwrap().client_next, 101);
+        }
     }
 
     #[test]
