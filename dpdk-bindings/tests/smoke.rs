@@ -252,8 +252,11 @@ fn null_port_receives_and_transmits() {
         assert_eq!(rte_eth_stats_get(port, &mut stats), 0);
         assert!(stats.ipackets >= n as u64);
 
+        // Stopped, not closed: closing releases the port, and the tests of
+        // this file run in parallel in one process, where
+        // `eal_comes_up_with_one_null_port` looks it up by name (CI saw it
+        // fail with ENODEV when it ran after a close here).
         assert_eq!(rte_eth_dev_stop(port), 0);
-        assert_eq!(rte_eth_dev_close(port), 0);
     }
 }
 
