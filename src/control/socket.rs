@@ -170,9 +170,24 @@ impl ControlServer {
                     .map_err(|e| SocketError::Directory(dir.to_path_buf(), e))?;
             }
         }
-        let listener = UnixListener::bind(path).map_err(|e| SocketError::Listen(at(), e))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-            .map_err(|e| SocketError::Permissions(at(), e))?;
+        // Bound under a private name and given its mode there, then linked
+        // into place: a client never finds the socket with the umask's mode,
+        // and link(2) refuses, as bind(2) would, when another natrix got the
+        // path first.
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let private = path.with_file_name(format!(".{name}.{}", std::process::id()));
+        let _ = std::fs::remove_file(&private);
+        let listener = UnixListener::bind(&private).map_err(|e| SocketError::Listen(at(), e))?;
+        let placed = std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o660))
+            .map_err(|e| SocketError::Permissions(at(), e))
+            .and_then(|()| {
+                std::fs::hard_link(&private, path).map_err(|e| match e.kind() {
+                    io::ErrorKind::AlreadyExists => SocketError::Busy(at()),
+                    _ => SocketError::Listen(at(), e),
+                })
+            });
+        let _ = std::fs::remove_file(&private);
+        placed?;
         let (tx, rx) = channel::unbounded::<Pending>();
         let submit = tx.clone();
         std::thread::Builder::new()
@@ -495,5 +510,42 @@ pub fn stats(path: &Path) -> Result<StatsReport, ClientError> {
     match ask(path, Command::Stats)? {
         Outcome::Stats(s) => Ok(*s),
         _ => Err(ClientError::Unexpected(Command::Stats)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("natrix-socket-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn the_socket_appears_with_its_mode_and_nothing_else() {
+        let d = scratch("mode");
+        let path = d.join("natrix.sock");
+        let server = ControlServer::bind(&path).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+        // The private name it was bound under is gone.
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("natrix.sock")]);
+        // Clients reach it through the public name.
+        assert!(UnixStream::connect(&path).is_ok());
+        // A second server on the same path is refused.
+        assert!(matches!(
+            ControlServer::bind(&path),
+            Err(SocketError::Busy(_))
+        ));
+        drop(server);
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
