@@ -85,7 +85,7 @@ fn backend_for(client: ([u8; 4], u16), fe: ([u8; 4], u16), proto: IpProtocol) ->
     let svc = &snap.services[s as usize];
     let id = choose_backend(&snap, svc, u32::from_be_bytes(client.0), client.1, proto);
     let be = &snap.backends[id as usize];
-    (be.address.octets(), be.port)
+    (be.addr_raw.to_be_bytes(), be.port)
 }
 
 fn web_traffic() -> (Vec<Vec<u8>>, usize) {

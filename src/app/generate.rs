@@ -347,6 +347,10 @@ impl<'a> Gen<'a> {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
+                // IPv4 traffic only (yet): IPv6 frontends are not targets.
+                let std::net::IpAddr::V4(address) = s.address else {
+                    return None;
+                };
                 let nat = s.kind == ServiceKind::Nat;
                 let active = s
                     .members
@@ -355,7 +359,7 @@ impl<'a> Gen<'a> {
                 let served = nat || (s.pool != u16::MAX && active);
                 served.then_some(Target {
                     service: i,
-                    address: s.address,
+                    address,
                     port: s.port,
                     protocol: s.protocol,
                     mode: s.mode,
@@ -448,7 +452,7 @@ impl<'a> Gen<'a> {
         };
         let b = snap.backends.get(id as usize)?;
         Some(Peer {
-            address: b.address,
+            address: Ipv4Addr::from(b.addr_raw),
             port: b.port,
             mac: b.mac,
         })

@@ -11,7 +11,7 @@ use crate::dataplane::snapshot::{
 use crate::wire::{checksum, IpProtocol, MacAddr};
 use hashbrown::{HashMap, HashSet};
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddrV4};
 use std::sync::Arc;
 
 /// Why a backend change was refused.
@@ -103,8 +103,15 @@ pub struct ControlPlane {
     seed: u64,
 }
 
-fn maglev_key(addr: Ipv4Addr, port: u16) -> u64 {
-    select::mix64(((u32::from(addr) as u64) << 16) | port as u64)
+/// A member's key in the Maglev table: its address and port.
+fn maglev_key(addr: IpAddr, port: u16) -> u64 {
+    match addr {
+        IpAddr::V4(a) => select::mix64(((u32::from(a) as u64) << 16) | port as u64),
+        IpAddr::V6(a) => {
+            let a = u128::from(a);
+            select::mix64(select::mix64(a as u64 ^ port as u64) ^ (a >> 64) as u64)
+        }
+    }
 }
 
 impl ControlPlane {
@@ -118,10 +125,11 @@ impl ControlPlane {
             let nat = config.nat_rules.iter().find(|n| n.frontend == fi);
             let mut svc = Service {
                 name: fe.name.clone(),
-                address: fe.address,
+                address: IpAddr::V4(fe.address),
                 port: fe.port,
                 protocol: fe.protocol,
                 addr_raw: u32::from(fe.address),
+                addr6: 0,
                 kind: ServiceKind::Balance,
                 mode: Mode::Random,
                 timeouts: Timeouts {
@@ -614,6 +622,9 @@ impl ControlPlane {
             frontends: EndpointMap::build(&frontends),
             returns: EndpointMap::build(&returns),
             local,
+            frontends6: EndpointMap::build(&HashMap::new()),
+            returns6: EndpointMap::build(&HashMap::new()),
+            local6: HashSet::new(),
         };
         self.cell.publish(Arc::new(snap));
     }
@@ -640,7 +651,7 @@ fn make_backend(
     BackendEntry {
         service,
         pool,
-        address: b.address,
+        address: IpAddr::V4(b.address),
         port: b.port,
         mac: b.mac,
         weight: b.weight,
@@ -651,6 +662,7 @@ fn make_backend(
         },
         healthy: true,
         addr_raw: be_ip,
+        addr6: 0,
         in_ip_delta: in_addr + TTL_DECREMENT_DELTA,
         in_l4_delta: in_addr + checksum::delta16(fe.port, b.port),
         out_ip_delta: out_addr + TTL_DECREMENT_DELTA,
@@ -695,5 +707,8 @@ fn empty_snapshot() -> Snapshot {
         frontends: EndpointMap::build(&HashMap::new()),
         returns: EndpointMap::build(&HashMap::new()),
         local: HashSet::new(),
+        frontends6: EndpointMap::build(&HashMap::new()),
+        returns6: EndpointMap::build(&HashMap::new()),
+        local6: HashSet::new(),
     }
 }

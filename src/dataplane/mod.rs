@@ -919,7 +919,7 @@ fn rewrite_inbound(
     }
     {
         let mut ip = ipv4::Packet::new_unchecked(&mut data[at.l3()..]);
-        ip.set_dst_addr(be.address);
+        ip.set_dst_addr(be.addr_raw.into());
         let ttl = ip.ttl();
         ip.set_ttl(ttl - 1);
         let c = checksum::apply(ip.checksum(), be.in_ip_delta);
@@ -995,7 +995,7 @@ fn translate_icmp_error(
         ip.set_ttl(ttl - 1);
         let delta = match to {
             ErrorTo::Backend => {
-                ip.set_dst_addr(be.address);
+                ip.set_dst_addr(be.addr_raw.into());
                 be.in_ip_delta
             }
             ErrorTo::Client => {
@@ -1019,7 +1019,7 @@ fn translate_icmp_error(
         let mut ip = ipv4::Packet::new_unchecked(&mut data[il3..il4]);
         let delta = match to {
             ErrorTo::Backend => {
-                ip.set_src_addr(be.address);
+                ip.set_src_addr(be.addr_raw.into());
                 checksum::delta32(fe_addr, be.addr_raw)
             }
             ErrorTo::Client => {

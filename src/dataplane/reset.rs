@@ -141,7 +141,7 @@ impl Dataplane {
             Dir::Client => (
                 snap.mac,
                 snap.gateway_mac,
-                svc.address,
+                Ipv4Addr::from(svc.addr_raw),
                 svc.port,
                 client,
                 cport,
@@ -161,7 +161,7 @@ impl Dataplane {
                     be.mac,
                     client,
                     cport,
-                    be.address,
+                    Ipv4Addr::from(be.addr_raw),
                     be.port,
                     r.seqs.client_next,
                     r.seqs.client_ack,

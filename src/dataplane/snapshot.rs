@@ -11,7 +11,7 @@ use crate::dataplane::select::{MaglevTable, Mode, WeightedTable, NONE};
 use crate::wire::{IpProtocol, MacAddr};
 use arc_swap::ArcSwap;
 use hashbrown::{HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -65,7 +65,8 @@ pub struct BackendEntry {
     pub service: u16,
     /// Pool index in the configuration (`u16::MAX` for an inbound NAT rule).
     pub pool: u16,
-    pub address: Ipv4Addr,
+    /// IPv4 or IPv6; the raw forms below are what the data path uses.
+    pub address: IpAddr,
     pub port: u16,
     pub mac: MacAddr,
     /// The configured weight (0 while draining or removed; kept while down).
@@ -74,10 +75,19 @@ pub struct BackendEntry {
     /// Health probes' verdict (always true without a `[pool.health]`). A
     /// draining backend can be down too; its status then says `down`.
     pub healthy: bool,
-    /// Raw big-endian address, for the rewrite.
+    /// The IPv4 address as a number (0 for IPv6), for the rewrite.
     pub addr_raw: u32,
+    /// The IPv6 address as a number (`u128::from(Ipv6Addr)`; 0 for IPv4).
+    pub addr6: u128,
     /// Checksum deltas (RFC 1624) of the inbound rewrite: IP header (with the TTL
-    /// decrement) and TCP/UDP (pseudo-header address and port).
+    /// decrement; 0 for IPv6, which has no header checksum) and TCP/UDP
+    /// (pseudo-header address and port: [`checksum::delta32`] of the
+    /// addresses for IPv4, [`checksum::delta128`] for IPv6, with
+    /// [`checksum::delta16`] of the ports).
+    ///
+    /// [`checksum::delta32`]: crate::wire::checksum::delta32
+    /// [`checksum::delta128`]: crate::wire::checksum::delta128
+    /// [`checksum::delta16`]: crate::wire::checksum::delta16
     pub in_ip_delta: u32,
     pub in_l4_delta: u32,
     /// The same for the return rewrite.
@@ -98,10 +108,14 @@ pub enum ServiceKind {
 #[derive(Clone, Debug)]
 pub struct Service {
     pub name: String,
-    pub address: Ipv4Addr,
+    /// The frontend's address, IPv4 or IPv6.
+    pub address: IpAddr,
     pub port: u16,
     pub protocol: IpProtocol,
+    /// The IPv4 address as a number (0 for IPv6).
     pub addr_raw: u32,
+    /// The IPv6 address as a number (0 for IPv4).
+    pub addr6: u128,
     pub kind: ServiceKind,
     pub mode: Mode,
     /// The rule's timeouts by TCP state ([`Entry::timeout`] picks one).
@@ -161,29 +175,77 @@ pub struct Snapshot {
     pub returns: EndpointMap,
     /// Frontend addresses and the appliance's own (read through [`Snapshot::is_local`]).
     pub local: HashSet<u32>,
+    /// IPv6 frontend endpoint -> service id ([`Snapshot::frontend6`]).
+    pub frontends6: EndpointMap<Endpoint6>,
+    /// IPv6 backend endpoint -> backend id ([`Snapshot::return_backend6`]).
+    pub returns6: EndpointMap<Endpoint6>,
+    /// IPv6 frontend addresses and the appliance's own ([`Snapshot::is_local6`]).
+    pub local6: HashSet<u128>,
+}
+
+/// A key of an [`EndpointMap`]: one value is never a real key (`EMPTY`),
+/// and `spread` mixes the key into 64 bits whose high bits index the map.
+pub trait MapKey: Copy + Eq {
+    const EMPTY: Self;
+    fn spread(self) -> u64;
+}
+
+impl MapKey for u64 {
+    const EMPTY: u64 = u64::MAX;
+    #[inline(always)]
+    fn spread(self) -> u64 {
+        self.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+/// An IPv6 (address, port, protocol) endpoint ([`endpoint_key6`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Endpoint6 {
+    pub addr: u128,
+    /// Port << 8 | protocol number: below 2^24.
+    pub port_proto: u32,
+}
+
+impl MapKey for Endpoint6 {
+    const EMPTY: Endpoint6 = Endpoint6 {
+        addr: u128::MAX,
+        port_proto: u32::MAX,
+    };
+    #[inline(always)]
+    fn spread(self) -> u64 {
+        let folded = (self.addr as u64) ^ ((self.addr >> 64) as u64).rotate_left(29);
+        (folded ^ self.port_proto as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+/// Key of an IPv6 (address, port, protocol) endpoint in the lookup maps.
+#[inline(always)]
+pub fn endpoint_key6(addr: u128, port: u16, proto: IpProtocol) -> Endpoint6 {
+    Endpoint6 {
+        addr,
+        port_proto: ((port as u32) << 8) | proto.number() as u32,
+    }
 }
 
 /// A small read-only open-addressing map from endpoint keys to ids, built with
 /// the snapshot: one multiply to hash, linear probing, inlined into the data
 /// path (a general-purpose map's lookup was 12% of a core at 1K connections).
 #[derive(Clone, Debug)]
-pub struct EndpointMap {
-    slots: Box<[(u64, u16)]>,
+pub struct EndpointMap<K = u64> {
+    slots: Box<[(K, u16)]>,
     shift: u32,
 }
 
-impl EndpointMap {
-    const EMPTY: u64 = u64::MAX;
-
+impl<K: MapKey + std::hash::Hash> EndpointMap<K> {
     /// Builds the map at most 25% full.
-    pub fn build(entries: &HashMap<u64, u16>) -> EndpointMap {
+    pub fn build(entries: &HashMap<K, u16>) -> EndpointMap<K> {
         let n = (entries.len() * 4).next_power_of_two().max(8);
-        let mut slots = vec![(Self::EMPTY, 0u16); n].into_boxed_slice();
+        let mut slots = vec![(K::EMPTY, 0u16); n].into_boxed_slice();
         let shift = 64 - n.trailing_zeros();
         let mask = n - 1;
         for (&k, &v) in entries {
             let mut i = Self::index(k, shift);
-            while slots[i].0 != Self::EMPTY {
+            while slots[i].0 != K::EMPTY {
                 i = (i + 1) & mask;
             }
             slots[i] = (k, v);
@@ -192,12 +254,12 @@ impl EndpointMap {
     }
 
     #[inline(always)]
-    fn index(key: u64, shift: u32) -> usize {
-        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+    fn index(key: K, shift: u32) -> usize {
+        (key.spread() >> shift) as usize
     }
 
     #[inline(always)]
-    pub fn get(&self, key: u64) -> Option<u16> {
+    pub fn get(&self, key: K) -> Option<u16> {
         let mask = self.slots.len() - 1;
         let mut i = Self::index(key, self.shift);
         loop {
@@ -205,7 +267,7 @@ impl EndpointMap {
             if k == key {
                 return Some(v);
             }
-            if k == Self::EMPTY {
+            if k == K::EMPTY {
                 return None;
             }
             i = (i + 1) & mask;
@@ -230,6 +292,24 @@ impl Snapshot {
     #[inline(always)]
     pub fn return_backend(&self, src: u32, port: u16, proto: IpProtocol) -> Option<u16> {
         self.returns.get(endpoint_key(src, port, proto))
+    }
+
+    /// The service whose IPv6 frontend is (dst, port, proto).
+    #[inline(always)]
+    pub fn frontend6(&self, dst: u128, port: u16, proto: IpProtocol) -> Option<u16> {
+        self.frontends6.get(endpoint_key6(dst, port, proto))
+    }
+
+    /// The backend id whose IPv6 endpoint is (src, port, proto).
+    #[inline(always)]
+    pub fn return_backend6(&self, src: u128, port: u16, proto: IpProtocol) -> Option<u16> {
+        self.returns6.get(endpoint_key6(src, port, proto))
+    }
+
+    /// Whether `addr` is an IPv6 frontend address or one of the appliance's own.
+    #[inline(always)]
+    pub fn is_local6(&self, addr: u128) -> bool {
+        self.local6.contains(&addr)
     }
 
     /// The timeout of flow entry `e`, looking up its rule by the service in
@@ -325,5 +405,27 @@ mod tests {
         }
         let empty = EndpointMap::build(&HashMap::new());
         assert_eq!(empty.get(endpoint_key(1, 2, IpProtocol::Tcp)), None);
+    }
+
+    #[test]
+    fn endpoint_map6_finds_every_key_and_no_other() {
+        let mut m = HashMap::new();
+        let base: u128 = 0x2001_0db8_0000_0000_0000_0000_0000_0000;
+        for i in 0..500u128 {
+            let addr = base | (i << 64) | (i * 7);
+            m.insert(endpoint_key6(addr, 443, IpProtocol::Tcp), i as u16);
+        }
+        let e = EndpointMap::build(&m);
+        for (k, v) in &m {
+            assert_eq!(e.get(*k), Some(*v));
+        }
+        for i in 0..500u128 {
+            let addr = base | (i << 64) | (i * 7);
+            assert_eq!(e.get(endpoint_key6(addr, 443, IpProtocol::Udp)), None);
+            assert_eq!(
+                e.get(endpoint_key6(addr ^ 1 << 100, 443, IpProtocol::Tcp)),
+                None
+            );
+        }
     }
 }

@@ -183,7 +183,7 @@ fn check_ipv4(snap: &Snapshot, v: Verdict, input: &[u8], f: &[u8], ip: &[u8]) {
     let (src, dst) = (be32(&ip[12..]), be32(&ip[16..]));
     match v {
         Verdict::ToPrivate => assert!(
-            snap.backends.iter().any(|b| u32::from(b.address) == dst),
+            snap.backends.iter().any(|b| b.addr_raw == dst),
             "sent toward the private side to {dst:#x}, which is no backend"
         ),
         Verdict::ToPublic | Verdict::Reply => assert!(

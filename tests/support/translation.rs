@@ -424,7 +424,7 @@ pub fn to_backend(p: &Pkt, be: &BackendEntry) -> Pkt {
     let mut q = p.clone();
     q.src_mac = LB_MAC;
     q.dst_mac = be.mac.0;
-    q.dst = be.address;
+    q.dst = Ipv4Addr::from(be.addr_raw);
     q.set_dport(be.port);
     q.ttl -= 1;
     q
@@ -505,7 +505,7 @@ pub fn returning(snap: &Snapshot, p: &Pkt) -> Want {
     let svc = &snap.services[be.service as usize];
     Want::Exact(
         Verdict::ToPublic,
-        to_client(p, (svc.address, svc.port)).build(),
+        to_client(p, (Ipv4Addr::from(svc.addr_raw), svc.port)).build(),
     )
 }
 
@@ -555,7 +555,7 @@ pub fn backend_for(
     let svc = service_of(snap, fe.0, fe.1, proto);
     let id = choose_backend(snap, svc, u32::from(client.0), client.1, svc.protocol);
     let be = &snap.backends[id as usize];
-    (be.address, be.port)
+    (Ipv4Addr::from(be.addr_raw), be.port)
 }
 
 /// The client's first packet of the connection that backend packet `reply`
@@ -563,7 +563,7 @@ pub fn backend_for(
 pub fn opener(snap: &Snapshot, reply: &Pkt) -> Pkt {
     let id = backend_id(snap, (reply.src, reply.sport()), reply.proto());
     let svc = &snap.services[snap.backends[id as usize].service as usize];
-    let (from, to) = ((reply.dst, reply.dport()), (svc.address, svc.port));
+    let (from, to) = ((reply.dst, reply.dport()), (Ipv4Addr::from(svc.addr_raw), svc.port));
     if reply.proto() == 6 {
         Pkt::tcp(from, to, TCP_SYN)
     } else {
@@ -578,7 +578,7 @@ pub fn pool(snap: &Snapshot, fe: (Ipv4Addr, u16), proto: u8) -> Vec<(Ipv4Addr, u
         .iter()
         .map(|&id| &snap.backends[id as usize])
         .filter(|b| b.status != BackendStatus::Removed)
-        .map(|b| (b.address, b.port))
+        .map(|b| (Ipv4Addr::from(b.addr_raw), b.port))
         .collect()
 }
 
