@@ -109,9 +109,14 @@ fn errors_about_replies_go_to_the_connections_backend() {
         let (sent, on) = reply(be, c, tcp, fe);
         for n in [28, 40, 20 + 1460] {
             let input = error(ROUTER, fe.0, FRAG_NEEDED, &quote(&on, n)).ttl(50);
-            let mut want = error(ROUTER, Ipv4Addr::from(be.addr_raw), FRAG_NEEDED, &quote(&sent, n))
-                .ttl(49)
-                .macs(LB_MAC, be.mac.0);
+            let mut want = error(
+                ROUTER,
+                Ipv4Addr::from(be.addr_raw),
+                FRAG_NEEDED,
+                &quote(&sent, n),
+            )
+            .ttl(49)
+            .macs(LB_MAC, be.mac.0);
             // The quote keeps the TTL the reply had when the router saw it.
             let mut q = sent.clone();
             q.ttl = on.ttl;
@@ -204,7 +209,8 @@ fn errors_from_backends_go_to_the_client_from_the_frontend() {
         );
         // What the backend received: the client's packet, translated.
         let got = to_backend(&sent, be);
-        let input = error(Ipv4Addr::from(be.addr_raw), c.0, kind, &quote(&got, n)).macs(BE_SIDE_MAC, LB_MAC);
+        let input = error(Ipv4Addr::from(be.addr_raw), c.0, kind, &quote(&got, n))
+            .macs(BE_SIDE_MAC, LB_MAC);
         let mut q = sent.clone();
         q.ttl = got.ttl;
         let want = error(fe.0, c.0, kind, &quote(&q, n))
@@ -407,9 +413,14 @@ fn errors_from_public_side_routers_leave_with_valid_checksums() {
             let input = error(router, fe.0, FRAG_NEEDED, &quote(&on, 48)).ttl(50);
             let mut q = sent.clone();
             q.ttl = on.ttl;
-            let want = error(router, Ipv4Addr::from(be.addr_raw), FRAG_NEEDED, &quote(&q, 48))
-                .ttl(49)
-                .macs(LB_MAC, be.mac.0);
+            let want = error(
+                router,
+                Ipv4Addr::from(be.addr_raw),
+                FRAG_NEEDED,
+                &quote(&q, 48),
+            )
+            .ttl(49)
+            .macs(LB_MAC, be.mac.0);
             let what = format!("{}:{} from {router}", fe.0, fe.1);
             let out = lb.expect(
                 &what,
@@ -492,9 +503,14 @@ fn error_in_the_same_burst_as_its_syn_finds_the_connection() {
         let mut sent = on.clone();
         sent.src = Ipv4Addr::from(be.addr_raw);
         sent.set_sport(be.port);
-        let want = error(ROUTER, Ipv4Addr::from(be.addr_raw), FRAG_NEEDED, &quote(&sent, 28))
-            .ttl(63)
-            .macs(LB_MAC, be.mac.0);
+        let want = error(
+            ROUTER,
+            Ipv4Addr::from(be.addr_raw),
+            FRAG_NEEDED,
+            &quote(&sent, 28),
+        )
+        .ttl(63)
+        .macs(LB_MAC, be.mac.0);
         lb.check(
             &format!("error after the SYN to {}:{}", fe.0, fe.1),
             &err.build(),

@@ -542,7 +542,7 @@ fn frame_drops() -> Vec<Case> {
         .syn()
         .write(&mut v6, &[])
         .unwrap();
-    t.push(drop("IPv6", v6, Ipv6Unsupported));
+    t.push(drop("IPv6 to no frontend", v6, NoService));
     t
 }
 

@@ -119,7 +119,7 @@ impl StrayKind {
             StrayKind::UdpNoFrontend => DropReason::NoService,
             StrayKind::MidstreamAck => DropReason::NoFlow,
             StrayKind::BackendWrongPort => DropReason::NoService,
-            StrayKind::Ipv6 => DropReason::Ipv6Unsupported,
+            StrayKind::Ipv6 => DropReason::NoService,
             StrayKind::TtlExpired => DropReason::TtlExpired,
             StrayKind::BadIpChecksum => DropReason::IpChecksum,
             StrayKind::Truncated => DropReason::MalformedEth,

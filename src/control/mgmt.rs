@@ -125,7 +125,8 @@ impl Management {
         shared: Vec<Arc<SharedCounters>>,
         config_path: Option<PathBuf>,
     ) -> Management {
-        let table_capacity = FlowTable::capacity_for(cp.config().appliance.flow_table_size) as u64;
+        let table_capacity =
+            FlowTable::<u64>::capacity_for(cp.config().appliance.flow_table_size) as u64;
         let now = Instant::now();
         let zero = vec![Counters::default(); shared.len()];
         Management {

@@ -40,8 +40,23 @@ reasons! {
         VlanUnsupported = "vlan-unsupported",
         /// Neither IPv4 nor ARP nor IPv6 (LLDP, 802.3 length frames, ...).
         UnsupportedEthertype = "unsupported-ethertype",
-        /// IPv6 is recognised but not served yet.
-        Ipv6Unsupported = "ipv6-unsupported",
+        /// IPv6 with an extension header natrix does not cross (ESP, AH,
+        /// Mobility, HIP, Shim6, experimental), a Routing header with
+        /// segments left, or No Next Header.
+        Ipv6ExtHeader = "ipv6-ext-header",
+        /// IPv6 extension headers cut short, more than 8 of them or 512
+        /// bytes, a Hop-by-Hop header not first, nested Fragment headers, a
+        /// first fragment without the whole chain, or a bad fragment length.
+        MalformedIpv6Ext = "malformed-ipv6-ext",
+        /// UDP over IPv6 with checksum 0, which RFC 8200 section 8.1 forbids.
+        UdpZeroChecksum = "udp-zero-checksum",
+        /// A Neighbor Solicitation with a hop limit other than 255, a code
+        /// other than 0, cut short, or with a bad option (RFC 4861 7.1.1).
+        MalformedNd = "malformed-nd",
+        /// Neighbor Discovery natrix does not answer: solicitations for
+        /// other addresses, duplicate address detection, advertisements,
+        /// router and redirect messages.
+        NdNotForUs = "nd-not-for-us",
         /// IPv4 header fails RFC 1812 5.2.2 checks (length, version, IHL, total length).
         MalformedIp = "malformed-ip",
         /// IPv4 header checksum does not verify.
@@ -134,7 +149,9 @@ reasons! {
         NatRule = "nat-rule",
         /// ARP requests answered.
         ArpReplied = "arp-replied",
-        /// ICMP echo requests answered.
+        /// Neighbor Solicitations for natrix's IPv6 addresses answered.
+        NdAnswered = "nd-answered",
+        /// ICMP and ICMPv6 echo requests answered.
         EchoReplied = "echo-replied",
         /// ICMP errors translated and passed on: from the client side to a
         /// connection's backend (path MTU discovery, unreachable clients), or
@@ -155,7 +172,7 @@ reasons! {
 }
 
 /// One worker's counters. Plain integers: only the owning worker writes them.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Counters {
     pub rx: u64,
     pub tx: u64,
@@ -168,6 +185,20 @@ pub struct Counters {
     pub backend_connections: Vec<u64>,
     /// Packets sent to (inbound) or from (return) each backend id.
     pub backend_packets: Vec<u64>,
+}
+
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters {
+            rx: 0,
+            tx: 0,
+            originated: 0,
+            drops: [0; DropReason::COUNT],
+            events: [0; Event::COUNT],
+            backend_connections: Vec::new(),
+            backend_packets: Vec::new(),
+        }
+    }
 }
 
 impl Counters {

@@ -172,12 +172,97 @@ pub const fn initial_flags(tcp_flags: u8) -> u8 {
     }
 }
 
-/// One tracked connection. `key == 0` marks a free slot (a key is never 0: its
-/// client address is never 0.0.0.0, which the data path drops as martian).
+/// The key of a connection in a [`FlowTable`]: the client's address and
+/// port and the service. IPv4 keys are a `u64` ([`flow_key`]); IPv6 keys a
+/// [`Key6`]. The all-zero key marks a free slot: a client's address is
+/// never 0.0.0.0 (martian) or :: (unspecified), which the data path drops.
+pub trait FlowKey: Copy + Eq + Default + std::fmt::Debug {
+    /// Whether this is the free slot's key.
+    fn is_free(&self) -> bool;
+    /// The key's hash under the table's `seed`.
+    fn mix(&self, seed: u64) -> u64;
+    /// The service index stored in the key.
+    fn service(&self) -> u16;
+}
+
+impl FlowKey for u64 {
+    #[inline(always)]
+    fn is_free(&self) -> bool {
+        *self == 0
+    }
+
+    #[inline(always)]
+    fn mix(&self, seed: u64) -> u64 {
+        mix64(*self ^ seed)
+    }
+
+    #[inline(always)]
+    fn service(&self) -> u16 {
+        key_service(*self)
+    }
+}
+
+/// The key of an IPv6 connection: 20 bytes, aligned to 4, so that its
+/// [`Entry`] takes 28.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct Key6 {
+    /// The client's address, big-endian, in four words.
+    pub client: [u32; 4],
+    pub port: u16,
+    pub service: u16,
+}
+
+impl Key6 {
+    /// The key of `client` (`u128::from(Ipv6Addr)`), `port`, `service`.
+    #[inline(always)]
+    pub fn new(client: u128, port: u16, service: u16) -> Key6 {
+        Key6 {
+            client: [
+                (client >> 96) as u32,
+                (client >> 64) as u32,
+                (client >> 32) as u32,
+                client as u32,
+            ],
+            port,
+            service,
+        }
+    }
+
+    /// The client's address as a number.
+    #[inline(always)]
+    pub fn client(&self) -> u128 {
+        let c = self.client;
+        ((c[0] as u128) << 96) | ((c[1] as u128) << 64) | ((c[2] as u128) << 32) | c[3] as u128
+    }
+}
+
+impl FlowKey for Key6 {
+    #[inline(always)]
+    fn is_free(&self) -> bool {
+        *self == Key6::default()
+    }
+
+    #[inline(always)]
+    fn mix(&self, seed: u64) -> u64 {
+        let c = self.client;
+        let hi = ((c[0] as u64) << 32) | c[1] as u64;
+        let lo = ((c[2] as u64) << 32) | c[3] as u64;
+        let tail = ((self.port as u64) << 16) | self.service as u64;
+        mix64(mix64(hi ^ seed) ^ lo ^ tail.rotate_left(40))
+    }
+
+    #[inline(always)]
+    fn service(&self) -> u16 {
+        self.service
+    }
+}
+
+/// One tracked connection. A free key ([`FlowKey::is_free`]) marks a free slot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
-pub struct Entry {
-    pub key: u64,
+pub struct Entry<K = u64> {
+    pub key: K,
     /// Seconds on the worker's clock when the connection last saw a packet.
     pub last_seen: u32,
     /// Backend id in the snapshot.
@@ -187,7 +272,7 @@ pub struct Entry {
     _pad: u8,
 }
 
-impl Entry {
+impl<K: FlowKey> Entry<K> {
     /// Established (half-closed too), neither SYN-only nor closing.
     #[inline(always)]
     pub const fn is_established(&self) -> bool {
@@ -289,8 +374,8 @@ impl Entry {
 
 #[derive(Clone, Copy, Default)]
 #[repr(C, align(64))]
-struct Bucket {
-    entries: [Entry; WAYS],
+struct Bucket<K> {
+    entries: [Entry<K>; WAYS],
 }
 
 /// Builds a flow key from the client's address and port and the service index.
@@ -324,8 +409,8 @@ pub enum Claim {
     TransitoryEvicted,
 }
 
-pub struct FlowTable {
-    buckets: Vec<Bucket>,
+pub struct FlowTable<K = u64> {
+    buckets: Vec<Bucket<K>>,
     mask: u64,
     seed: u64,
     occupied: usize,
@@ -337,10 +422,10 @@ pub struct FlowTable {
     seqs: Vec<Seqs>,
 }
 
-impl FlowTable {
+impl<K: FlowKey> FlowTable<K> {
     /// A table for about `connections` connections (rounded up so that the
     /// two-choice table stays below ~80% full at that many).
-    pub fn new(connections: u32, seed: u64) -> FlowTable {
+    pub fn new(connections: u32, seed: u64) -> FlowTable<K> {
         let n = Self::buckets_for(connections);
         // Advise before the buckets are written: a page first touched inside
         // a MADV_HUGEPAGE range is faulted in as a huge page, while pages
@@ -348,7 +433,7 @@ impl FlowTable {
         let mut buckets = Vec::with_capacity(n as usize);
         advise_huge_pages(
             buckets.as_ptr() as usize,
-            n as usize * std::mem::size_of::<Bucket>(),
+            n as usize * std::mem::size_of::<Bucket<K>>(),
         );
         buckets.resize(n as usize, Bucket::default());
         FlowTable {
@@ -441,13 +526,13 @@ impl FlowTable {
     /// Bytes of memory the table holds (its side array of sequence numbers
     /// included).
     pub fn memory_bytes(&self) -> usize {
-        self.buckets.len() * std::mem::size_of::<Bucket>()
+        self.buckets.len() * std::mem::size_of::<Bucket<K>>()
             + self.seqs.len() * std::mem::size_of::<Seqs>()
     }
 
     #[inline(always)]
-    pub fn hash(&self, key: u64) -> u64 {
-        mix64(key ^ self.seed)
+    pub fn hash(&self, key: K) -> u64 {
+        key.mix(self.seed)
     }
 
     #[inline(always)]
@@ -466,6 +551,11 @@ impl FlowTable {
         let (b1, b2) = self.buckets_of(hash);
         prefetch(&self.buckets[b1]);
         prefetch(&self.buckets[b2]);
+        if std::mem::size_of::<Bucket<K>>() > 64 {
+            // An IPv6 bucket spans two cache lines.
+            prefetch(&self.buckets[b1].entries[WAYS - 1]);
+            prefetch(&self.buckets[b2].entries[WAYS - 1]);
+        }
         if let (Some(s1), Some(s2)) = (self.seqs.get(b1 * WAYS), self.seqs.get(b2 * WAYS)) {
             // A bucket's four Seqs are 32 bytes: in one cache line.
             prefetch(s1);
@@ -476,7 +566,7 @@ impl FlowTable {
     /// Finds `key`, or a free slot where it could go: in the emptier of its two
     /// buckets (the "power of two choices" keeps buckets evenly loaded).
     #[inline(always)]
-    pub fn lookup(&self, key: u64, hash: u64) -> Lookup {
+    pub fn lookup(&self, key: K, hash: u64) -> Lookup {
         let (b1, b2) = self.buckets_of(hash);
         // The common case first: the key is there. Compare only, no
         // bookkeeping for a free slot.
@@ -491,7 +581,7 @@ impl FlowTable {
         let mut empty = [0u8; 2];
         for (i, b) in [b1, b2].into_iter().enumerate() {
             for (w, e) in self.buckets[b].entries.iter().enumerate() {
-                if e.key == 0 {
+                if e.key.is_free() {
                     empty[i] += 1;
                     if free[i].is_none() {
                         free[i] = Some(b * WAYS + w);
@@ -515,13 +605,13 @@ impl FlowTable {
         &mut self,
         hash: u64,
         now: u32,
-        timeout: impl Fn(&Entry) -> u32,
+        timeout: impl Fn(&Entry<K>) -> u32,
     ) -> Option<(Slot, Claim)> {
         let (b1, b2) = self.buckets_of(hash);
         let mut transitory: Option<(Slot, u32)> = None;
         for b in [b1, b2] {
             for (w, e) in self.buckets[b].entries.iter().enumerate() {
-                if e.key == 0 {
+                if e.key.is_free() {
                     return Some((b * WAYS + w, Claim::Free));
                 }
                 if e.is_expired(now, timeout(e)) {
@@ -540,7 +630,7 @@ impl FlowTable {
 
     /// The other candidate bucket of the entry stored in bucket `b`.
     #[inline]
-    fn alt_bucket(&self, b: usize, key: u64) -> usize {
+    fn alt_bucket(&self, b: usize, key: K) -> usize {
         let (x1, x2) = self.buckets_of(self.hash(key));
         if x1 == b {
             x2
@@ -570,7 +660,11 @@ impl FlowTable {
             let (b, w, _) = nodes[head];
             let key = self.buckets[b].entries[w as usize].key;
             let alt = self.alt_bucket(b, key);
-            if let Some(aw) = self.buckets[alt].entries.iter().position(|e| e.key == 0) {
+            if let Some(aw) = self.buckets[alt]
+                .entries
+                .iter()
+                .position(|e| e.key.is_free())
+            {
                 // Shift entries along the path, from the free end back to the root.
                 let (mut to_b, mut to_w) = (alt, aw);
                 let mut i = head;
@@ -602,20 +696,20 @@ impl FlowTable {
     }
 
     #[inline(always)]
-    pub fn get(&self, slot: Slot) -> &Entry {
+    pub fn get(&self, slot: Slot) -> &Entry<K> {
         &self.buckets[slot / WAYS].entries[slot % WAYS]
     }
 
     #[inline(always)]
-    pub fn get_mut(&mut self, slot: Slot) -> &mut Entry {
+    pub fn get_mut(&mut self, slot: Slot) -> &mut Entry<K> {
         &mut self.buckets[slot / WAYS].entries[slot % WAYS]
     }
 
     /// Writes a new connection into `slot`.
     #[inline(always)]
-    pub fn put(&mut self, slot: Slot, key: u64, backend: u16, flags: u8, now: u32) {
+    pub fn put(&mut self, slot: Slot, key: K, backend: u16, flags: u8, now: u32) {
         let e = self.get_mut(slot);
-        let was_free = e.key == 0;
+        let was_free = e.key.is_free();
         *e = Entry {
             key,
             last_seen: now,
@@ -630,7 +724,7 @@ impl FlowTable {
     #[inline(always)]
     pub fn remove(&mut self, slot: Slot) {
         let e = self.get_mut(slot);
-        if e.key != 0 {
+        if !e.key.is_free() {
             *e = Entry::default();
             self.occupied -= 1;
         }
@@ -642,7 +736,7 @@ impl FlowTable {
     /// buckets at a time between bursts, so that [`FlowTable::occupied`] comes
     /// back to the live count without a per-packet cost, and without waiting
     /// for new connections to reuse the slots.
-    pub fn sweep(&mut self, buckets: usize, now: u32, timeout: impl Fn(&Entry) -> u32) -> usize {
+    pub fn sweep(&mut self, buckets: usize, now: u32, timeout: impl Fn(&Entry<K>) -> u32) -> usize {
         self.sweep_with(buckets, now, timeout, |_, _| true)
     }
 
@@ -654,15 +748,15 @@ impl FlowTable {
         &mut self,
         buckets: usize,
         now: u32,
-        timeout: impl Fn(&Entry) -> u32,
-        mut expired: impl FnMut(&Entry, Option<Seqs>) -> bool,
+        timeout: impl Fn(&Entry<K>) -> u32,
+        mut expired: impl FnMut(&Entry<K>, Option<Seqs>) -> bool,
     ) -> usize {
         let mut at = self.sweep_at;
         let mut freed = 0;
         'buckets: for _ in 0..buckets.min(self.buckets.len()) {
             for w in 0..WAYS {
                 let e = self.buckets[at].entries[w];
-                if e.key != 0 && e.is_expired(now, timeout(&e)) {
+                if !e.key.is_free() && e.is_expired(now, timeout(&e)) {
                     let seqs = if e.flags & FLAG_SEQS != 0 {
                         self.seqs.get(at * WAYS + w).copied()
                     } else {
@@ -683,18 +777,18 @@ impl FlowTable {
     }
 
     /// Counts entries that have not expired (a full scan: for statistics only).
-    pub fn count_live(&self, now: u32, timeout: impl Fn(&Entry) -> u32) -> usize {
+    pub fn count_live(&self, now: u32, timeout: impl Fn(&Entry<K>) -> u32) -> usize {
         self.buckets
             .iter()
             .flat_map(|b| b.entries.iter())
-            .filter(|e| e.key != 0 && !e.is_expired(now, timeout(e)))
+            .filter(|e| !e.key.is_free() && !e.is_expired(now, timeout(e)))
             .count()
     }
 
     /// Visits every occupied entry (for statistics and tests).
-    pub fn for_each(&self, mut f: impl FnMut(&Entry)) {
+    pub fn for_each(&self, mut f: impl FnMut(&Entry<K>)) {
         for e in self.buckets.iter().flat_map(|b| b.entries.iter()) {
-            if e.key != 0 {
+            if !e.key.is_free() {
                 f(e)
             }
         }
@@ -960,8 +1054,49 @@ mod tests {
     #[test]
     fn entry_and_bucket_sizes() {
         assert_eq!(std::mem::size_of::<Entry>(), 16);
-        assert_eq!(std::mem::size_of::<Bucket>(), 64);
-        assert_eq!(std::mem::align_of::<Bucket>(), 64);
+        assert_eq!(std::mem::size_of::<Bucket<u64>>(), 64);
+        assert_eq!(std::mem::align_of::<Bucket<u64>>(), 64);
+        // IPv6: 28-byte entries, four to a bucket of two cache lines.
+        assert_eq!(std::mem::size_of::<Key6>(), 20);
+        assert_eq!(std::mem::size_of::<Entry<Key6>>(), 28);
+        assert_eq!(std::mem::size_of::<Bucket<Key6>>(), 128);
+    }
+
+    #[test]
+    fn ipv6_keys_find_their_entries_and_no_other() {
+        let mut t: FlowTable<Key6> = FlowTable::new(1000, 7);
+        let base: u128 = 0x2001_0db8 << 96;
+        let key = |i: u128| Key6::new(base | i << 64 | i, 40000 + i as u16, 3);
+        for i in 1..=800u128 {
+            let k = key(i);
+            assert_eq!(k.client(), base | i << 64 | i);
+            let h = t.hash(k);
+            let slot = match t.lookup(k, h) {
+                Lookup::Miss(Some(s)) => s,
+                Lookup::Miss(None) => t.reclaim(h, 0, |_| 100).unwrap().0,
+                Lookup::Hit(_) => panic!("key {i} found before it was put"),
+            };
+            t.put(slot, k, i as u16, 0, 0);
+        }
+        assert_eq!(t.occupied(), 800);
+        for i in 1..=800u128 {
+            let k = key(i);
+            let Lookup::Hit(s) = t.lookup(k, t.hash(k)) else {
+                panic!("key {i} lost");
+            };
+            assert_eq!(t.get(s).backend, i as u16);
+            // Another service, port or address: another connection.
+            for other in [
+                Key6 { service: 4, ..k },
+                Key6 {
+                    port: k.port ^ 1,
+                    ..k
+                },
+                Key6::new(k.client() ^ 1 << 127, k.port, k.service),
+            ] {
+                assert!(!matches!(t.lookup(other, t.hash(other)), Lookup::Hit(_)));
+            }
+        }
     }
 
     #[test]

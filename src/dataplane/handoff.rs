@@ -137,6 +137,9 @@ impl<B> Handoff<B> {
 pub fn client_of(snap: &Snapshot, frame: &[u8]) -> Option<u32> {
     let eth = ethernet::Frame::new_checked(frame).ok()?;
     let (l3, ethertype) = eth.l3_offset().ok()?;
+    if ethertype == EtherType::Ipv6 {
+        return super::v6::client_of6(snap, frame, l3);
+    }
     if ethertype != EtherType::Ipv4 {
         return None;
     }

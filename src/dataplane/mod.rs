@@ -24,10 +24,11 @@ pub mod handoff;
 pub mod reset;
 pub mod select;
 pub mod snapshot;
+pub mod v6;
 pub mod worker;
 
 use crate::dataplane::counters::{Counters, DropReason, Event};
-use crate::dataplane::flow::{Claim, Dir, FlowTable, Lookup};
+use crate::dataplane::flow::{Claim, Dir, FlowKey, FlowTable, Key6, Lookup};
 use crate::dataplane::select::{Mode, NONE};
 use crate::dataplane::snapshot::{
     BackendEntry, BackendStatus, Service, ServiceKind, Snapshot, SnapshotCell, TTL_DECREMENT_DELTA,
@@ -110,11 +111,17 @@ enum Stage {
     Return,
     /// An ICMP message (errors look connections up).
     Icmp,
+    /// `Connect`, `Return` and `Icmp` of IPv6.
+    Connect6,
+    Return6,
+    Icmp6,
 }
 
 /// Per-packet state carried from the first pass to the second.
 #[derive(Clone, Copy)]
 struct Pending {
+    /// The IPv4 flow key (0 for IPv6, whose 20-byte key the second pass
+    /// reads again from the packet: [`Family::key`]).
     key: u64,
     hash: u64,
     at: Offsets,
@@ -173,6 +180,10 @@ pub struct Dataplane {
     cell: Arc<SnapshotCell>,
     snap: Arc<Snapshot>,
     flows: FlowTable,
+    /// The IPv6 connections: a table of its own, with 28-byte entries;
+    /// a token one until a snapshot has an IPv6 frontend.
+    flows6: FlowTable<Key6>,
+    flow_table_size: u32,
     now: u32,
     /// Until when (clock seconds) a mid-stream TCP miss may belong to a
     /// connection that the table-full path served without an entry: the
@@ -205,8 +216,14 @@ impl Dataplane {
         if snap.resets_on_idle() {
             flows.track_seqs();
         }
+        let flows6 = FlowTable::new(
+            ipv6_table_size(&snap, flow_table_size),
+            select::mix64(seed ^ 0x5eed6),
+        );
         Dataplane {
             flows,
+            flows6,
+            flow_table_size,
             resets: reset::Resets::new(),
             cell,
             snap,
@@ -229,6 +246,13 @@ impl Dataplane {
             self.counters.ensure_backends(self.snap.backends.len());
             if self.snap.resets_on_idle() {
                 self.flows.track_seqs();
+            }
+            let size6 = ipv6_table_size(&self.snap, self.flow_table_size);
+            if FlowTable::<Key6>::capacity_for(size6) > self.flows6.capacity() {
+                // The first IPv6 frontend: no IPv6 connection can be in
+                // the token table, which is replaced (between bursts).
+                let seed = self.flows6.hash(Key6::default());
+                self.flows6 = FlowTable::new(size6, seed);
             }
         }
     }
@@ -290,6 +314,11 @@ impl Dataplane {
         &self.flows
     }
 
+    /// The IPv6 connections' table.
+    pub fn flows6(&self) -> &FlowTable<Key6> {
+        &self.flows6
+    }
+
     /// Frees the flow entries expired at the worker's clock in the next
     /// `buckets` buckets of the table ([`FlowTable::sweep_with`]), and
     /// queues the established connections of `tcp_reset_on_idle` rules
@@ -298,18 +327,22 @@ impl Dataplane {
     pub fn sweep(&mut self, buckets: usize) -> usize {
         let snap = &*self.snap;
         let resets = &mut self.resets;
-        self.flows.sweep_with(
+        let freed = self.flows.sweep_with(
             buckets,
             self.now,
             |e| snap.flow_timeout(e),
             |e, seqs| reset::on_expired(snap, resets, e, seqs),
-        )
+        );
+        freed
+            + self
+                .flows6
+                .sweep(buckets, self.now, |e| snap.flow_timeout(e))
     }
 
     /// The connections in the flow table: the live ones, and those that
     /// expired since the sweep last passed them.
     pub fn active_connections(&self) -> u64 {
-        self.flows.occupied() as u64
+        (self.flows.occupied() + self.flows6.occupied()) as u64
     }
 
     /// Processes a burst in place. `verdicts[i]` says what to do with `bufs[i]`;
@@ -328,9 +361,14 @@ impl Dataplane {
         for i in 0..n {
             match pending[i].stage {
                 Stage::Done => {}
-                Stage::Connect => verdicts[i] = self.connect(bufs[i].data_mut(), &pending[i]),
-                Stage::Return => verdicts[i] = self.reply(bufs[i].data_mut(), &pending[i]),
+                Stage::Connect => verdicts[i] = self.connect::<V4>(bufs[i].data_mut(), &pending[i]),
+                Stage::Return => verdicts[i] = self.reply::<V4>(bufs[i].data_mut(), &pending[i]),
                 Stage::Icmp => verdicts[i] = self.icmp(bufs[i].data_mut(), pending[i].at),
+                Stage::Connect6 => {
+                    verdicts[i] = self.connect::<V6>(bufs[i].data_mut(), &pending[i])
+                }
+                Stage::Return6 => verdicts[i] = self.reply::<V6>(bufs[i].data_mut(), &pending[i]),
+                Stage::Icmp6 => verdicts[i] = self.icmp6(bufs[i].data_mut(), pending[i].at),
             }
         }
         for v in &verdicts[..n] {
@@ -363,8 +401,11 @@ impl Dataplane {
             EtherType::Arp if ours || dst_mac == MacAddr::BROADCAST => {
                 return answer_arp(snap, &mut self.counters, data, l3)
             }
-            EtherType::Ipv4 | EtherType::Arp => return Verdict::Drop(NotOurMac),
-            EtherType::Ipv6 => return Verdict::Drop(Ipv6Unsupported),
+            // Neighbor Discovery comes to a multicast MAC (33:33:...).
+            EtherType::Ipv6 if ours || dst_mac.is_multicast() => {
+                return self.classify6(data, l3, !ours, p)
+            }
+            EtherType::Ipv4 | EtherType::Arp | EtherType::Ipv6 => return Verdict::Drop(NotOurMac),
             _ => return Verdict::Drop(UnsupportedEthertype),
         }
         let Ok(ip) = ipv4::Packet::new_checked(&data[l3..]) else {
@@ -566,8 +607,8 @@ impl Dataplane {
                 // Only about a connection natrix tracks, as for the
                 // backend's own packets; an error does not refresh it.
                 let key = flow::flow_key(q.src, q.sport, be.service);
-                if !self.tracked(key, self.flows.hash(key), id, None)
-                    && !self.hashed_to(svc, q.src, q.sport, q.proto, id)
+                if !self.tracked::<V4>(key, self.flows.hash(key), id, None)
+                    && !self.hashed_to::<V4>(svc, key, q.proto, id)
                 {
                     return Verdict::Drop(DropReason::IcmpNoFlow);
                 }
@@ -597,17 +638,16 @@ impl Dataplane {
 
     /// Second pass: find or create the connection, then rewrite.
     #[inline(always)]
-    fn connect(&mut self, data: &mut [u8], p: &Pending) -> Verdict {
+    fn connect<F: Family>(&mut self, data: &mut [u8], p: &Pending) -> Verdict {
         let snap = &*self.snap;
         let svc = &snap.services[p.service as usize];
         let now = self.now;
-        let client = (p.key >> 32) as u32;
-        let cport = (p.key >> 16) as u16;
+        let key = F::key(p, data, snap);
         let syn = p.syn();
 
-        let (slot, claim) = match self.flows.lookup(p.key, p.hash) {
+        let (slot, claim) = match F::pick(&self.flows, &self.flows6).lookup(key, p.hash) {
             Lookup::Hit(slot) => {
-                let e = *self.flows.get(slot);
+                let e = *F::pick(&self.flows, &self.flows6).get(slot);
                 let timeout = e.timeout(&svc.timeouts);
                 let status = snap
                     .backends
@@ -622,17 +662,19 @@ impl Dataplane {
                     let reopen = syn && e.reopens_on_syn();
                     if !gone && !reopen {
                         // Established: the common case.
-                        self.flows.get_mut(slot).seen(now, Dir::Client, p.tcp_flags);
+                        F::pick_mut(&mut self.flows, &mut self.flows6)
+                            .get_mut(slot)
+                            .seen(now, Dir::Client, p.tcp_flags);
                         if svc.reset_on_idle {
-                            self.track_seqs(slot, data, p);
+                            self.track_seqs::<F>(slot, data, p);
                         }
                         self.counters.event(Event::FlowHit);
-                        return self.forward(data, p, e.backend);
+                        return self.forward::<F>(data, p, e.backend);
                     }
                     if matches!(p.proto, IpProtocol::Tcp) && !syn {
                         // The backend is gone (or down, and the pool drops its
                         // connections), and with it the connection.
-                        self.flows.remove(slot);
+                        F::pick_mut(&mut self.flows, &mut self.flows6).remove(slot);
                         return Verdict::Drop(if status == BackendStatus::DownDrop {
                             DropReason::BackendDown
                         } else {
@@ -645,17 +687,19 @@ impl Dataplane {
                     // Expired before the sweep came by. A SYN opens a new
                     // connection on this port, which a RST could hit.
                     if svc.reset_on_idle && !syn {
-                        reset::reset_expired(snap, &self.flows, &mut self.resets, slot);
+                        F::reset_expired(snap, &self.flows, &mut self.resets, slot);
                     }
                     (Some(slot), Claim::Expired)
                 }
             }
             Lookup::Miss(free) => {
-                let found = (free.map(|s| (s, Claim::Free)))
-                    .or_else(|| self.flows.reclaim(p.hash, now, |e| snap.flow_timeout(e)));
+                let found = (free.map(|s| (s, Claim::Free))).or_else(|| {
+                    F::pick_mut(&mut self.flows, &mut self.flows6)
+                        .reclaim(p.hash, now, |e| snap.flow_timeout(e))
+                });
                 if let Some((s, Claim::Expired)) = found {
                     // Another connection's entry, about to be overwritten.
-                    reset::reset_expired(snap, &self.flows, &mut self.resets, s);
+                    F::reset_expired(snap, &self.flows, &mut self.resets, s);
                 }
                 found.map_or((None, Claim::Free), |(s, c)| (Some(s), c))
             }
@@ -664,12 +708,12 @@ impl Dataplane {
         // Only a new connection comes this far (or a packet served without an
         // entry): its client is checked once, here. natrix's own addresses
         // are no clients (hairpinning is not supported).
-        if snap.is_local(client) {
+        if F::own_client(snap, &key) {
             return Verdict::Drop(DropReason::OwnSource);
         }
         // The consistent hash of the rule: the 5-tuple (Maglev, and random mode
         // when the table is full), or the client for the affinity modes.
-        let hash = rule_hash(svc, client, cport, p.proto);
+        let hash = F::rule_hash(svc, &key, p.proto);
         let Some(slot) = slot else {
             // No room: serve by hash without an entry, so that every packet of
             // the connection still meets the same backend (and the affinity
@@ -682,7 +726,7 @@ impl Dataplane {
             if b == NONE {
                 return Verdict::Drop(no_backend(svc));
             }
-            return self.forward(data, p, b);
+            return self.forward::<F>(data, p, b);
         };
         let midstream = matches!(p.proto, IpProtocol::Tcp) && !syn;
         // A mid-stream miss in random or source-ip mode is a stray, unless
@@ -706,10 +750,15 @@ impl Dataplane {
         if b == NONE {
             return Verdict::Drop(no_backend(svc));
         }
-        self.flows
-            .put(slot, p.key, b, flow::initial_flags(p.tcp_flags), now);
+        F::pick_mut(&mut self.flows, &mut self.flows6).put(
+            slot,
+            key,
+            b,
+            flow::initial_flags(p.tcp_flags),
+            now,
+        );
         if svc.reset_on_idle {
-            self.track_seqs(slot, data, p);
+            self.track_seqs::<F>(slot, data, p);
         }
         match claim {
             Claim::Free => {}
@@ -721,7 +770,7 @@ impl Dataplane {
         }
         self.counters.event(Event::ConnectionCreated);
         bump(&mut self.counters.backend_connections, b);
-        self.forward(data, p, b)
+        self.forward::<F>(data, p, b)
     }
 
     /// Second pass of a backend's packet: translated only for a connection
@@ -730,26 +779,19 @@ impl Dataplane {
     /// any mode while the table was full lately). Anything else from a
     /// backend's address and port is spoofed, or late.
     #[inline(always)]
-    fn reply(&mut self, data: &mut [u8], p: &Pending) -> Verdict {
+    fn reply<F: Family>(&mut self, data: &mut [u8], p: &Pending) -> Verdict {
         let id = p.service;
-        let client = (p.key >> 32) as u32;
-        let cport = (p.key >> 16) as u16;
+        let key = F::key(p, data, &self.snap);
         let service = self.snap.backends[id as usize].service;
-        if !self.tracked(p.key, p.hash, id, Some(p.tcp_flags))
-            && !self.hashed_to(
-                &self.snap.services[service as usize],
-                client,
-                cport,
-                p.proto,
-                id,
-            )
+        if !self.tracked::<F>(key, p.hash, id, Some(p.tcp_flags))
+            && !self.hashed_to::<F>(&self.snap.services[service as usize], key, p.proto, id)
         {
             return Verdict::Drop(DropReason::ReturnNoFlow);
         }
         let snap = &*self.snap;
         let be = &snap.backends[id as usize];
         let svc = &snap.services[service as usize];
-        rewrite_return(data, p.at, p.proto, be, svc.addr_raw, svc.port, snap);
+        F::rewrite_return(data, p.at, p.proto, be, svc, snap);
         self.counters.event(Event::Return);
         bump(&mut self.counters.backend_packets, id);
         Verdict::ToPublic
@@ -759,17 +801,18 @@ impl Dataplane {
     /// `id`; `seen` records a packet of it from the backend, with these TCP
     /// flags (0 for UDP), at the worker's clock.
     #[inline(always)]
-    fn tracked(&mut self, key: u64, hash: u64, id: u16, seen: Option<u8>) -> bool {
-        let Lookup::Hit(slot) = self.flows.lookup(key, hash) else {
+    fn tracked<F: Family>(&mut self, key: F::Key, hash: u64, id: u16, seen: Option<u8>) -> bool {
+        let Lookup::Hit(slot) = F::pick(&self.flows, &self.flows6).lookup(key, hash) else {
             return false;
         };
         let snap = &*self.snap;
-        let e = self.flows.get_mut(slot);
-        if e.backend != id || e.is_expired(self.now, snap.flow_timeout(e)) {
+        let now = self.now;
+        let e = F::pick_mut(&mut self.flows, &mut self.flows6).get_mut(slot);
+        if e.backend != id || e.is_expired(now, snap.flow_timeout(e)) {
             return false;
         }
         if let Some(flags) = seen {
-            e.seen(self.now, Dir::Backend, flags);
+            e.seen(now, Dir::Backend, flags);
         }
         true
     }
@@ -778,36 +821,236 @@ impl Dataplane {
     /// backend `id`, and natrix may have served it by hash without an entry:
     /// always in Maglev mode, else while the table was full lately.
     #[inline(always)]
-    fn hashed_to(
-        &self,
-        svc: &Service,
-        client: u32,
-        cport: u16,
-        proto: IpProtocol,
-        id: u16,
-    ) -> bool {
+    fn hashed_to<F: Family>(&self, svc: &Service, key: F::Key, proto: IpProtocol, id: u16) -> bool {
         let by_hash =
             svc.mode == Mode::Maglev || (self.hashed_until != 0 && self.now <= self.hashed_until);
-        by_hash && svc.pick_hash(rule_hash(svc, client, cport, proto)) == id
+        by_hash && svc.pick_hash(F::rule_hash(svc, &key, proto)) == id
     }
 
     /// Takes in the sequence numbers of a client segment of the connection
     /// in `slot`, for its RSTs when it goes idle (`reset`).
     #[inline(always)]
-    fn track_seqs(&mut self, slot: flow::Slot, data: &[u8], p: &Pending) {
+    fn track_seqs<F: Family>(&mut self, slot: flow::Slot, data: &[u8], p: &Pending) {
         if let Some((seq, len, flags, ack)) = reset::segment_numbers(&data[p.at.l4()..p.at.end()]) {
-            self.flows.track(slot, seq, len, flags, ack);
+            F::pick_mut(&mut self.flows, &mut self.flows6).track(slot, seq, len, flags, ack);
         }
     }
 
     #[inline(always)]
-    fn forward(&mut self, data: &mut [u8], p: &Pending, b: u16) -> Verdict {
+    fn forward<F: Family>(&mut self, data: &mut [u8], p: &Pending, b: u16) -> Verdict {
         let snap = &*self.snap;
         let be = &snap.backends[b as usize];
-        rewrite_inbound(data, p.at, p.proto, be, snap.mac);
+        F::rewrite_inbound(data, p.at, p.proto, be, snap.mac);
         self.counters.event(Event::Inbound);
         bump(&mut self.counters.backend_packets, b);
         Verdict::ToPrivate
+    }
+}
+
+/// What the connection path needs of an address family: its flow table and
+/// keys, its rule hashes and its rewrites. [`Dataplane::connect`] and
+/// [`Dataplane::reply`] are written once over it; `V4` and `V6` compile
+/// to their own copies.
+trait Family {
+    type Key: FlowKey;
+    /// This family's of the two tables (taking both fields, so that the
+    /// caller keeps its other fields, such as the snapshot, borrowed).
+    fn pick<'a>(v4: &'a FlowTable, v6: &'a FlowTable<Key6>) -> &'a FlowTable<Self::Key>;
+    fn pick_mut<'a>(
+        v4: &'a mut FlowTable,
+        v6: &'a mut FlowTable<Key6>,
+    ) -> &'a mut FlowTable<Self::Key>;
+    /// The key of a pending packet's connection.
+    fn key(p: &Pending, data: &[u8], snap: &Snapshot) -> Self::Key;
+    /// Whether the connection's client is one of natrix's own addresses.
+    fn own_client(snap: &Snapshot, key: &Self::Key) -> bool;
+    /// The rule's consistent hash for the connection ([`rule_hash`]).
+    fn rule_hash(svc: &Service, key: &Self::Key, proto: IpProtocol) -> u64;
+    fn rewrite_inbound(
+        data: &mut [u8],
+        at: Offsets,
+        proto: IpProtocol,
+        be: &BackendEntry,
+        mac: MacAddr,
+    );
+    fn rewrite_return(
+        data: &mut [u8],
+        at: Offsets,
+        proto: IpProtocol,
+        be: &BackendEntry,
+        svc: &Service,
+        snap: &Snapshot,
+    );
+    /// Queues the RSTs of the expired entry in `slot`, about to be reused
+    /// (`tcp_reset_on_idle`).
+    fn reset_expired(snap: &Snapshot, v4: &FlowTable, resets: &mut reset::Resets, slot: flow::Slot);
+}
+
+/// IPv4: `u64` keys ([`flow::flow_key`]), computed in the first pass.
+struct V4;
+
+impl Family for V4 {
+    type Key = u64;
+
+    #[inline(always)]
+    fn pick<'a>(v4: &'a FlowTable, _: &'a FlowTable<Key6>) -> &'a FlowTable {
+        v4
+    }
+
+    #[inline(always)]
+    fn pick_mut<'a>(v4: &'a mut FlowTable, _: &'a mut FlowTable<Key6>) -> &'a mut FlowTable {
+        v4
+    }
+
+    #[inline(always)]
+    fn key(p: &Pending, _: &[u8], _: &Snapshot) -> u64 {
+        p.key
+    }
+
+    #[inline(always)]
+    fn own_client(snap: &Snapshot, key: &u64) -> bool {
+        snap.is_local((key >> 32) as u32)
+    }
+
+    #[inline(always)]
+    fn rule_hash(svc: &Service, key: &u64, proto: IpProtocol) -> u64 {
+        rule_hash(svc, (key >> 32) as u32, (key >> 16) as u16, proto)
+    }
+
+    #[inline(always)]
+    fn rewrite_inbound(
+        data: &mut [u8],
+        at: Offsets,
+        proto: IpProtocol,
+        be: &BackendEntry,
+        mac: MacAddr,
+    ) {
+        rewrite_inbound(data, at, proto, be, mac)
+    }
+
+    #[inline(always)]
+    fn rewrite_return(
+        data: &mut [u8],
+        at: Offsets,
+        proto: IpProtocol,
+        be: &BackendEntry,
+        svc: &Service,
+        snap: &Snapshot,
+    ) {
+        rewrite_return(data, at, proto, be, svc.addr_raw, svc.port, snap)
+    }
+
+    #[inline(always)]
+    fn reset_expired(
+        snap: &Snapshot,
+        v4: &FlowTable,
+        resets: &mut reset::Resets,
+        slot: flow::Slot,
+    ) {
+        reset::reset_expired(snap, v4, resets, slot);
+    }
+}
+
+/// IPv6: [`Key6`] keys, read again from the packet in the second pass (the
+/// client is the source of a client's packet, the destination of a
+/// backend's).
+struct V6;
+
+impl Family for V6 {
+    type Key = Key6;
+
+    #[inline(always)]
+    fn pick<'a>(_: &'a FlowTable, v6: &'a FlowTable<Key6>) -> &'a FlowTable<Key6> {
+        v6
+    }
+
+    #[inline(always)]
+    fn pick_mut<'a>(_: &'a mut FlowTable, v6: &'a mut FlowTable<Key6>) -> &'a mut FlowTable<Key6> {
+        v6
+    }
+
+    #[inline(always)]
+    fn key(p: &Pending, data: &[u8], snap: &Snapshot) -> Key6 {
+        let l4 = p.at.l4();
+        if p.stage == Stage::Return6 {
+            let client = v6::addr_at(data, p.at.l3() + 24);
+            let cport = u16::from_be_bytes([data[l4 + 2], data[l4 + 3]]);
+            Key6::new(client, cport, snap.backends[p.service as usize].service)
+        } else {
+            let client = v6::addr_at(data, p.at.l3() + 8);
+            let cport = u16::from_be_bytes([data[l4], data[l4 + 1]]);
+            Key6::new(client, cport, p.service)
+        }
+    }
+
+    #[inline(always)]
+    fn own_client(snap: &Snapshot, key: &Key6) -> bool {
+        snap.is_local6(key.client())
+    }
+
+    #[inline(always)]
+    fn rule_hash(svc: &Service, key: &Key6, proto: IpProtocol) -> u64 {
+        rule_hash6(svc, key.client(), key.port, proto)
+    }
+
+    #[inline(always)]
+    fn rewrite_inbound(
+        data: &mut [u8],
+        at: Offsets,
+        proto: IpProtocol,
+        be: &BackendEntry,
+        mac: MacAddr,
+    ) {
+        v6::rewrite_inbound6(data, at, proto, be, mac)
+    }
+
+    #[inline(always)]
+    fn rewrite_return(
+        data: &mut [u8],
+        at: Offsets,
+        proto: IpProtocol,
+        be: &BackendEntry,
+        svc: &Service,
+        snap: &Snapshot,
+    ) {
+        v6::rewrite_return6(
+            data,
+            at,
+            proto,
+            be,
+            svc.addr6,
+            svc.port,
+            snap.gateway_mac,
+            snap.mac,
+        )
+    }
+
+    #[inline(always)]
+    fn reset_expired(_: &Snapshot, _: &FlowTable, _: &mut reset::Resets, _: flow::Slot) {
+        // IPv6 connections are not reset on idle (yet).
+    }
+}
+
+/// The size of the IPv6 flow table for `snap`: `flow_table_size` once it
+/// has an IPv6 frontend, else a token table.
+fn ipv6_table_size(snap: &Snapshot, flow_table_size: u32) -> u32 {
+    if snap.services.iter().any(|s| s.address.is_ipv6()) {
+        flow_table_size
+    } else {
+        8
+    }
+}
+
+/// [`rule_hash`] of an IPv6 client's connection.
+#[inline(always)]
+fn rule_hash6(svc: &Service, client: u128, cport: u16, proto: IpProtocol) -> u64 {
+    let proto = proto.number();
+    match svc.mode {
+        Mode::Random | Mode::Maglev => {
+            select::hash_tuple6(client, svc.addr6, cport, svc.port, proto, HASH_SEED)
+        }
+        Mode::SourceIp => select::hash_src6(client, HASH_SEED),
+        Mode::SourceIpProtocol => select::hash_src_proto6(client, proto, HASH_SEED),
     }
 }
 

@@ -84,6 +84,9 @@ const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 const TAG_TUPLE: u64 = 0x243f_6a88_85a3_08d3;
 const TAG_SRC: u64 = 0x1319_8a2e_0370_7344;
 const TAG_SRC_PROTO: u64 = 0xa409_3822_299f_31d0;
+const TAG_TUPLE6: u64 = 0x082e_fa98_ec4e_6c89;
+const TAG_SRC6: u64 = 0x4528_21e6_38d0_1377;
+const TAG_SRC_PROTO6: u64 = 0xbe54_66cf_34e9_0c6c;
 const TAG_OFFSET: u64 = 0x082e_fa98_ec4e_6c89;
 const TAG_SKIP: u64 = 0x4528_21e6_38d0_1377;
 
@@ -135,6 +138,39 @@ pub fn hash_src(src_ip: u32, seed: u64) -> u64 {
 pub fn hash_src_proto(src_ip: u32, proto: u8, seed: u64) -> u64 {
     let x = (u64::from(src_ip) << 8) | u64::from(proto);
     mix64((x ^ seed ^ TAG_SRC_PROTO).wrapping_mul(GOLDEN))
+}
+
+/// [`hash_tuple`] of an IPv6 connection: the two 128-bit addresses are
+/// absorbed a 64-bit word at a time, each followed by a full [`mix64`] round.
+#[inline]
+pub fn hash_tuple6(
+    src_ip: u128,
+    dst_ip: u128,
+    src_port: u16,
+    dst_port: u16,
+    proto: u8,
+    seed: u64,
+) -> u64 {
+    let rest = (u64::from(src_port) << 48) | (u64::from(dst_port) << 32) | (u64::from(proto) << 24);
+    let mut h = mix64(seed ^ TAG_TUPLE6);
+    for w in [src_ip >> 64, src_ip, dst_ip >> 64, dst_ip] {
+        h = mix64(h ^ w as u64);
+    }
+    mix64(h ^ rest.wrapping_add(GOLDEN))
+}
+
+/// [`hash_src`] of an IPv6 client.
+#[inline]
+pub fn hash_src6(src_ip: u128, seed: u64) -> u64 {
+    let h = mix64(((src_ip >> 64) as u64) ^ seed ^ TAG_SRC6);
+    mix64((h ^ src_ip as u64).wrapping_mul(GOLDEN))
+}
+
+/// [`hash_src_proto`] of an IPv6 client.
+#[inline]
+pub fn hash_src_proto6(src_ip: u128, proto: u8, seed: u64) -> u64 {
+    let h = mix64(((src_ip >> 64) as u64) ^ seed ^ TAG_SRC_PROTO6 ^ u64::from(proto));
+    mix64((h ^ src_ip as u64).wrapping_mul(GOLDEN))
 }
 
 // ---------------------------------------------------------------------------

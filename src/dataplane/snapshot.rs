@@ -6,7 +6,7 @@
 //! [`SnapshotCell`], and each worker picks it up between bursts with one atomic
 //! load of the generation. Workers never lock.
 
-use crate::dataplane::flow::{self, Entry, Timeouts};
+use crate::dataplane::flow::{Entry, FlowKey, Timeouts};
 use crate::dataplane::select::{MaglevTable, Mode, WeightedTable, NONE};
 use crate::wire::{IpProtocol, MacAddr};
 use arc_swap::ArcSwap;
@@ -316,9 +316,9 @@ impl Snapshot {
     /// its key (where the rule is at hand, use [`Entry::timeout`] directly).
     /// An entry of a service that no longer exists has timed out.
     #[inline]
-    pub fn flow_timeout(&self, e: &Entry) -> u32 {
+    pub fn flow_timeout<K: FlowKey>(&self, e: &Entry<K>) -> u32 {
         self.services
-            .get(flow::key_service(e.key) as usize)
+            .get(e.key.service() as usize)
             .map_or(0, |s| e.timeout(&s.timeouts))
     }
 

@@ -563,7 +563,10 @@ pub fn backend_for(
 pub fn opener(snap: &Snapshot, reply: &Pkt) -> Pkt {
     let id = backend_id(snap, (reply.src, reply.sport()), reply.proto());
     let svc = &snap.services[snap.backends[id as usize].service as usize];
-    let (from, to) = ((reply.dst, reply.dport()), (Ipv4Addr::from(svc.addr_raw), svc.port));
+    let (from, to) = (
+        (reply.dst, reply.dport()),
+        (Ipv4Addr::from(svc.addr_raw), svc.port),
+    );
     if reply.proto() == 6 {
         Pkt::tcp(from, to, TCP_SYN)
     } else {

@@ -1,0 +1,584 @@
+//! The IPv6 half of the data path: classification of IPv6 packets, their
+//! rewrites, Neighbor Discovery and echo for natrix's own addresses, and
+//! ICMPv6 errors that follow their connection.
+//!
+//! The connection path itself (flow lookup, backend choice, TCP state) is
+//! the one of IPv4, run over the IPv6 flow table through [`super::Family`].
+//! IPv6 differs where the wire does: no header checksum, a hop limit for a
+//! TTL, a header chain walked with a fixed limit ([`ipv6::Packet::chain`]),
+//! a UDP checksum that may not be 0 (RFC 8200 section 8.1), and Neighbor
+//! Discovery in place of ARP.
+
+use super::{bump, patch_l4, Dataplane, ErrorTo, Offsets, Pending, PortSide, Stage, Verdict};
+use crate::dataplane::counters::{Counters, DropReason, Event};
+use crate::dataplane::flow::{Key6, Lookup};
+use crate::dataplane::snapshot::{BackendEntry, BackendStatus, ServiceKind, Snapshot};
+use crate::wire::ipv6::{self, ChainError};
+use crate::wire::{checksum, ethernet, icmpv6, tcp, udp, IpProtocol, MacAddr};
+use std::net::Ipv6Addr;
+
+/// Where the source address lies in an IPv6 header.
+const SRC: usize = 8;
+/// Where the destination address lies in an IPv6 header.
+const DST: usize = 24;
+
+/// Reads the 128-bit address at `at` of `data`.
+#[inline(always)]
+pub(super) fn addr_at(data: &[u8], at: usize) -> u128 {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&data[at..at + 16]);
+    u128::from_be_bytes(a)
+}
+
+/// Writes the 128-bit address `addr` at `at` of `data`.
+#[inline(always)]
+pub(super) fn set_addr_at(data: &mut [u8], at: usize, addr: u128) {
+    data[at..at + 16].copy_from_slice(&addr.to_be_bytes());
+}
+
+/// The 32 bits of an IPv6 client address that choose its owner worker
+/// (`handoff::owner`): every word of it, folded.
+#[inline(always)]
+pub fn owner_input(client: u128) -> u32 {
+    let x = (client as u64) ^ ((client >> 64) as u64);
+    (x as u32) ^ ((x >> 32) as u32)
+}
+
+/// Sources no client can have: unspecified, loopback and multicast (RFC
+/// 4291), and IPv4-mapped addresses, which never appear on the wire. A
+/// link-local source is kept: Neighbor Discovery comes from one.
+#[inline(always)]
+fn is_martian6(addr: u128) -> bool {
+    addr <= 1 || (addr >> 120) == 0xff || (addr >> 32) == 0xffff
+}
+
+/// Link-local (fe80::/10): such an address cannot be translated to another
+/// link.
+#[inline(always)]
+fn is_link_local6(addr: u128) -> bool {
+    (addr >> 118) == 0xfe80 >> 6
+}
+
+/// The drop reason of a header chain natrix does not walk.
+fn chain_drop(e: ChainError) -> DropReason {
+    match e {
+        ChainError::UnsupportedHeader
+        | ChainError::RoutingSegmentsLeft
+        | ChainError::NoNextHeader => DropReason::Ipv6ExtHeader,
+        ChainError::Truncated
+        | ChainError::TooManyHeaders
+        | ChainError::TooLong
+        | ChainError::HopByHopNotFirst
+        | ChainError::NestedFragment
+        | ChainError::IncompleteFirstFragment
+        | ChainError::BadFragmentLen => DropReason::MalformedIpv6Ext,
+    }
+}
+
+impl Dataplane {
+    /// First pass of an IPv6 packet at `l3`, sent to natrix's MAC or to a
+    /// multicast one (Neighbor Discovery).
+    #[inline(always)]
+    pub(super) fn classify6(
+        &mut self,
+        data: &mut [u8],
+        l3: usize,
+        multicast: bool,
+        p: &mut Pending,
+    ) -> Verdict {
+        use DropReason::*;
+        let snap = &*self.snap;
+        let Ok(ip) = ipv6::Packet::new_checked(&data[l3..]) else {
+            return Verdict::Drop(MalformedIp);
+        };
+        let src = ip.src_addr_raw();
+        let dst = ip.dst_addr_raw();
+        if is_martian6(src) {
+            return Verdict::Drop(MartianSource);
+        }
+        let chain = match ip.chain() {
+            Ok(c) => c,
+            Err(e) => return Verdict::Drop(chain_drop(e)),
+        };
+        if chain.is_fragment() {
+            return Verdict::Drop(IpFragment);
+        }
+        let at = Offsets::new(l3, l3 + chain.l4_offset, l3 + ip.total_len());
+        let hops = ip.hop_limit();
+        let proto = chain.protocol;
+        let l4 = &data[at.l4()..at.end()];
+        let (sport, dport, flags) = match proto {
+            IpProtocol::Tcp => match tcp::Packet::new_checked(l4) {
+                Ok(t) => (t.src_port(), t.dst_port(), t.flags()),
+                Err(_) => return Verdict::Drop(MalformedTcp),
+            },
+            IpProtocol::Udp => match udp::Packet::new_checked(l4) {
+                // RFC 8200 section 8.1: a zero UDP checksum is not allowed
+                // over IPv6 (and natrix's patch could not keep it).
+                Ok(u) if u.checksum() == 0 => return Verdict::Drop(UdpZeroChecksum),
+                Ok(u) => (u.src_port(), u.dst_port(), 0),
+                Err(_) => return Verdict::Drop(MalformedUdp),
+            },
+            IpProtocol::Icmpv6 => {
+                p.at = at;
+                p.stage = Stage::Icmp6;
+                return Verdict::Drop(MalformedIcmp);
+            }
+            _ => return Verdict::Drop(UnsupportedProtocol),
+        };
+        // Only Neighbor Discovery is taken on a multicast MAC.
+        if multicast {
+            return Verdict::Drop(NotOurMac);
+        }
+        if let Some(s) = snap.frontend6(dst, dport, proto) {
+            if hops <= 1 {
+                return Verdict::Drop(TtlExpired);
+            }
+            if is_link_local6(src) {
+                return Verdict::Drop(MartianSource);
+            }
+            let svc = &snap.services[s as usize];
+            if svc.kind == ServiceKind::Nat {
+                if snap.is_local6(src) {
+                    return Verdict::Drop(OwnSource);
+                }
+                let id = svc.members[0];
+                let be = &snap.backends[id as usize];
+                rewrite_inbound6(data, at, proto, be, snap.mac);
+                self.counters.event(Event::NatRule);
+                bump(&mut self.counters.backend_packets, id);
+                return Verdict::ToPrivate;
+            }
+            if let Some(v) = self.elsewhere(owner_input(src)) {
+                return v;
+            }
+            let key = Key6::new(src, sport, s);
+            let hash = self.flows6.hash(key);
+            self.flows6.prefetch(hash);
+            *p = Pending {
+                key: 0,
+                hash,
+                at,
+                service: s,
+                proto,
+                tcp_flags: flags,
+                stage: Stage::Connect6,
+            };
+            return Verdict::ToPrivate;
+        }
+        if let Some(id) = snap.return_backend6(src, sport, proto) {
+            if self.from_public_arm {
+                return Verdict::Drop(BackendOnPublic);
+            }
+            if is_martian6(dst) || is_link_local6(dst) {
+                return Verdict::Drop(MartianDestination);
+            }
+            if hops <= 1 {
+                return Verdict::Drop(TtlExpired);
+            }
+            let be = &snap.backends[id as usize];
+            let svc = &snap.services[be.service as usize];
+            if svc.kind == ServiceKind::Nat {
+                rewrite_return6(
+                    data,
+                    at,
+                    proto,
+                    be,
+                    svc.addr6,
+                    svc.port,
+                    snap.gateway_mac,
+                    snap.mac,
+                );
+                self.counters.event(Event::NatRule);
+                bump(&mut self.counters.backend_packets, id);
+                return Verdict::ToPublic;
+            }
+            if let Some(v) = self.elsewhere(owner_input(dst)) {
+                return v;
+            }
+            let key = Key6::new(dst, dport, be.service);
+            let hash = self.flows6.hash(key);
+            self.flows6.prefetch(hash);
+            *p = Pending {
+                key: 0,
+                hash,
+                at,
+                service: id,
+                proto,
+                tcp_flags: flags,
+                stage: Stage::Return6,
+            };
+            return Verdict::ToPublic;
+        }
+        Verdict::Drop(NoService)
+    }
+
+    /// An ICMPv6 message (second pass), its IPv6 header checked by the
+    /// first: Neighbor Solicitations and echo requests for natrix's
+    /// addresses are answered; errors about a TCP or UDP packet of a
+    /// frontend or a backend follow their connection; the rest is dropped.
+    #[inline(never)]
+    pub(super) fn icmp6(&mut self, data: &mut [u8], at: Offsets) -> Verdict {
+        let (hops, src, dst) = {
+            let ip = ipv6::Packet::new_unchecked(&data[at.l3()..at.end()]);
+            (ip.hop_limit(), ip.src_addr_raw(), ip.dst_addr_raw())
+        };
+        let (msg_type, code) = {
+            let message = &data[at.l4()..at.end()];
+            match icmpv6::Packet::new_checked(message) {
+                Ok(m) if m.verify_checksum(Ipv6Addr::from(src), Ipv6Addr::from(dst)) => {
+                    (m.msg_type(), m.code())
+                }
+                _ => return Verdict::Drop(DropReason::MalformedIcmp),
+            }
+        };
+        match msg_type {
+            icmpv6::Message::NeighborSolicit => {
+                return answer_ns(&self.snap, &mut self.counters, data, at, hops, code, src)
+            }
+            icmpv6::Message::EchoRequest => {
+                return answer_echo6(&self.snap, &mut self.counters, data, at, dst, code)
+            }
+            m if m.is_ndp() => return Verdict::Drop(DropReason::NdNotForUs),
+            m if !m.is_error() => return Verdict::Drop(DropReason::IcmpUnsupported),
+            _ => {}
+        }
+        if self.snap.is_local6(src) {
+            return Verdict::Drop(DropReason::OwnSource);
+        }
+        // An error: it follows the connection of the packet it quotes.
+        let Some(q) = icmpv6::Quoted::parse(&data[at.l4()..at.end()]) else {
+            return Verdict::Drop(DropReason::MalformedIcmp);
+        };
+        let (Some((qsport, qdport)), IpProtocol::Tcp | IpProtocol::Udp) = (q.ports, q.proto) else {
+            return Verdict::Drop(DropReason::IcmpUnsupported);
+        };
+        // Either way, an error goes to the source of the packet it quotes.
+        if dst != q.src {
+            return Verdict::Drop(DropReason::IcmpUnsupported);
+        }
+        let snap = self.snap.clone();
+        let snap = &*snap;
+        let (be, to, fe_addr, fe_port) = if let Some(s) = snap.frontend6(q.src, qsport, q.proto) {
+            // From the client side, about a reply a frontend sent: to the
+            // backend of the connection.
+            let svc = &snap.services[s as usize];
+            let id = if svc.kind == ServiceKind::Nat {
+                svc.members[0]
+            } else {
+                if let Some(v) = self.elsewhere(owner_input(q.dst)) {
+                    return v;
+                }
+                let key = Key6::new(q.dst, qdport, s);
+                let Lookup::Hit(slot) = self.flows6.lookup(key, self.flows6.hash(key)) else {
+                    return Verdict::Drop(DropReason::IcmpNoFlow);
+                };
+                let e = self.flows6.get(slot);
+                if e.is_expired(self.now, e.timeout(&svc.timeouts)) {
+                    return Verdict::Drop(DropReason::IcmpNoFlow);
+                }
+                e.backend
+            };
+            match snap.backends.get(id as usize) {
+                Some(be) if be.status != BackendStatus::Removed => {
+                    (be, ErrorTo::Backend, q.src, qsport)
+                }
+                _ => return Verdict::Drop(DropReason::IcmpNoFlow),
+            }
+        } else if let Some(id) = snap.return_backend6(q.dst, qdport, q.proto) {
+            // From a backend, or a router on the private side, about a
+            // client's packet: to the client, from the frontend.
+            if self.from_public_arm {
+                return Verdict::Drop(DropReason::BackendOnPublic);
+            }
+            if is_martian6(dst) || is_link_local6(dst) {
+                return Verdict::Drop(DropReason::MartianDestination);
+            }
+            let be = &snap.backends[id as usize];
+            let svc = &snap.services[be.service as usize];
+            if svc.kind != ServiceKind::Nat {
+                if let Some(v) = self.elsewhere(owner_input(q.src)) {
+                    return v;
+                }
+                let key = Key6::new(q.src, qsport, be.service);
+                let hash = self.flows6.hash(key);
+                if !self.tracked::<super::V6>(key, hash, id, None)
+                    && !self.hashed_to::<super::V6>(svc, key, q.proto, id)
+                {
+                    return Verdict::Drop(DropReason::IcmpNoFlow);
+                }
+            }
+            (be, ErrorTo::Client, svc.addr6, svc.port)
+        } else {
+            return Verdict::Drop(DropReason::IcmpUnsupported);
+        };
+        if hops <= 1 {
+            return Verdict::Drop(DropReason::TtlExpired);
+        }
+        translate_icmp6_error(data, at, &q, to, be, fe_addr, fe_port);
+        let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+        eth.set_src_addr(snap.mac);
+        self.counters.event(Event::IcmpErrorForwarded);
+        match to {
+            ErrorTo::Backend => {
+                eth.set_dst_addr(be.mac);
+                Verdict::ToPrivate
+            }
+            ErrorTo::Client => {
+                eth.set_dst_addr(snap.gateway_mac);
+                Verdict::ToPublic
+            }
+        }
+    }
+}
+
+/// Client -> frontend becomes client -> backend.
+#[inline(always)]
+pub(super) fn rewrite_inbound6(
+    data: &mut [u8],
+    at: Offsets,
+    proto: IpProtocol,
+    be: &BackendEntry,
+    mac: MacAddr,
+) {
+    {
+        let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+        eth.set_dst_addr(be.mac);
+        eth.set_src_addr(mac);
+    }
+    {
+        let mut ip = ipv6::Packet::new_unchecked(&mut data[at.l3()..]);
+        ip.set_dst_addr_raw(be.addr6);
+        let hops = ip.hop_limit();
+        ip.set_hop_limit(hops - 1);
+    }
+    patch_l4(
+        &mut data[at.l4()..],
+        proto,
+        PortSide::Dst,
+        be.port,
+        be.in_l4_delta,
+    );
+}
+
+/// Backend -> client becomes frontend -> client.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn rewrite_return6(
+    data: &mut [u8],
+    at: Offsets,
+    proto: IpProtocol,
+    be: &BackendEntry,
+    fe_addr: u128,
+    fe_port: u16,
+    gateway_mac: MacAddr,
+    mac: MacAddr,
+) {
+    {
+        let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+        eth.set_dst_addr(gateway_mac);
+        eth.set_src_addr(mac);
+    }
+    {
+        let mut ip = ipv6::Packet::new_unchecked(&mut data[at.l3()..]);
+        ip.set_src_addr_raw(fe_addr);
+        let hops = ip.hop_limit();
+        ip.set_hop_limit(hops - 1);
+    }
+    patch_l4(
+        &mut data[at.l4()..],
+        proto,
+        PortSide::Src,
+        fe_port,
+        be.out_l4_delta,
+    );
+}
+
+/// Rewrites an ICMPv6 error and the packet it quotes, in place, as
+/// `translate_icmp_error` does for IPv4: toward the backend, the outer
+/// destination and the quoted source (a frontend) become the backend's;
+/// toward the client, the outer source (whoever sent the error) and the
+/// quoted destination become the frontend's. The quoted TCP/UDP checksum
+/// takes the backend's precomputed delta, which covers the pseudo-header's
+/// address as well as the port; the ICMPv6 checksum, over the new
+/// pseudo-header and the rewritten quote, is computed afresh.
+fn translate_icmp6_error(
+    data: &mut [u8],
+    at: Offsets,
+    q: &icmpv6::Quoted,
+    to: ErrorTo,
+    be: &BackendEntry,
+    fe_addr: u128,
+    fe_port: u16,
+) {
+    let l3 = at.l3();
+    {
+        let mut ip = ipv6::Packet::new_unchecked(&mut data[l3..]);
+        let hops = ip.hop_limit();
+        ip.set_hop_limit(hops - 1);
+        match to {
+            ErrorTo::Backend => ip.set_dst_addr_raw(be.addr6),
+            ErrorTo::Client => ip.set_src_addr_raw(fe_addr),
+        }
+    }
+    let il3 = at.l4() + icmpv6::ERROR_HEADER_LEN;
+    match to {
+        ErrorTo::Backend => set_addr_at(data, il3 + SRC, be.addr6),
+        ErrorTo::Client => set_addr_at(data, il3 + DST, fe_addr),
+    }
+    let il4 = il3 + q.l4_offset;
+    let quoted_l4 = &mut data[il4..at.end()];
+    match to {
+        ErrorTo::Backend => patch_l4(quoted_l4, q.proto, PortSide::Src, be.port, be.in_l4_delta),
+        ErrorTo::Client => patch_l4(quoted_l4, q.proto, PortSide::Dst, fe_port, be.out_l4_delta),
+    }
+    let (src, dst) = (addr_at(data, l3 + SRC), addr_at(data, l3 + DST));
+    icmpv6::Packet::new_unchecked(&mut data[at.l4()..at.end()])
+        .fill_checksum(Ipv6Addr::from(src), Ipv6Addr::from(dst));
+}
+
+/// Answers a Neighbor Solicitation for a frontend or appliance address with
+/// a solicited Neighbor Advertisement carrying natrix's MAC, in place (RFC
+/// 4861 sections 7.1.1 and 7.2.4). The solicitation's options make room for
+/// the Target Link-Layer Address option: a solicitation without any (a
+/// unicast one may omit its source's) is answered without it. Duplicate
+/// address detection (from ::) is not answered: it is counted.
+fn answer_ns(
+    snap: &Snapshot,
+    counters: &mut Counters,
+    data: &mut [u8],
+    at: Offsets,
+    hops: u8,
+    code: u8,
+    src: u128,
+) -> Verdict {
+    let message = &data[at.l4()..at.end()];
+    if hops != icmpv6::NDP_HOP_LIMIT
+        || code != icmpv6::ZERO_CODE
+        || message.len() < icmpv6::NDP_HEADER_LEN
+        || icmpv6::Packet::new_unchecked(message)
+            .ndp_options()
+            .check()
+            .is_err()
+    {
+        return Verdict::Drop(DropReason::MalformedNd);
+    }
+    let target = addr_at(message, icmpv6::NDP_HEADER_LEN - 16);
+    if !snap.is_local6(target) || src == 0 {
+        return Verdict::Drop(DropReason::NdNotForUs);
+    }
+    let with_option = message.len() >= icmpv6::NDP_HEADER_LEN + icmpv6::LINK_ADDR_OPTION_LEN;
+    let len = icmpv6::NDP_HEADER_LEN
+        + if with_option {
+            icmpv6::LINK_ADDR_OPTION_LEN
+        } else {
+            0
+        };
+    {
+        let m = &mut data[at.l4()..at.l4() + len];
+        let mut na = icmpv6::Packet::new_unchecked(&mut m[..]);
+        na.set_msg_type(icmpv6::Message::NeighborAdvert);
+        na.set_code(icmpv6::ZERO_CODE);
+        na.set_body_word(0);
+        na.set_na_flags(false, true, true);
+        if with_option {
+            let _ = icmpv6::emit_link_addr_option(
+                &mut m[icmpv6::NDP_HEADER_LEN..],
+                icmpv6::NdpOptionType::TargetLinkAddr,
+                snap.mac,
+            );
+        }
+    }
+    let l3 = at.l3();
+    {
+        let mut ip = ipv6::Packet::new_unchecked(&mut data[l3..]);
+        ip.set_src_addr_raw(target);
+        ip.set_dst_addr_raw(src);
+        ip.set_hop_limit(icmpv6::NDP_HOP_LIMIT);
+        ip.set_payload_len((at.l4() - l3 - ipv6::HEADER_LEN + len) as u16);
+    }
+    icmpv6::Packet::new_unchecked(&mut data[at.l4()..at.l4() + len])
+        .fill_checksum(Ipv6Addr::from(target), Ipv6Addr::from(src));
+    let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+    let requester = eth.src_addr();
+    eth.set_dst_addr(requester);
+    eth.set_src_addr(snap.mac);
+    counters.event(Event::NdAnswered);
+    Verdict::Reply
+}
+
+/// Answers an ICMPv6 echo request to a local address, in place (RFC 4443
+/// section 4.2).
+fn answer_echo6(
+    snap: &Snapshot,
+    counters: &mut Counters,
+    data: &mut [u8],
+    at: Offsets,
+    dst: u128,
+    code: u8,
+) -> Verdict {
+    if !snap.is_local6(dst) || code != icmpv6::ZERO_CODE {
+        return Verdict::Drop(DropReason::IcmpUnsupported);
+    }
+    {
+        let mut m = icmpv6::Packet::new_unchecked(&mut data[at.l4()..at.end()]);
+        m.set_msg_type(icmpv6::Message::EchoReply);
+        // The type is the high byte of the first word; the code stays, and
+        // the pseudo-header's sum does not change when its addresses swap.
+        let word = |t: icmpv6::Message| u16::from(u8::from(t)) << 8;
+        let c = checksum::update16(
+            m.checksum(),
+            word(icmpv6::Message::EchoRequest),
+            word(icmpv6::Message::EchoReply),
+        );
+        m.set_checksum(c);
+    }
+    {
+        let l3 = at.l3();
+        let (s, d) = (addr_at(data, l3 + SRC), addr_at(data, l3 + DST));
+        let mut ip = ipv6::Packet::new_unchecked(&mut data[l3..]);
+        ip.set_src_addr_raw(d);
+        ip.set_dst_addr_raw(s);
+        ip.set_hop_limit(64);
+    }
+    let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+    let requester = eth.src_addr();
+    eth.set_dst_addr(requester);
+    eth.set_src_addr(snap.mac);
+    counters.event(Event::EchoReplied);
+    Verdict::Reply
+}
+
+/// The owner worker's input for an IPv6 frame's client, as
+/// [`handoff::client_of`] needs it for replay's software RSS.
+pub fn client_of6(snap: &Snapshot, frame: &[u8], l3: usize) -> Option<u32> {
+    let ip = ipv6::Packet::new_checked(&frame[l3..]).ok()?;
+    let chain = ip.chain().ok()?;
+    if chain.is_fragment() {
+        return None;
+    }
+    let (src, dst) = (ip.src_addr_raw(), ip.dst_addr_raw());
+    let l4 = frame.get(l3 + chain.l4_offset..l3 + ip.total_len())?;
+    let stateful = |service: u16| snap.services[service as usize].kind != ServiceKind::Nat;
+    match chain.protocol {
+        IpProtocol::Tcp | IpProtocol::Udp if l4.len() >= 4 => {
+            let sport = u16::from_be_bytes([l4[0], l4[1]]);
+            let dport = u16::from_be_bytes([l4[2], l4[3]]);
+            if let Some(s) = snap.frontend6(dst, dport, chain.protocol) {
+                return stateful(s).then_some(owner_input(src));
+            }
+            let be = snap.return_backend6(src, sport, chain.protocol)?;
+            stateful(snap.backends[be as usize].service).then_some(owner_input(dst))
+        }
+        IpProtocol::Icmpv6 => {
+            let q = icmpv6::Quoted::parse(l4)?;
+            let (qs, qd) = q.ports?;
+            if let Some(s) = snap.frontend6(q.src, qs, q.proto) {
+                return stateful(s).then_some(owner_input(q.dst));
+            }
+            let be = snap.return_backend6(q.dst, qd, q.proto)?;
+            stateful(snap.backends[be as usize].service).then_some(owner_input(q.src))
+        }
+        _ => None,
+    }
+}
