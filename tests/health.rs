@@ -13,7 +13,7 @@ use natrix::dataplane::{Dataplane, Verdict};
 use natrix::ports::{HeapBuf, PacketBuf, BURST};
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -64,7 +64,7 @@ fn wait_probed(hc: &HealthChecker) {
 fn tcp_probe_down_and_up_again() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let backend = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    let backend = SocketAddr::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
     let config = loopback_config(
         &[port],
         "protocol = \"tcp\"\ninterval = 1\ntimeout = 0.5\nunhealthy_threshold = 2\nhealthy_threshold = 2",
@@ -161,7 +161,7 @@ fn http_server() -> (u16, Arc<AtomicU16>) {
 #[test]
 fn http_probe_follows_the_status_code() {
     let (port, code) = http_server();
-    let backend = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    let backend = SocketAddr::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
     let config = loopback_config(
         &[port],
         "protocol = \"http\"\npath = \"/healthz\"\ninterval = 1\ntimeout = 0.5\nunhealthy_threshold = 1\nhealthy_threshold = 1",
@@ -503,7 +503,7 @@ fn removing_a_down_backend_and_adding_it_back() {
     cp.add_backend(
         "app",
         natrix::config::Backend {
-            address: *backend(0).ip(),
+            address: (*backend(0).ip()).into(),
             port: 8080,
             weight: 1,
             mac: natrix::wire::MacAddr([2, 0, 0, 0, 4, 0x10]),
