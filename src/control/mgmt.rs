@@ -4,7 +4,7 @@
 //! appliance's loop call into this; what they exchange is defined in
 //! `protocol.rs`.
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, Family};
 use crate::control::health::{BackendHealth, HealthChecker};
 use crate::control::plane::{ChangeError, ControlPlane};
 use crate::control::protocol::{
@@ -470,6 +470,7 @@ fn frontend_rows(snap: &Snapshot) -> Vec<FrontendStats> {
         .map(|s| FrontendStats {
             name: s.name.clone(),
             address: SocketAddr::new(s.address, s.port).to_string(),
+            family: Family::of(s.address).name().into(),
             protocol: s.protocol.name().into(),
             kind: match s.kind {
                 ServiceKind::Nat => "nat",
@@ -526,6 +527,7 @@ fn backend_rows(
                 pool: snap.pool_name(b).to_string(),
                 frontend: snap.services[b.service as usize].name.clone(),
                 address: SocketAddr::new(b.address, b.port).to_string(),
+                family: Family::of(b.address).name().into(),
                 weight: b.weight,
                 state: b.status,
                 healthy: probed(health, snap.pool_name(b), b),
