@@ -15,7 +15,7 @@ use natrix::dataplane::select::NONE;
 use natrix::dataplane::snapshot::{BackendStatus, Snapshot};
 use natrix::wire::MacAddr;
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,15 +54,15 @@ fn management() -> Management {
 
 fn backend(i: u32) -> Backend {
     Backend {
-        address: Ipv4Addr::from(0x0a10_0000 + i),
+        address: Ipv4Addr::from(0x0a10_0000 + i).into(),
         port: 8080,
         weight: 1,
         mac: MacAddr([2, 0, 0, 0, 1, 0xfe]),
     }
 }
 
-fn at(b: &Backend) -> SocketAddrV4 {
-    SocketAddrV4::new(b.address, b.port)
+fn at(b: &Backend) -> SocketAddr {
+    SocketAddr::new(b.address, b.port)
 }
 
 #[test]

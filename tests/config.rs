@@ -12,7 +12,7 @@ use natrix::config::{
 use natrix::dataplane::select::Mode;
 use natrix::wire::{IpProtocol as L4Proto, MacAddr};
 use proptest::prelude::*;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 const FILE: &str = "bad.toml";
@@ -268,10 +268,10 @@ fn every_example_parses() {
 #[test]
 fn examples_use_only_benchmarking_addresses() {
     let net = u32::from(Ipv4Addr::new(198, 18, 0, 0));
-    let in_net = |a: Ipv4Addr| u32::from(a) & 0xfffe_0000 == net;
+    let in_net = |a: IpAddr| matches!(a, IpAddr::V4(a) if u32::from(a) & 0xfffe_0000 == net);
     for name in ["web.toml", "weighted.toml", "maglev.toml", "minimal.toml"] {
         let c = example(name);
-        let mut all: Vec<Ipv4Addr> = c.appliance.addresses.clone();
+        let mut all: Vec<IpAddr> = c.appliance.addresses.clone();
         all.extend(c.frontends.iter().map(|f| f.address));
         all.extend(
             c.pools
@@ -290,7 +290,7 @@ fn web_example_contents() {
     let c = example("web.toml");
     assert_eq!(c.appliance.mac, mac("02:00:00:00:00:01"));
     assert_eq!(c.appliance.gateway_mac, mac("02:00:00:00:00:fe"));
-    assert_eq!(c.appliance.addresses, [Ipv4Addr::new(198, 18, 0, 1)]);
+    assert_eq!(c.appliance.addresses, [IpAddr::from([198, 18, 0, 1])]);
     let names: Vec<&str> = c.frontends.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["web", "web-tls", "dns", "admin-ssh"]);
     assert_eq!(c.frontends[2].protocol, L4Proto::Udp);
@@ -1607,4 +1607,257 @@ fn key_without_value_at_end_of_file_is_named() {
         "{}",
         e.message()
     );
+}
+
+// --- IPv6 -----------------------------------------------------------------
+
+/// IPv6 next to IPv4: a v6 frontend over a v6 pool, a v6 NAT rule, a v4
+/// frontend over a v4 pool, and own addresses of both families.
+const GOOD6: &str = r#"[appliance]
+mac = "02:00:00:00:00:01"
+gateway_mac = "02:00:00:00:00:fe"
+addresses = ["198.18.0.1", "2001:db8::1"]
+
+[[frontend]]
+name = "web6"
+address = "2001:db8::10"
+port = 80
+protocol = "tcp"
+
+[[frontend]]
+name = "ssh6"
+address = "2001:db8::10"
+port = 22
+protocol = "tcp"
+
+[[frontend]]
+name = "web4"
+address = "198.18.1.10"
+port = 80
+protocol = "tcp"
+
+[[pool]]
+name = "app6"
+next_hop_mac = "02:00:00:00:01:fe"
+[[pool.backend]]
+address = "2001:db8:1::11"
+port = 8080
+[[pool.backend]]
+address = "fd00:19::12"
+port = 8080
+
+[[pool]]
+name = "app4"
+next_hop_mac = "02:00:00:00:01:fe"
+[[pool.backend]]
+address = "198.19.1.11"
+port = 8080
+
+[[rule]]
+frontend = "web6"
+pool = "app6"
+
+[[rule]]
+frontend = "web4"
+pool = "app4"
+
+[[nat_rule]]
+frontend = "ssh6"
+address = "2001:db8:1::22"
+port = 22
+mac = "02:00:00:00:01:16"
+"#;
+
+fn ip(s: &str) -> std::net::IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn ipv6_addresses_are_taken_wherever_ipv4_ones_are() {
+    run(vec![parses("IPv6 next to IPv4", GOOD6, |c| {
+        assert_eq!(c.appliance.addresses, [ip("198.18.0.1"), ip("2001:db8::1")]);
+        assert_eq!(c.frontends[0].address, ip("2001:db8::10"));
+        assert_eq!(c.frontends[2].address, ip("198.18.1.10"));
+        let b: Vec<_> = c.pools[0].backends.iter().map(|b| b.address).collect();
+        assert_eq!(b, [ip("2001:db8:1::11"), ip("fd00:19::12")]);
+        assert_eq!(c.nat_rules[0].backend.address, ip("2001:db8:1::22"));
+    })]);
+}
+
+#[test]
+fn ipv6_addresses_natrix_cannot_use_are_refused() {
+    let rows = [
+        ("::", "the unspecified address"),
+        ("::1", "the loopback address"),
+        ("fe80::1", "a link-local address (fe80::/10)"),
+        ("febf::1", "a link-local address (fe80::/10)"),
+        ("ff02::1", "a multicast address (ff00::/8)"),
+        (
+            "::ffff:198.19.1.11",
+            "an IPv4-mapped address (::ffff:0:0/96)",
+        ),
+    ];
+    let mut cases = Vec::new();
+    for (bad, what) in rows {
+        let phrases: &'static [&'static str] = Box::leak(Box::new([
+            what,
+            "which natrix cannot use",
+            "expected a global or unique-local unicast IPv6 address",
+        ]));
+        let needle: &'static str = Box::leak(format!("\"{bad}\"").into_boxed_str());
+        cases.push(fails(
+            format!("frontend {bad}"),
+            GOOD6.replace(
+                "\"2001:db8::10\"\nport = 80",
+                &format!("{needle}\nport = 80"),
+            ),
+            Line::Of(needle),
+            "frontend[0].address",
+            phrases,
+        ));
+        cases.push(fails(
+            format!("pool backend {bad}"),
+            GOOD6.replace("\"fd00:19::12\"", needle),
+            Line::Of(needle),
+            "pool[0].backend[1].address",
+            phrases,
+        ));
+        cases.push(fails(
+            format!("NAT rule backend {bad}"),
+            GOOD6.replace("\"2001:db8:1::22\"", needle),
+            Line::Of(needle),
+            "nat_rule[0].address",
+            phrases,
+        ));
+        cases.push(fails(
+            format!("appliance address {bad}"),
+            GOOD6.replace("\"2001:db8::1\"]", &format!("{needle}]")),
+            Line::At(4),
+            "appliance.addresses[1]",
+            phrases,
+        ));
+    }
+    run(cases);
+}
+
+#[test]
+fn bad_ipv6_addresses() {
+    run(vec![
+        fails(
+            "not IPv6",
+            GOOD6.replace("2001:db8:1::11", "2001:db8:1::1::1"),
+            Line::Of("2001:db8:1::1::1"),
+            "pool[0].backend[0].address",
+            &[
+                "invalid IPv6 address \"2001:db8:1::1::1\"",
+                "like 2001:db8::1",
+            ],
+        ),
+        fails(
+            "with brackets and a port",
+            GOOD6.replace(
+                "\"2001:db8::10\"\nport = 80",
+                "\"[2001:db8::10]:80\"\nport = 80",
+            ),
+            Line::Of("[2001:db8::10]:80"),
+            "frontend[0].address",
+            &["invalid IPv6 address", "without brackets, port or zone"],
+        ),
+        fails(
+            "with a zone",
+            GOOD6.replace("2001:db8:1::22", "2001:db8:1::22%eth0"),
+            Line::Of("%eth0"),
+            "nat_rule[0].address",
+            &["invalid IPv6 address"],
+        ),
+        fails(
+            "an appliance address twice, written two ways",
+            GOOD6.replace("\"2001:db8::1\"]", "\"2001:db8::1\", \"2001:0db8:0:0::1\"]"),
+            Line::At(4),
+            "appliance.addresses[2]",
+            &["2001:db8::1 is listed twice"],
+        ),
+        fails(
+            "two frontends on one IPv6 endpoint",
+            GOOD6.replace("port = 22\nprotocol", "port = 80\nprotocol"),
+            Line::Nth("\"2001:db8::10\"", 1),
+            "frontend[1].address",
+            &["same address, port and protocol ([2001:db8::10]:80/tcp)"],
+        ),
+        fails(
+            "an IPv6 backend twice in a pool",
+            GOOD6.replace("fd00:19::12", "2001:db8:1::11"),
+            Line::Nth("\"2001:db8:1::11\"", 1),
+            "pool[0].backend[1].address",
+            &["duplicate backend [2001:db8:1::11]:8080 in pool \"app6\""],
+        ),
+    ]);
+}
+
+#[test]
+fn address_families_do_not_mix() {
+    run(vec![
+        fails(
+            "an IPv6 frontend over an IPv4 pool",
+            GOOD6
+                .replace(
+                    "frontend = \"web6\"\npool = \"app6\"",
+                    "frontend = \"web6\"\npool = \"app4\"",
+                )
+                .replace(
+                    "frontend = \"web4\"\npool = \"app4\"",
+                    "frontend = \"web4\"\npool = \"app6\"",
+                ),
+            Line::Of("\"app4\"\n\n[[rule]]"),
+            "rule[0].pool",
+            &[
+                "backend 198.19.1.11 is IPv4 but frontend \"web6\" (2001:db8::10) is IPv6",
+                "expected IPv6 backends",
+                "needs SIIT",
+            ],
+        ),
+        fails(
+            "an IPv4 frontend over an IPv6 pool",
+            GOOD6.replace(
+                "frontend = \"web4\"\npool = \"app4\"",
+                "frontend = \"web4\"\npool = \"app6\"",
+            ),
+            Line::Of("\"app6\"\n\n[[nat_rule]]"),
+            "rule[1].pool",
+            &[
+                "backend 2001:db8:1::11 is IPv6 but frontend \"web4\" (198.18.1.10) is IPv4",
+                "expected IPv4 backends",
+            ],
+        ),
+        fails(
+            "an IPv6 NAT rule to an IPv4 backend",
+            GOOD6.replace("\"2001:db8:1::22\"", "\"198.19.1.22\""),
+            Line::Of("\"198.19.1.22\""),
+            "nat_rule[0].address",
+            &[
+                "backend 198.19.1.22 is IPv4 but frontend \"ssh6\"",
+                "needs SIIT",
+            ],
+        ),
+        fails(
+            "a pool of both families",
+            GOOD6.replace("\"fd00:19::12\"", "\"198.19.1.12\""),
+            Line::Of("\"198.19.1.12\""),
+            "pool[0].backend[1].address",
+            &[
+                "backend 198.19.1.12 is IPv4 but pool \"app6\" has IPv6 backends",
+                "expected one address family per pool",
+            ],
+        ),
+        fails(
+            "an IPv6 backend that is its own frontend",
+            GOOD6.replace(
+                "\"2001:db8:1::22\"\nport = 22",
+                "\"2001:db8::10\"\nport = 22",
+            ),
+            Line::Nth("\"2001:db8::10\"", 2),
+            "nat_rule[0].address",
+            &["backend [2001:db8::10]:22 is the endpoint of frontend \"ssh6\""],
+        ),
+    ]);
 }

@@ -464,3 +464,173 @@ fn control_path_that_is_not_a_socket_is_kept() {
     );
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// IPv6 pools through the CLI: statistics with `[address]:port` and the
+/// family, `backend add|weight|drain|remove`, refusals in the file's words,
+/// and a reload that changes an IPv6 pool.
+#[test]
+fn ipv6_backends_through_the_cli() {
+    let d = dir("ipv6");
+    let config = d.join("ipv6.toml");
+    let original = std::fs::read_to_string(fixtures::example("ipv6.toml")).unwrap();
+    std::fs::write(&config, &original).unwrap();
+    let sock = d.join("natrix.sock");
+    let app = Appliance::start(&config, &sock);
+
+    let s = app.stats();
+    let fe = |s: &serde_json::Value, a: &str| {
+        s["frontends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["address"] == a)
+            .cloned()
+    };
+    let web6 = fe(&s, "[2001:db8::10]:80").expect("the IPv6 frontend");
+    assert_eq!(
+        (web6["name"].as_str(), web6["family"].as_str()),
+        (Some("web6"), Some("ipv6"))
+    );
+    assert_eq!(fe(&s, "198.18.1.10:80").unwrap()["family"], "ipv4");
+    let b = backend(&s, "[2001:db8:1::12]:8080").expect("the IPv6 backend");
+    assert_eq!(
+        (b["pool"].as_str(), b["family"].as_str()),
+        (Some("web6"), Some("ipv6"))
+    );
+    assert_eq!(b["weight"], 2);
+    assert_eq!(backend(&s, "198.19.1.11:8080").unwrap()["family"], "ipv4");
+    assert_eq!(
+        backend(&s, "[2001:db8:1::22]:22").unwrap()["pool"],
+        "nat-rule"
+    );
+    let o = app.cli(&["stats"]);
+    assert!(o.status.success());
+    let human = String::from_utf8_lossy(&o.stdout);
+    assert!(human.contains("[2001:db8::10]:80"), "{human}");
+    assert!(human.contains("[2001:db8:1::11]:8080"), "{human}");
+
+    for (args, want) in [
+        (
+            vec!["backend", "add", "web6", "[2001:db8:1::13]:8080", "3"],
+            "added [2001:db8:1::13]:8080",
+        ),
+        (
+            vec!["backend", "weight", "web6", "[2001:db8:1::11]:8080", "5"],
+            "",
+        ),
+        (
+            vec!["backend", "drain", "web6", "[2001:db8:1::12]:8080"],
+            "",
+        ),
+        (vec!["backend", "remove", "web", "198.19.1.12:8080"], ""),
+    ] {
+        let o = app.cli(&args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains(want),
+            "{args:?}"
+        );
+    }
+    let s = app.stats();
+    assert_eq!(backend(&s, "[2001:db8:1::13]:8080").unwrap()["weight"], 3);
+    assert_eq!(
+        backend(&s, "[2001:db8:1::13]:8080").unwrap()["family"],
+        "ipv6"
+    );
+    assert_eq!(backend(&s, "[2001:db8:1::11]:8080").unwrap()["weight"], 5);
+    assert_eq!(
+        backend(&s, "[2001:db8:1::12]:8080").unwrap()["state"],
+        "draining"
+    );
+    assert!(backend(&s, "198.19.1.12:8080").is_none());
+    let o = app.cli(&["backend", "remove", "web6", "[2001:db8:1::13]:8080"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(backend(&app.stats(), "[2001:db8:1::13]:8080").is_none());
+
+    for (args, want) in [
+        (
+            vec!["backend", "add", "web6", "198.19.1.50:8080"],
+            "backend 198.19.1.50 is IPv4 but frontend \"web6\" (2001:db8::10) is IPv6",
+        ),
+        (
+            vec!["backend", "add", "web", "[2001:db8:1::50]:8080"],
+            "is IPv6 but frontend \"web\" (198.18.1.10) is IPv4",
+        ),
+        (
+            vec!["backend", "add", "web6", "[fe80::1]:8080"],
+            "fe80::1 is a link-local address",
+        ),
+        (
+            vec!["backend", "add", "web6", "[ff02::1]:8080"],
+            "is a multicast address",
+        ),
+        (
+            vec!["backend", "add", "web6", "[::1]:8080"],
+            "the loopback address",
+        ),
+        (
+            vec!["backend", "add", "web6", "[2001:db8:1::50%2]:8080"],
+            "nor an IPv6 one like [2001:db8::5]:8080",
+        ),
+        (
+            vec!["backend", "add", "web6", "2001:db8:1::50:8080"],
+            "nor an IPv6 one like [2001:db8::5]:8080",
+        ),
+        (
+            vec!["backend", "remove", "web6", "[2001:db8:1::99]:8080"],
+            "[2001:db8:1::99]:8080 is not in pool \"web6\"",
+        ),
+    ] {
+        let o = app.cli(&args);
+        assert!(!o.status.success(), "{args:?} should fail");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+
+    // Reload: an IPv6 pool gains a backend and changes a weight; the file
+    // undoes the runtime changes it does not have.
+    std::fs::write(
+        &config,
+        original.replace(
+            "address = \"2001:db8:1::12\"\nport = 8080\nweight = 2",
+            "address = \"2001:db8:1::12\"\nport = 8080\nweight = 7\n\n[[pool.backend]]\naddress = \"2001:db8:1::14\"\nport = 8080",
+        ),
+    )
+    .unwrap();
+    let o = app.cli(&["reload"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = app.stats();
+    assert_eq!(backend(&s, "[2001:db8:1::12]:8080").unwrap()["weight"], 7);
+    assert_eq!(
+        backend(&s, "[2001:db8:1::12]:8080").unwrap()["state"],
+        "active"
+    );
+    assert_eq!(backend(&s, "[2001:db8:1::14]:8080").unwrap()["weight"], 1);
+    assert_eq!(backend(&s, "[2001:db8:1::11]:8080").unwrap()["weight"], 1);
+    assert_eq!(backend(&s, "198.19.1.12:8080").unwrap()["state"], "active");
+    // A reload that mixes the families is refused whole, naming the field.
+    std::fs::write(
+        &config,
+        original.replace("\"2001:db8:1::12\"", "\"198.19.1.60\""),
+    )
+    .unwrap();
+    let o = app.cli(&["reload"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("pool[1].backend[1].address"), "{err}");
+    assert!(
+        err.contains("expected one address family per pool"),
+        "{err}"
+    );
+    assert_eq!(
+        backend(&app.stats(), "[2001:db8:1::12]:8080").unwrap()["weight"],
+        7
+    );
+
+    drop(app);
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -196,7 +196,7 @@ fn backend_changes_in_the_middle_of_a_replay() {
                 cp.add_backend(
                     "app",
                     natrix::config::Backend {
-                        address: added,
+                        address: added.into(),
                         port: 8080,
                         weight: 1,
                         mac: natrix::wire::MacAddr([2, 0, 0, 0, 4, 0x99]),

@@ -13,7 +13,7 @@ use natrix::ports::capture::{self, Capture, Frame};
 use natrix::wire::checksum;
 use natrix::wire::{IpProtocol as L4Proto, MacAddr};
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,6 +35,14 @@ fn small(seed: u64) -> GenOptions {
 }
 
 const EPOCH_2026: Duration = Duration::from_secs(1_767_225_600);
+
+/// The configurations here are IPv4 (`gen` skips IPv6 frontends).
+fn v4(a: IpAddr) -> Ipv4Addr {
+    match a {
+        IpAddr::V4(a) => a,
+        IpAddr::V6(a) => panic!("{a}: an IPv6 address in an IPv4 test"),
+    }
+}
 
 fn in_bench_net(a: Ipv4Addr) -> bool {
     u32::from(a) & 0xfffe_0000 == 0xc612_0000
@@ -294,11 +302,11 @@ fn macs_follow_the_direction() {
     let mut backend_mac: HashMap<Ipv4Addr, MacAddr> = HashMap::new();
     for p in &cfg.pools {
         for b in &p.backends {
-            backend_mac.insert(b.address, b.mac);
+            backend_mac.insert(v4(b.address), b.mac);
         }
     }
     for n in &cfg.nat_rules {
-        backend_mac.insert(n.backend.address, n.backend.mac);
+        backend_mac.insert(v4(n.backend.address), n.backend.mac);
     }
     let mut from_backends = 0;
     for v in views.iter().filter(|v| !v.truncated) {
@@ -349,7 +357,7 @@ fn addresses_stay_in_the_benchmark_range() {
         ..small(5)
     };
     let (_, _, views) = gen(&cfg, &opts);
-    let fe: HashSet<Ipv4Addr> = cfg.frontends.iter().map(|f| f.address).collect();
+    let fe: HashSet<Ipv4Addr> = cfg.frontends.iter().map(|f| v4(f.address)).collect();
     let mut clients = HashSet::new();
     for v in &views {
         if let Some((op, spa, tpa)) = v.arp {
@@ -435,7 +443,7 @@ fn tcp_conversations_are_consistent() {
         .iter()
         .enumerate()
         .filter(|(_, f)| f.protocol == L4Proto::Tcp)
-        .map(|(i, f)| ((f.address, f.port), i))
+        .map(|(i, f)| ((v4(f.address), f.port), i))
         .collect();
     let mut conns: HashMap<(Ipv4Addr, u16), Conn> = HashMap::new();
     for v in &views {
@@ -565,8 +573,8 @@ fn summary_matches_the_frames() {
             other => unreachable!("a frontend serves TCP or UDP, not {other}"),
         }
     }
-    let mut local: HashSet<Ipv4Addr> = cfg.frontends.iter().map(|f| f.address).collect();
-    local.extend(cfg.appliance.addresses.iter().copied());
+    let mut local: HashSet<Ipv4Addr> = cfg.frontends.iter().map(|f| v4(f.address)).collect();
+    local.extend(cfg.appliance.addresses.iter().map(|&a| v4(a)));
     let arps: Vec<Ipv4Addr> = views
         .iter()
         .filter_map(|v| v.arp.filter(|a| a.0 == 1).map(|a| a.2))
@@ -574,7 +582,7 @@ fn summary_matches_the_frames() {
     assert_eq!(arps.len() as u64, s.arp_requests);
     assert!(arps.iter().all(|a| local.contains(a)));
     assert_eq!(arps.iter().collect::<HashSet<_>>().len(), local.len());
-    let fe: HashSet<Ipv4Addr> = cfg.frontends.iter().map(|f| f.address).collect();
+    let fe: HashSet<Ipv4Addr> = cfg.frontends.iter().map(|f| v4(f.address)).collect();
     let echoes = views
         .iter()
         .filter(|v| {
@@ -856,7 +864,7 @@ fn check_backends_agree(cp: &ControlPlane, frames: &[Frame], views: &[View], ser
         .iter()
         .filter_map(|&i| cfg.rules.iter().find(|r| r.frontend == i))
         .flat_map(|r| cfg.pools[r.pool].backends.iter())
-        .map(|b| (b.address, b.port))
+        .map(|b| (v4(b.address), b.port))
         .collect();
     for v in views {
         if let Some(ip) = &v.ip {

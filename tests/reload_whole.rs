@@ -49,7 +49,7 @@ fn reload_failing_on_the_running_state_changes_nothing() {
     for i in 0..96u32 {
         let a = Ipv4Addr::from(0x0a02_0000 + 1 + i);
         let b = natrix::config::Backend {
-            address: a,
+            address: a.into(),
             port: 80,
             weight: 1,
             mac: natrix::wire::MacAddr([2, 0, 0, 0, 1, 0xfe]),

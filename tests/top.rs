@@ -356,6 +356,7 @@ fn report(workers: usize, backends: usize) -> StatsReport {
         frontends: vec![FrontendStats {
             name: "web".into(),
             address: "198.18.1.10:80".into(),
+            family: "ipv4".into(),
             protocol: "tcp".into(),
             kind: "balance".into(),
             connections: 77,
@@ -368,6 +369,7 @@ fn report(workers: usize, backends: usize) -> StatsReport {
                 pool: "web".into(),
                 frontend: "web".into(),
                 address: format!("198.19.1.{}:8080", 11 + i),
+                family: "ipv4".into(),
                 weight: 1,
                 state: [
                     BackendStatus::Active,

@@ -1148,7 +1148,7 @@ fn no_backend_after_all_removed_or_drained() {
         .add_backend(
             "dns",
             Backend {
-                address: Ipv4Addr::new(198, 19, 3, 20),
+                address: Ipv4Addr::new(198, 19, 3, 20).into(),
                 port: 5353,
                 weight: 1,
                 mac: MacAddr([0x02, 0, 0, 0, 0x03, 0x14]),

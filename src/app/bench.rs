@@ -26,7 +26,7 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
     Config {
         appliance: Appliance {
             mac: APPLIANCE_MAC,
-            addresses: vec![Ipv4Addr::new(198, 18, 0, 1)],
+            addresses: vec![Ipv4Addr::new(198, 18, 0, 1).into()],
             gateway_mac: MacAddr([0x02, 0, 0, 0, 0, 0xfe]),
             flow_table_size: flows_per_worker.max(1024),
             transitory_timeout_secs: 10,
@@ -35,7 +35,7 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
         ports: Ports::default(),
         frontends: vec![Frontend {
             name: "bench".into(),
-            address: BENCH_FRONTEND,
+            address: BENCH_FRONTEND.into(),
             port: 80,
             protocol: IpProtocol::Tcp,
         }],
@@ -43,7 +43,7 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
             name: "bench".into(),
             backends: (0..4)
                 .map(|i| Backend {
-                    address: Ipv4Addr::new(198, 19, 0, 10 + i),
+                    address: Ipv4Addr::new(198, 19, 0, 10 + i).into(),
                     port: 8080,
                     weight: 1,
                     mac: MacAddr([0x02, 0, 0, 0, 1, 10 + i]),

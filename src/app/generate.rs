@@ -22,7 +22,7 @@ use crate::ports::capture::{self, CaptureError, Frame};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::{arp, checksum, icmp, ipv4, tcp, udp, IpProtocol, MacAddr};
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -269,26 +269,35 @@ impl<'a> Gen<'a> {
         let snap = ControlPlane::new(config.clone())
             .ok()
             .map(|cp| cp.snapshot());
-        let mut local: HashSet<Ipv4Addr> = config.appliance.addresses.iter().copied().collect();
-        local.extend(config.frontends.iter().map(|f| f.address));
+        let mut local: HashSet<Ipv4Addr> = config
+            .appliance
+            .addresses
+            .iter()
+            .filter_map(|&a| v4(a))
+            .collect();
+        local.extend(config.frontends.iter().filter_map(|f| v4(f.address)));
         let mut backend_addrs = HashSet::new();
         let mut backend_endpoints = HashSet::new();
         for r in &config.rules {
             let proto = config.frontends[r.frontend].protocol.number();
             for b in &config.pools[r.pool].backends {
-                backend_addrs.insert(b.address);
-                backend_endpoints.insert((b.address, b.port, proto));
+                let Some(a) = v4(b.address) else { continue };
+                backend_addrs.insert(a);
+                backend_endpoints.insert((a, b.port, proto));
             }
         }
         for n in &config.nat_rules {
             let proto = config.frontends[n.frontend].protocol.number();
-            backend_addrs.insert(n.backend.address);
-            backend_endpoints.insert((n.backend.address, n.backend.port, proto));
+            let Some(a) = v4(n.backend.address) else {
+                continue;
+            };
+            backend_addrs.insert(a);
+            backend_endpoints.insert((a, n.backend.port, proto));
         }
         let frontend_endpoints = config
             .frontends
             .iter()
-            .map(|f| (f.address, f.port, f.protocol))
+            .filter_map(|f| Some((v4(f.address)?, f.port, f.protocol)))
             .collect();
         let mut g = Gen {
             config,
@@ -698,6 +707,7 @@ impl<'a> Gen<'a> {
             .iter()
             .map(|f| f.address)
             .chain(self.config.appliance.addresses.iter().copied())
+            .filter_map(v4)
         {
             if !addrs.contains(&a) {
                 addrs.push(a);
@@ -711,9 +721,9 @@ impl<'a> Gen<'a> {
             }
         }
         let mut fe_addrs: Vec<Ipv4Addr> = Vec::new();
-        for f in &self.config.frontends {
-            if !fe_addrs.contains(&f.address) {
-                fe_addrs.push(f.address);
+        for a in self.config.frontends.iter().filter_map(|f| v4(f.address)) {
+            if !fe_addrs.contains(&a) {
+                fe_addrs.push(a);
             }
         }
         for &a in &fe_addrs {
@@ -861,8 +871,16 @@ impl<'a> Gen<'a> {
 
     /// A SYN to a frontend address on a port no frontend serves.
     fn stray_syn_unconfigured_port(&mut self) -> Vec<u8> {
-        let i = self.next() as usize % self.config.frontends.len();
-        let addr = self.config.frontends[i].address;
+        let v4s: Vec<Ipv4Addr> = self
+            .config
+            .frontends
+            .iter()
+            .filter_map(|f| v4(f.address))
+            .collect();
+        let addr = match v4s.len() {
+            0 => Ipv4Addr::from(BENCH_NET | 0x0101),
+            n => v4s[self.next() as usize % n],
+        };
         let port = loop {
             let p = self.range(1, 10_000) as u16;
             if !self
@@ -918,12 +936,20 @@ impl<'a> Gen<'a> {
         for r in &self.config.rules {
             let proto = self.config.frontends[r.frontend].protocol.number();
             for b in &self.config.pools[r.pool].backends {
-                bs.push((b.address, b.port, proto, b.mac));
+                if let Some(a) = v4(b.address) {
+                    bs.push((a, b.port, proto, b.mac));
+                }
             }
         }
         for n in &self.config.nat_rules {
             let proto = self.config.frontends[n.frontend].protocol.number();
-            bs.push((n.backend.address, n.backend.port, proto, n.backend.mac));
+            if let Some(a) = v4(n.backend.address) {
+                bs.push((a, n.backend.port, proto, n.backend.mac));
+            }
+        }
+        if bs.is_empty() {
+            // Only IPv6 backends: not generated yet.
+            return self.stray_udp_no_frontend();
         }
         let (addr, _, proto, mac) = bs[self.next() as usize % bs.len()];
         let sport = loop {
@@ -1165,6 +1191,14 @@ fn icmp_echo(id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 /// A broadcast ARP request: who has `target`? tell `sender_ip`.
+/// The IPv4 address, or None for IPv6 (not generated yet).
+fn v4(a: IpAddr) -> Option<Ipv4Addr> {
+    match a {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
 fn arp_request(sender_mac: MacAddr, sender_ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     let l3 = ethernet::HEADER_LEN;
     let mut buf = vec![0u8; l3 + arp::LEN];

@@ -188,7 +188,7 @@ pub fn backend_summaries(snap: &Snapshot, c: &Counters) -> Vec<BackendSummary> {
             BackendSummary {
                 pool: snap.pool_name(b).to_string(),
                 frontend: snap.services[b.service as usize].name.clone(),
-                address: format!("{}:{}", b.address, b.port),
+                address: std::net::SocketAddr::new(b.address, b.port).to_string(),
                 status: b.status.name(),
                 connections: conns,
                 packets: c.backend_packets.get(id).copied().unwrap_or(0),

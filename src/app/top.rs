@@ -523,7 +523,7 @@ fn render_frontends(f: &mut Frame, fronts: &[FrontendStats], area: Rect) {
     let (widths, names) = columns(
         &[
             ("frontend", name.clamp(8, 32) as u16),
-            ("address", 21),
+            ("address", address_width(fronts.iter().map(|x| &x.address))),
             ("proto", 5),
             ("kind", 8),
             ("connections", 11),
@@ -537,6 +537,12 @@ fn render_frontends(f: &mut Frame, fronts: &[FrontendStats], area: Rect) {
             .block(block(format!(" frontends ({}) ", fronts.len()))),
         area,
     );
+}
+
+/// The width of an address column: an IPv4 address and port (21), or as
+/// wide as the longest IPv6 one (`[address]:port`, at most 47).
+fn address_width<'a>(addresses: impl Iterator<Item = &'a String>) -> u16 {
+    addresses.map(|a| a.len()).max().unwrap_or(0).clamp(21, 47) as u16
 }
 
 /// The widths and names of a table's columns: `fixed` (name, width), then
@@ -591,7 +597,7 @@ fn render_backends(f: &mut Frame, backs: &[BackendStats], area: Rect) {
     let (widths, names) = columns(
         &[
             ("pool", pool.clamp(4, 32) as u16),
-            ("backend", 21),
+            ("backend", address_width(backs.iter().map(|b| &b.address))),
             ("state", 8),
             ("health", 9),
             ("weight", 6),

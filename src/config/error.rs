@@ -4,6 +4,7 @@
 //! [`Problem`] says what is wrong there and what was expected. Display prints
 //! `file:line: field: problem`, one line.
 
+use super::{Family, Unusable6};
 use super::{
     MAGLEV_ENTRIES_PER_BACKEND, MAX_FRONTENDS, MAX_HEALTH_PATH_LEN, MAX_MAGLEV_TABLE_SIZE,
     MIN_HEALTH_TIMEOUT_SECS,
@@ -12,7 +13,7 @@ use crate::dataplane::select::Mode;
 use crate::wire::ethernet::MacParseError;
 use crate::wire::{IpProtocol, MacAddr};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// A configuration error that names the file, the line and the field.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,8 +85,15 @@ pub enum Problem {
     /// A frontend's or pool's name of only spaces.
     EmptyName(Named),
     InvalidIpv4(String),
+    /// A value with a `:` that is not an IPv6 address.
+    InvalidIpv6(String),
     /// 0.0.0.0, 255.255.255.255 or multicast.
     NotUnicast(Ipv4Addr),
+    /// An IPv6 address natrix cannot use (see [`super::unusable6`]).
+    UnusableIpv6 {
+        address: Ipv6Addr,
+        why: Unusable6,
+    },
     InvalidMac {
         value: String,
         reason: MacParseError,
@@ -99,7 +107,7 @@ pub enum Problem {
 
     // --- Sections --------------------------------------------------------
     /// `appliance.addresses` lists an address twice.
-    AddressTwice(Ipv4Addr),
+    AddressTwice(IpAddr),
     /// Two-arm with the same public and private port.
     SamePorts(u16),
     /// Two frontends or two pools of one name; `other` is the first's index.
@@ -114,7 +122,7 @@ pub enum Problem {
     DuplicateFrontend(Box<DuplicateFrontend>),
     /// One address and port twice in a pool; `other` is the first's index.
     DuplicateBackend {
-        address: Ipv4Addr,
+        address: IpAddr,
         port: u16,
         pool: String,
         other: usize,
@@ -123,6 +131,8 @@ pub enum Problem {
     BackendWithoutMac {
         pool: String,
     },
+    /// A pool with IPv4 and IPv6 backends (boxed: rare).
+    MixedPool(Box<MixedPool>),
     /// `health.path` on a TCP probe.
     PathWithoutHttp,
     /// A `health.path` that is not absolute or is too long.
@@ -181,10 +191,12 @@ pub enum Problem {
     AmbiguousReturn(Box<Ambiguity>),
     /// A backend with the address and port of the frontend it serves.
     BackendIsFrontend {
-        address: Ipv4Addr,
+        address: IpAddr,
         port: u16,
         frontend: String,
     },
+    /// A backend of the other address family than its frontend (boxed: rare).
+    FamilyMismatch(Box<FamilyMismatch>),
     /// `tcp_reset_on_idle = true` on a rule whose frontend is not TCP.
     ResetOnIdleNotTcp {
         frontend: String,
@@ -228,11 +240,29 @@ impl Keyword {
 pub struct DuplicateFrontend {
     /// The frontend being checked.
     pub name: String,
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub port: u16,
     pub protocol: IpProtocol,
     /// The earlier frontend on the same endpoint.
     pub other: String,
+}
+
+/// A backend whose address family is not its frontend's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyMismatch {
+    pub backend: IpAddr,
+    pub frontend: String,
+    pub frontend_address: IpAddr,
+}
+
+/// A pool's backend of another address family than the pool's first backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MixedPool {
+    pub pool: String,
+    pub address: IpAddr,
+    /// The pool's first backend, and its index.
+    pub first: IpAddr,
+    pub first_index: usize,
 }
 
 /// What a name in the file names.
@@ -278,7 +308,7 @@ impl fmt::Display for User {
 /// through either.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ambiguity {
-    pub address: Ipv4Addr,
+    pub address: IpAddr,
     pub port: u16,
     pub protocol: IpProtocol,
     /// The frontend it is already behind, and the rule that put it there.
@@ -320,8 +350,31 @@ impl fmt::Display for Problem {
                         EmptyName(what) => write!(f, "{what} name is empty: expected a non-empty name"),
             InvalidIpv4(value) => write!(
                 f,
-                "invalid IPv4 address \"{value}\": expected four decimal octets like 198.18.0.1"
+                "invalid IPv4 address \"{value}\": expected four decimal octets like 198.18.0.1 (or an IPv6 address like 2001:db8::1)"
             ),
+            InvalidIpv6(value) => write!(
+                f,
+                "invalid IPv6 address \"{value}\": expected an IPv6 address like 2001:db8::1 (without brackets, port or zone)"
+            ),
+            UnusableIpv6 { address, why } => {
+                let (what, reason) = match why {
+                    Unusable6::Unspecified => ("the unspecified address", "it names no host"),
+                    Unusable6::Loopback => ("the loopback address", "it is every host's own"),
+                    Unusable6::LinkLocal => (
+                        "a link-local address (fe80::/10)",
+                        "it is ambiguous without an interface zone, which natrix's ports do not take",
+                    ),
+                    Unusable6::Multicast => ("a multicast address (ff00::/8)", "it names a group, not one host"),
+                    Unusable6::Ipv4Mapped => (
+                        "an IPv4-mapped address (::ffff:0:0/96)",
+                        "write the IPv4 address itself",
+                    ),
+                };
+                write!(
+                    f,
+                    "{address} is {what}, which natrix cannot use ({reason}): expected a global or unique-local unicast IPv6 address"
+                )
+            }
             NotUnicast(address) => write!(
                 f,
                 "{address} is not a unicast address: expected a host address (not 0.0.0.0, 255.255.255.255 or multicast)"
@@ -355,8 +408,8 @@ impl fmt::Display for Problem {
             ),
             DuplicateFrontend(d) => write!(
                 f,
-                "frontend \"{}\" has the same address, port and protocol ({}:{}/{}) as frontend \"{}\": expected each to be unique",
-                d.name, d.address, d.port, d.protocol, d.other
+                "frontend \"{}\" has the same address, port and protocol ({}/{}) as frontend \"{}\": expected each to be unique",
+                d.name, SocketAddr::new(d.address, d.port), d.protocol, d.other
             ),
             DuplicateBackend {
                 address,
@@ -365,7 +418,18 @@ impl fmt::Display for Problem {
                 other,
             } => write!(
                 f,
-                "duplicate backend {address}:{port} in pool \"{pool}\" (also backend[{other}]): expected each address and port once per pool"
+                "duplicate backend {} in pool \"{pool}\" (also backend[{other}]): expected each address and port once per pool",
+                SocketAddr::new(*address, *port)
+            ),
+            MixedPool(m) => write!(
+                f,
+                "backend {} is {} but pool \"{}\" has {} backends (backend[{}] is {}): expected one address family per pool",
+                m.address,
+                Family::of(m.address),
+                m.pool,
+                Family::of(m.first),
+                m.first_index,
+                m.first
             ),
             BackendWithoutMac { pool } => write!(
                 f,
@@ -430,8 +494,8 @@ impl fmt::Display for Problem {
             ),
                         AmbiguousReturn(a) => write!(
                 f,
-                "ambiguous return direction: backend {}:{}/{} would sit behind frontend \"{}\" ({}) and frontend \"{}\" ({}), so its replies could not be mapped back to one frontend: expected each backend address, port and protocol behind only one frontend",
-                a.address, a.port, a.protocol, a.first.0, a.first.1, a.second.0, a.second.1
+                "ambiguous return direction: backend {}/{} would sit behind frontend \"{}\" ({}) and frontend \"{}\" ({}), so its replies could not be mapped back to one frontend: expected each backend address, port and protocol behind only one frontend",
+                SocketAddr::new(a.address, a.port), a.protocol, a.first.0, a.first.1, a.second.0, a.second.1
             ),
             BackendIsFrontend {
                 address,
@@ -439,8 +503,22 @@ impl fmt::Display for Problem {
                 frontend,
             } => write!(
                 f,
-                "backend {address}:{port} is the endpoint of frontend \"{frontend}\" itself: expected a backend other than the frontend it serves"
+                "backend {} is the endpoint of frontend \"{frontend}\" itself: expected a backend other than the frontend it serves",
+                SocketAddr::new(*address, *port)
             ),
+            FamilyMismatch(m) => {
+                let (be, fe) = (Family::of(m.backend), Family::of(m.frontend_address));
+                write!(
+                    f,
+                    "backend {} is {be} but frontend \"{}\" ({}) is {fe}: expected {fe} backends behind an {fe} frontend",
+                    m.backend, m.frontend, m.frontend_address
+                )?;
+                if fe == Family::Ipv6 {
+                    f.write_str(" (an IPv6 frontend over an IPv4 pool needs SIIT translation, which natrix does not do yet; it will come off by default)")
+                } else {
+                    f.write_str(" (natrix does not translate IPv4 clients to IPv6 backends)")
+                }
+            }
             ResetOnIdleNotTcp { frontend, protocol } => write!(
                 f,
                 "frontend \"{frontend}\" is {}: tcp_reset_on_idle resets TCP connections, expected a TCP frontend or no tcp_reset_on_idle",

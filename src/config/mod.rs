@@ -19,14 +19,14 @@ mod locate;
 mod raw;
 mod validate;
 
-pub use error::{Ambiguity, ConfigError, Named, Problem, User};
+pub use error::{Ambiguity, ConfigError, FamilyMismatch, MixedPool, Named, Problem, User};
 
 use crate::dataplane::flow::Timeouts;
 use crate::dataplane::select::Mode;
 use crate::wire::{IpProtocol, MacAddr};
 use locate::Cx;
 use raw::RawConfig;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -105,8 +105,9 @@ pub struct Config {
 pub struct Appliance {
     /// MAC address natrix sends from (and answers ARP with).
     pub mac: MacAddr,
-    /// The appliance's own IPv4 addresses (answered to ARP, besides the frontends).
-    pub addresses: Vec<Ipv4Addr>,
+    /// The appliance's own addresses, IPv4 and IPv6 (answered to ARP and
+    /// Neighbor Solicitation, besides the frontends).
+    pub addresses: Vec<IpAddr>,
     /// Next hop toward clients: the destination MAC of return traffic.
     pub gateway_mac: MacAddr,
     /// Flow-table capacity per worker, in connections.
@@ -184,7 +185,8 @@ impl Default for Ports {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frontend {
     pub name: String,
-    pub address: Ipv4Addr,
+    /// IPv4 or IPv6.
+    pub address: IpAddr,
     pub port: u16,
     pub protocol: IpProtocol,
 }
@@ -301,7 +303,8 @@ impl HealthCheck {
 /// One private endpoint behind a pool.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backend {
-    pub address: Ipv4Addr,
+    /// IPv4 or IPv6: the family of the frontends it serves.
+    pub address: IpAddr,
     pub port: u16,
     /// 0 means draining: no new connections, existing ones kept.
     pub weight: u32,
@@ -390,11 +393,111 @@ impl Config {
 // same functions to backends added while natrix runs, so a value is refused
 // the same way, with the same words, wherever it comes from.
 
-/// An address natrix may use for a frontend, a backend or itself: a host
-/// address, not 0.0.0.0, 255.255.255.255 or multicast.
-pub fn check_unicast(address: Ipv4Addr) -> Result<(), Problem> {
-    if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
-        return Err(Problem::NotUnicast(address));
+/// An IP address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    /// The family of `address`.
+    pub fn of(address: IpAddr) -> Family {
+        match address {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// `ipv4` or `ipv6` (the `family` label of the metrics).
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+
+    /// `IPv4` or `IPv6`, for messages.
+    pub fn title(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.title())
+    }
+}
+
+/// Why an IPv6 address cannot be a frontend, a backend or natrix's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable6 {
+    /// `::`.
+    Unspecified,
+    /// `::1`.
+    Loopback,
+    /// fe80::/10.
+    LinkLocal,
+    /// ff00::/8.
+    Multicast,
+    /// ::ffff:0:0/96.
+    Ipv4Mapped,
+}
+
+/// Why `address` cannot be used by natrix, if it cannot: `::` names no
+/// host; `::1` is each host's own; a link-local address (fe80::/10) is
+/// ambiguous without a zone (an interface), which natrix's ports do not
+/// take; a multicast address (ff00::/8) names a group; an IPv4-mapped
+/// address (::ffff:0:0/96) is an IPv4 address, which natrix serves as IPv4.
+pub fn unusable6(address: Ipv6Addr) -> Option<Unusable6> {
+    let seg = address.segments();
+    if address.is_unspecified() {
+        Some(Unusable6::Unspecified)
+    } else if address.is_loopback() {
+        Some(Unusable6::Loopback)
+    } else if seg[0] & 0xffc0 == 0xfe80 {
+        Some(Unusable6::LinkLocal)
+    } else if address.is_multicast() {
+        Some(Unusable6::Multicast)
+    } else if address.to_ipv4_mapped().is_some() {
+        Some(Unusable6::Ipv4Mapped)
+    } else {
+        None
+    }
+}
+
+/// An address natrix may use for a frontend, a backend or itself: for
+/// IPv4 a host address, not 0.0.0.0, 255.255.255.255 or multicast; for
+/// IPv6 not `::`, `::1`, link-local, multicast or IPv4-mapped ([`unusable6`]).
+pub fn check_unicast(address: IpAddr) -> Result<(), Problem> {
+    match address {
+        IpAddr::V4(a) => {
+            if a.is_unspecified() || a.is_broadcast() || a.is_multicast() {
+                return Err(Problem::NotUnicast(a));
+            }
+        }
+        IpAddr::V6(a) => {
+            if let Some(why) = unusable6(a) {
+                return Err(Problem::UnusableIpv6 { address: a, why });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A backend has the address family of the frontend it serves (an IPv6
+/// frontend over IPv4 backends would need SIIT translation, which natrix
+/// does not do yet).
+pub fn check_family(address: IpAddr, frontend: &Frontend) -> Result<(), Problem> {
+    if Family::of(address) != Family::of(frontend.address) {
+        return Err(Problem::FamilyMismatch(Box::new(FamilyMismatch {
+            backend: address,
+            frontend: frontend.name.clone(),
+            frontend_address: frontend.address,
+        })));
     }
     Ok(())
 }
@@ -421,7 +524,7 @@ pub fn check_backend_mac(mac: MacAddr) -> Result<(), Problem> {
 /// A backend is not the endpoint of the frontend it serves: natrix would
 /// send the frontend's traffic back to itself.
 pub fn check_backend_endpoint(
-    address: Ipv4Addr,
+    address: IpAddr,
     port: u16,
     frontend: &Frontend,
 ) -> Result<(), Problem> {
@@ -436,7 +539,7 @@ pub fn check_backend_endpoint(
 }
 
 /// Everything a backend must be, behind each of `frontends`: its address,
-/// its MAC and its endpoint (its port and weight have their own limits,
+/// its MAC, its address family and its endpoint (its port and weight have their own limits,
 /// [`MIN_PORT`] and [`MAX_WEIGHT`]).
 pub fn check_backend<'f>(
     b: &Backend,
@@ -445,6 +548,7 @@ pub fn check_backend<'f>(
     check_unicast(b.address)?;
     check_backend_mac(b.mac)?;
     for fe in frontends {
+        check_family(b.address, fe)?;
         check_backend_endpoint(b.address, b.port, fe)?;
     }
     Ok(())

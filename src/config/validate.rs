@@ -6,7 +6,9 @@
 //! `[[nat_rule]]`s, which link frontends to backends, and last the check that
 //! every frontend is used.
 
-use super::error::{Ambiguity, ConfigError, DuplicateFrontend, Keyword, Named, Problem, User};
+use super::error::{
+    Ambiguity, ConfigError, DuplicateFrontend, Keyword, MixedPool, Named, Problem, User,
+};
 use super::locate::Cx;
 use super::raw::{
     RawAppliance, RawBackend, RawConfig, RawFrontend, RawHealth, RawNatRule, RawPool, RawPorts,
@@ -17,7 +19,7 @@ use std::collections::HashMap;
 use toml::Spanned;
 
 /// A backend endpoint and protocol, the key of the return direction.
-type Endpoint = (Ipv4Addr, u16, IpProtocol);
+type Endpoint = (IpAddr, u16, IpProtocol);
 
 /// What the rules and NAT rules refer to, and what they have claimed so far.
 struct Links<'c> {
@@ -133,11 +135,19 @@ impl Cx<'_> {
         Ok(mac)
     }
 
-    fn ipv4(&self, value: &Spanned<String>, field: &str) -> Result<Ipv4Addr, ConfigError> {
+    /// An IPv4 address, or an IPv6 one (a value with a `:`), that natrix
+    /// can use ([`check_unicast`]).
+    fn ip(&self, value: &Spanned<String>, field: &str) -> Result<IpAddr, ConfigError> {
         let s = value.get_ref();
-        let addr: Ipv4Addr = s
-            .parse()
-            .map_err(|_| self.err(value.span(), field, Problem::InvalidIpv4(s.clone())))?;
+        let addr = if s.contains(':') {
+            s.parse::<Ipv6Addr>()
+                .map(IpAddr::V6)
+                .map_err(|_| self.err(value.span(), field, Problem::InvalidIpv6(s.clone())))?
+        } else {
+            s.parse::<Ipv4Addr>()
+                .map(IpAddr::V4)
+                .map_err(|_| self.err(value.span(), field, Problem::InvalidIpv4(s.clone())))?
+        };
         check_unicast(addr).map_err(|p| self.err(value.span(), field, p))?;
         Ok(addr)
     }
@@ -309,11 +319,11 @@ impl Cx<'_> {
     }
 
     /// `appliance.addresses`: unicast, each once.
-    fn appliance_addresses(&self, a: &RawAppliance) -> Result<Vec<Ipv4Addr>, ConfigError> {
+    fn appliance_addresses(&self, a: &RawAppliance) -> Result<Vec<IpAddr>, ConfigError> {
         let mut addresses = Vec::new();
         for (i, s) in a.addresses.iter().flatten().enumerate() {
             let field = format!("appliance.addresses[{i}]");
-            let addr = self.ipv4(s, &field)?;
+            let addr = self.ip(s, &field)?;
             if addresses.contains(&addr) {
                 return Err(self.err(s.span(), field, Problem::AddressTwice(addr)));
             }
@@ -415,9 +425,9 @@ impl Cx<'_> {
             &span,
             path,
             "address",
-            "the public IPv4 address",
+            "the public IPv4 or IPv6 address",
         )?;
-        let address = self.ipv4(address_raw, &format!("{path}.address"))?;
+        let address = self.ip(address_raw, &format!("{path}.address"))?;
         let port = self.port(
             self.required(&f.port, &span, path, "port", "the public port")?,
             &format!("{path}.port"),
@@ -527,9 +537,23 @@ impl Cx<'_> {
             &span,
             path,
             "address",
-            "the backend's IPv4 address",
+            "the backend's IPv4 or IPv6 address",
         )?;
-        let address = self.ipv4(address_raw, &format!("{path}.address"))?;
+        let address = self.ip(address_raw, &format!("{path}.address"))?;
+        if let Some(first) = before.first() {
+            if Family::of(first.address) != Family::of(address) {
+                return Err(self.err(
+                    address_raw.span(),
+                    format!("{path}.address"),
+                    Problem::MixedPool(Box::new(MixedPool {
+                        pool: pool.to_string(),
+                        address,
+                        first: first.address,
+                        first_index: 0,
+                    })),
+                ));
+            }
+        }
         let port = self.port(
             self.required(&b.port, &span, path, "port", "the backend's port")?,
             &format!("{path}.port"),
@@ -788,6 +812,11 @@ impl Cx<'_> {
             Some(v) => *v.get_ref(),
             None => false,
         };
+        // One family per pool: its first backend speaks for all.
+        if let Some(b) = links.pools[pool].backends.first() {
+            check_family(b.address, &links.frontends[frontend])
+                .map_err(|p| self.err(pool_name.span(), format!("{path}.pool"), p))?;
+        }
         for b in &links.pools[pool].backends {
             check_backend_endpoint(b.address, b.port, &links.frontends[frontend])
                 .map_err(|p| self.err(pool_name.span(), format!("{path}.pool"), p))?;
@@ -890,9 +919,9 @@ impl Cx<'_> {
             &span,
             path,
             "address",
-            "the backend's IPv4 address",
+            "the backend's IPv4 or IPv6 address",
         )?;
-        let address = self.ipv4(address_raw, &format!("{path}.address"))?;
+        let address = self.ip(address_raw, &format!("{path}.address"))?;
         let port = self.port(
             self.required(&r.port, &span, path, "port", "the backend's port")?,
             &format!("{path}.port"),
@@ -902,6 +931,8 @@ impl Cx<'_> {
             &format!("{path}.mac"),
         )?;
 
+        check_family(address, &links.frontends[frontend])
+            .map_err(|p| self.err(address_raw.span(), format!("{path}.address"), p))?;
         check_backend_endpoint(address, port, &links.frontends[frontend])
             .map_err(|p| self.err(address_raw.span(), format!("{path}.address"), p))?;
         self.claim_endpoint(

@@ -26,7 +26,7 @@ use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender, TryRecvError}
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -36,7 +36,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub struct HealthChange {
     pub pool: String,
     /// The backend (its own address and port, not the probed port).
-    pub address: SocketAddrV4,
+    pub address: SocketAddr,
     pub healthy: bool,
     /// Why: the last probe's result, like "connect: Connection refused".
     pub reason: String,
@@ -46,7 +46,7 @@ pub struct HealthChange {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackendHealth {
     pub pool: String,
-    pub address: SocketAddrV4,
+    pub address: SocketAddr,
     /// `None`: not probed (the pool has no health check, or no probe has
     /// finished yet; such a backend counts as healthy).
     pub healthy: Option<bool>,
@@ -80,7 +80,7 @@ struct Probe {
     _stop: Sender<()>,
 }
 
-type Key = (String, SocketAddrV4);
+type Key = (String, SocketAddr);
 
 /// Probes backends on threads of its own; see the module documentation.
 pub struct HealthChecker {
@@ -168,7 +168,7 @@ impl HealthChecker {
         self.unprobed.clear();
         for pool in &config.pools {
             for b in &pool.backends {
-                let key = (pool.name.clone(), SocketAddrV4::new(b.address, b.port));
+                let key = (pool.name.clone(), SocketAddr::new(b.address, b.port));
                 match &pool.health {
                     Some(h) => {
                         wanted.insert(key, h.clone());
@@ -233,7 +233,7 @@ impl HealthChecker {
             id,
             pool: key.0.clone(),
             backend: key.1,
-            target: SocketAddrV4::new(*key.1.ip(), check.port_for(key.1.port())),
+            target: SocketAddr::new(key.1.ip(), check.port_for(key.1.port())),
             check: check.clone(),
             state: state.clone(),
             tx: self.tx.clone(),
@@ -262,8 +262,8 @@ impl HealthChecker {
 struct Runner {
     id: u64,
     pool: String,
-    backend: SocketAddrV4,
-    target: SocketAddrV4,
+    backend: SocketAddr,
+    target: SocketAddr,
     check: HealthCheck,
     state: Arc<Mutex<State>>,
     tx: Sender<(u64, HealthChange)>,
@@ -418,10 +418,11 @@ impl fmt::Display for ProbeError {
 impl std::error::Error for ProbeError {}
 
 /// Runs one probe of `target`; `Err` says why it failed.
-pub fn probe(check: &HealthCheck, target: SocketAddrV4) -> Result<(), ProbeError> {
+/// (IPv4 or IPv6; an IPv6 `Host` header is written `[address]:port`).
+pub fn probe(check: &HealthCheck, target: impl Into<SocketAddr>) -> Result<(), ProbeError> {
+    let target = target.into();
     let deadline = Instant::now() + check.timeout;
-    let stream = TcpStream::connect_timeout(&SocketAddr::V4(target), check.timeout)
-        .map_err(ProbeError::Connect)?;
+    let stream = TcpStream::connect_timeout(&target, check.timeout).map_err(ProbeError::Connect)?;
     match check.protocol {
         HealthProtocol::Tcp => Ok(()),
         HealthProtocol::Http => http_probe(stream, &check.path, target, deadline),
@@ -444,7 +445,7 @@ const MAX_STATUS_LINE: usize = 1024;
 fn http_probe(
     mut stream: TcpStream,
     path: &str,
-    target: SocketAddrV4,
+    target: SocketAddr,
     deadline: Instant,
 ) -> Result<(), ProbeError> {
     let request = format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");

@@ -4,7 +4,7 @@
 //! appliance's loop call into this; what they exchange is defined in
 //! `protocol.rs`.
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, Family};
 use crate::control::health::{BackendHealth, HealthChecker};
 use crate::control::plane::{ChangeError, ControlPlane};
 use crate::control::protocol::{
@@ -17,7 +17,7 @@ use crate::dataplane::snapshot::{BackendEntry, ServiceKind, Snapshot};
 use crate::wire::ethernet::MacParseError;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 /// Why a backend change asked through the control socket was refused.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CommandError {
-    /// Not an IPv4 address and port.
+    /// Not an IPv4 address and port, nor an IPv6 one (`[address]:port`,
+    /// without a zone).
     Address(String),
     Mac(String, MacParseError),
     /// No MAC given, and no backend in the pool to take one from.
@@ -39,7 +40,7 @@ impl fmt::Display for CommandError {
         match self {
             CommandError::Address(s) => write!(
                 f,
-                "{s:?} is not an IPv4 address and port like 198.19.1.11:8080"
+                "{s:?} is not an IPv4 address and port like 198.19.1.11:8080, nor an IPv6 one like [2001:db8::5]:8080"
             ),
             CommandError::Mac(m, e) => write!(f, "mac {m:?}: {e}"),
             CommandError::EmptyPool(pool) => {
@@ -351,7 +352,7 @@ impl Management {
         self.cp.add_backend(
             pool,
             config::Backend {
-                address: *a.ip(),
+                address: a.ip(),
                 port: a.port(),
                 weight,
                 mac,
@@ -469,7 +470,8 @@ fn frontend_rows(snap: &Snapshot) -> Vec<FrontendStats> {
         .iter()
         .map(|s| FrontendStats {
             name: s.name.clone(),
-            address: format!("{}:{}", s.address, s.port),
+            address: SocketAddr::new(s.address, s.port).to_string(),
+            family: Family::of(s.address).name().into(),
             protocol: s.protocol.name().into(),
             kind: match s.kind {
                 ServiceKind::Nat => "nat",
@@ -525,7 +527,8 @@ fn backend_rows(
             BackendStats {
                 pool: snap.pool_name(b).to_string(),
                 frontend: snap.services[b.service as usize].name.clone(),
-                address: format!("{}:{}", b.address, b.port),
+                address: SocketAddr::new(b.address, b.port).to_string(),
+                family: Family::of(b.address).name().into(),
                 weight: b.weight,
                 state: b.status,
                 healthy: probed(health, snap.pool_name(b), b),
@@ -541,7 +544,7 @@ fn backend_rows(
 fn probed(health: &[BackendHealth], pool: &str, b: &BackendEntry) -> Option<bool> {
     health
         .iter()
-        .find(|h| h.pool == pool && *h.address.ip() == b.address && h.address.port() == b.port)
+        .find(|h| h.pool == pool && h.address.ip() == b.address && h.address.port() == b.port)
         .and_then(|h| h.healthy)
 }
 
@@ -559,20 +562,26 @@ fn event_counts(c: &Counters) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn addr(s: &str) -> Result<SocketAddrV4, CommandError> {
-    s.parse().map_err(|_| CommandError::Address(s.to_string()))
+fn addr(s: &str) -> Result<SocketAddr, CommandError> {
+    match s.parse::<SocketAddr>() {
+        Ok(SocketAddr::V6(a)) if a.scope_id() != 0 || a.flowinfo() != 0 => {
+            Err(CommandError::Address(s.to_string()))
+        }
+        Ok(a) => Ok(a),
+        Err(_) => Err(CommandError::Address(s.to_string())),
+    }
 }
 
 enum Change {
     Add(String, config::Backend),
-    Remove(String, SocketAddrV4),
-    Weight(String, SocketAddrV4, u32),
+    Remove(String, SocketAddr),
+    Weight(String, SocketAddr, u32),
 }
 
 fn diff(old: &Config, new: &Config) -> Vec<Change> {
     let mut out = Vec::new();
     for (o, n) in old.pools.iter().zip(&new.pools) {
-        let key = |b: &config::Backend| SocketAddrV4::new(b.address, b.port);
+        let key = |b: &config::Backend| SocketAddr::new(b.address, b.port);
         for b in &o.backends {
             match n.backends.iter().find(|x| key(x) == key(b)) {
                 None => out.push(Change::Remove(o.name.clone(), key(b))),

@@ -5,13 +5,13 @@ use crate::config::{self, Config};
 use crate::dataplane::flow::Timeouts;
 use crate::dataplane::select::{self, MaglevTable, Mode, WeightedTable};
 use crate::dataplane::snapshot::{
-    endpoint_key, BackendEntry, BackendStatus, EndpointMap, Service, ServiceKind, Snapshot,
-    SnapshotCell, MAX_BACKEND_IDS, TTL_DECREMENT_DELTA,
+    endpoint_key, endpoint_key6, BackendEntry, BackendStatus, EndpointMap, Service, ServiceKind,
+    Snapshot, SnapshotCell, MAX_BACKEND_IDS, TTL_DECREMENT_DELTA,
 };
 use crate::wire::{checksum, IpProtocol, MacAddr};
 use hashbrown::{HashMap, HashSet};
 use std::fmt;
-use std::net::{IpAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// Why a backend change was refused.
@@ -27,21 +27,21 @@ pub enum ChangeError {
     /// A backend the configuration file could not have: the file's own
     /// check ([`config::check_backend`]) and its words.
     Invalid {
-        backend: SocketAddrV4,
+        backend: SocketAddr,
         problem: config::Problem,
     },
     AlreadyInPool {
-        backend: SocketAddrV4,
+        backend: SocketAddr,
         pool: String,
     },
     NotInPool {
-        backend: SocketAddrV4,
+        backend: SocketAddr,
         pool: String,
     },
     /// The backend already serves another frontend with the same protocol, so
     /// its replies could not be told apart.
     AmbiguousReturn {
-        backend: SocketAddrV4,
+        backend: SocketAddr,
         protocol: IpProtocol,
         frontend: String,
     },
@@ -86,7 +86,7 @@ pub struct ControlPlane {
     /// (service, address, port) -> backend id. A removed backend keeps its
     /// id while a connection may still name it; then the id is freed
     /// ([`ControlPlane::expire`]) and may serve another endpoint.
-    ids: HashMap<(u16, u32, u16), u16>,
+    ids: HashMap<(u16, IpAddr, u16), u16>,
     /// Removed backends still holding their ids: id -> when it was removed
     /// (seconds of the control plane's clock).
     removed_at: HashMap<u16, u64>,
@@ -96,7 +96,7 @@ pub struct ControlPlane {
     now: u64,
     services: Vec<Service>,
     /// Backends marked down by health probes: (pool index, endpoint).
-    down: HashSet<(usize, SocketAddrV4)>,
+    down: HashSet<(usize, SocketAddr)>,
     generation: u64,
     cell: Arc<SnapshotCell>,
     /// The workers' seed: the configured one, else [`ControlPlane::set_seed`]'s.
@@ -125,11 +125,11 @@ impl ControlPlane {
             let nat = config.nat_rules.iter().find(|n| n.frontend == fi);
             let mut svc = Service {
                 name: fe.name.clone(),
-                address: IpAddr::V4(fe.address),
+                address: fe.address,
                 port: fe.port,
                 protocol: fe.protocol,
-                addr_raw: u32::from(fe.address),
-                addr6: 0,
+                addr_raw: raw4(fe.address),
+                addr6: raw6(fe.address),
                 kind: ServiceKind::Balance,
                 mode: Mode::Random,
                 timeouts: Timeouts {
@@ -163,7 +163,7 @@ impl ControlPlane {
                     return Err(ChangeError::TooManyBackends);
                 }
                 backends.push(make_backend(fi as u16, pool, fe, &b));
-                ids.insert((fi as u16, u32::from(b.address), b.port), id as u16);
+                ids.insert((fi as u16, b.address, b.port), id as u16);
                 svc.members.push(id as u16);
             }
             services.push(svc);
@@ -286,17 +286,31 @@ impl ControlPlane {
         let svcs = self.services_of_pool(p);
         config::check_backend(&b, svcs.iter().map(|&s| &self.config.frontends[s])).map_err(
             |problem| ChangeError::Invalid {
-                backend: SocketAddrV4::new(b.address, b.port),
+                backend: SocketAddr::new(b.address, b.port),
                 problem,
             },
         )?;
+        // One address family per pool, even one that no rule uses yet.
+        if let Some(first) = self.config.pools[p].backends.first() {
+            if config::Family::of(first.address) != config::Family::of(b.address) {
+                return Err(ChangeError::Invalid {
+                    backend: SocketAddr::new(b.address, b.port),
+                    problem: config::Problem::MixedPool(Box::new(config::MixedPool {
+                        pool: pool.to_string(),
+                        address: b.address,
+                        first: first.address,
+                        first_index: 0,
+                    })),
+                });
+            }
+        }
         if self.config.pools[p]
             .backends
             .iter()
             .any(|x| x.address == b.address && x.port == b.port)
         {
             return Err(ChangeError::AlreadyInPool {
-                backend: SocketAddrV4::new(b.address, b.port),
+                backend: SocketAddr::new(b.address, b.port),
                 pool: pool.to_string(),
             });
         }
@@ -312,7 +326,7 @@ impl ControlPlane {
                     && osvc != s
                 {
                     return Err(ChangeError::AmbiguousReturn {
-                        backend: SocketAddrV4::new(b.address, b.port),
+                        backend: SocketAddr::new(b.address, b.port),
                         protocol: proto,
                         frontend: self.services[osvc].name.clone(),
                     });
@@ -321,7 +335,7 @@ impl ControlPlane {
         }
         self.config.pools[p].backends.push(b.clone());
         for &s in &svcs {
-            let key = (s as u16, u32::from(b.address), b.port);
+            let key = (s as u16, b.address, b.port);
             let fe = self.config.frontends[s].clone();
             match self.ids.get(&key) {
                 Some(&id) => {
@@ -355,12 +369,12 @@ impl ControlPlane {
         Ok(())
     }
 
-    fn find(&self, pool: &str, addr: SocketAddrV4) -> Result<(usize, usize), ChangeError> {
+    fn find(&self, pool: &str, addr: SocketAddr) -> Result<(usize, usize), ChangeError> {
         let p = self.pool_index(pool)?;
         let i = self.config.pools[p]
             .backends
             .iter()
-            .position(|x| x.address == *addr.ip() && x.port == addr.port())
+            .position(|x| x.address == addr.ip() && x.port == addr.port())
             .ok_or_else(|| ChangeError::NotInPool {
                 backend: addr,
                 pool: pool.to_string(),
@@ -370,16 +384,18 @@ impl ControlPlane {
 
     /// Removes a backend: its connections are dropped (and counted) when their
     /// next packet arrives; no other connection or hash key moves.
-    pub fn remove_backend(&mut self, pool: &str, addr: SocketAddrV4) -> Result<(), ChangeError> {
+    pub fn remove_backend(
+        &mut self,
+        pool: &str,
+        addr: impl Into<SocketAddr>,
+    ) -> Result<(), ChangeError> {
+        let addr = addr.into();
         let (p, i) = self.find(pool, addr)?;
         self.config.pools[p].backends.remove(i);
         self.down.remove(&(p, addr));
         self.retire(p, addr, BackendStatus::Removed);
         for s in self.services_of_pool(p) {
-            if let Some(&id) = self
-                .ids
-                .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
-            {
+            if let Some(&id) = self.ids.get(&(s as u16, addr.ip(), addr.port())) {
                 self.removed_at.insert(id, self.now);
             }
         }
@@ -420,7 +436,7 @@ impl ControlPlane {
             self.removed_at.remove(&id);
             let b = &self.backends[id as usize];
             let s = b.service as usize;
-            self.ids.remove(&(b.service, b.addr_raw, b.port));
+            self.ids.remove(&(b.service, b.address, b.port));
             let svc = &mut self.services[s];
             if let Some(slot) = svc.members.iter().position(|&m| m == id) {
                 svc.members.remove(slot);
@@ -446,19 +462,17 @@ impl ControlPlane {
     pub fn set_weight(
         &mut self,
         pool: &str,
-        addr: SocketAddrV4,
+        addr: impl Into<SocketAddr>,
         weight: u32,
     ) -> Result<(), ChangeError> {
+        let addr = addr.into();
         check_weight(weight)?;
         let (p, i) = self.find(pool, addr)?;
         self.config.pools[p].backends[i].weight = weight;
         if self.down.contains(&(p, addr)) {
             // Down: stays out of the tables; the weight applies when it is back.
             for s in self.services_of_pool(p) {
-                if let Some(&id) = self
-                    .ids
-                    .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
-                {
+                if let Some(&id) = self.ids.get(&(s as u16, addr.ip(), addr.port())) {
                     self.backends[id as usize].weight = weight;
                 }
             }
@@ -466,10 +480,7 @@ impl ControlPlane {
             self.retire(p, addr, BackendStatus::Draining);
         } else {
             for s in self.services_of_pool(p) {
-                if let Some(&id) = self
-                    .ids
-                    .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
-                {
+                if let Some(&id) = self.ids.get(&(s as u16, addr.ip(), addr.port())) {
                     let b = &mut self.backends[id as usize];
                     b.weight = weight;
                     b.status = BackendStatus::Active;
@@ -483,7 +494,11 @@ impl ControlPlane {
     }
 
     /// Drains a backend: weight 0.
-    pub fn drain_backend(&mut self, pool: &str, addr: SocketAddrV4) -> Result<(), ChangeError> {
+    pub fn drain_backend(
+        &mut self,
+        pool: &str,
+        addr: impl Into<SocketAddr>,
+    ) -> Result<(), ChangeError> {
         self.set_weight(pool, addr, 0)
     }
 
@@ -497,9 +512,10 @@ impl ControlPlane {
     pub fn set_health(
         &mut self,
         pool: &str,
-        addr: SocketAddrV4,
+        addr: impl Into<SocketAddr>,
         healthy: bool,
     ) -> Result<(), ChangeError> {
+        let addr = addr.into();
         let (p, i) = self.find(pool, addr)?;
         let key = (p, addr);
         if self.down.contains(&key) != healthy {
@@ -509,10 +525,7 @@ impl ControlPlane {
             self.down.remove(&key);
             let weight = self.config.pools[p].backends[i].weight;
             for s in self.services_of_pool(p) {
-                if let Some(&id) = self
-                    .ids
-                    .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
-                {
+                if let Some(&id) = self.ids.get(&(s as u16, addr.ip(), addr.port())) {
                     let b = &mut self.backends[id as usize];
                     b.healthy = true;
                     b.weight = weight;
@@ -545,18 +558,16 @@ impl ControlPlane {
     }
 
     /// Whether health probes have marked `addr` of `pool` down.
-    pub fn is_down(&self, pool: &str, addr: SocketAddrV4) -> bool {
+    pub fn is_down(&self, pool: &str, addr: impl Into<SocketAddr>) -> bool {
+        let addr = addr.into();
         self.pool_index(pool)
             .is_ok_and(|p| self.down.contains(&(p, addr)))
     }
 
     /// Takes a backend out of new-connection tables without moving other keys.
-    fn retire(&mut self, p: usize, addr: SocketAddrV4, status: BackendStatus) {
+    fn retire(&mut self, p: usize, addr: SocketAddr, status: BackendStatus) {
         for s in self.services_of_pool(p) {
-            let Some(&id) = self
-                .ids
-                .get(&(s as u16, u32::from(*addr.ip()), addr.port()))
-            else {
+            let Some(&id) = self.ids.get(&(s as u16, addr.ip(), addr.port())) else {
                 continue;
             };
             let b = &mut self.backends[id as usize];
@@ -593,20 +604,43 @@ impl ControlPlane {
         let mut frontends = HashMap::new();
         let mut returns = HashMap::new();
         let mut local = HashSet::new();
+        let mut frontends6 = HashMap::new();
+        let mut returns6 = HashMap::new();
+        let mut local6 = HashSet::new();
         for a in &self.config.appliance.addresses {
-            local.insert(u32::from(*a));
+            match a {
+                IpAddr::V4(a) => local.insert(u32::from(*a)),
+                IpAddr::V6(a) => local6.insert(u128::from(*a)),
+            };
         }
         for (i, s) in self.services.iter().enumerate() {
-            local.insert(s.addr_raw);
             let served = s.kind == ServiceKind::Nat || s.pool != u16::MAX;
-            if served {
-                frontends.insert(endpoint_key(s.addr_raw, s.port, s.protocol), i as u16);
+            match s.address {
+                IpAddr::V4(_) => {
+                    local.insert(s.addr_raw);
+                    if served {
+                        frontends.insert(endpoint_key(s.addr_raw, s.port, s.protocol), i as u16);
+                    }
+                }
+                IpAddr::V6(_) => {
+                    local6.insert(s.addr6);
+                    if served {
+                        frontends6.insert(endpoint_key6(s.addr6, s.port, s.protocol), i as u16);
+                    }
+                }
             }
         }
         for (id, b) in self.backends.iter().enumerate() {
             if b.status != BackendStatus::Removed {
                 let proto = self.services[b.service as usize].protocol;
-                returns.insert(endpoint_key(b.addr_raw, b.port, proto), id as u16);
+                match b.address {
+                    IpAddr::V4(_) => {
+                        returns.insert(endpoint_key(b.addr_raw, b.port, proto), id as u16);
+                    }
+                    IpAddr::V6(_) => {
+                        returns6.insert(endpoint_key6(b.addr6, b.port, proto), id as u16);
+                    }
+                }
             }
         }
         let a = &self.config.appliance;
@@ -622,9 +656,9 @@ impl ControlPlane {
             frontends: EndpointMap::build(&frontends),
             returns: EndpointMap::build(&returns),
             local,
-            frontends6: EndpointMap::build(&HashMap::new()),
-            returns6: EndpointMap::build(&HashMap::new()),
-            local6: HashSet::new(),
+            frontends6: EndpointMap::build(&frontends6),
+            returns6: EndpointMap::build(&returns6),
+            local6,
         };
         self.cell.publish(Arc::new(snap));
     }
@@ -644,14 +678,31 @@ fn make_backend(
     fe: &config::Frontend,
     b: &config::Backend,
 ) -> BackendEntry {
-    let fe_ip = u32::from(fe.address);
-    let be_ip = u32::from(b.address);
-    let in_addr = checksum::delta32(fe_ip, be_ip);
-    let out_addr = checksum::delta32(be_ip, fe_ip);
+    // The address part of the deltas; IPv6 has no header checksum, so its
+    // IP deltas are 0 (and no TTL: the hop limit is not checksummed).
+    let (in_addr, out_addr, ip_deltas) = match (fe.address, b.address) {
+        (IpAddr::V4(f), IpAddr::V4(a)) => {
+            let (f, a) = (u32::from(f), u32::from(a));
+            (checksum::delta32(f, a), checksum::delta32(a, f), true)
+        }
+        (IpAddr::V6(f), IpAddr::V6(a)) => {
+            let (f, a) = (u128::from(f), u128::from(a));
+            (checksum::delta128(f, a), checksum::delta128(a, f), false)
+        }
+        // Refused by config::check_family before a backend gets here.
+        _ => unreachable!("backend {} of another family than its frontend", b.address),
+    };
+    let ip_delta = |addr: u32| {
+        if ip_deltas {
+            addr + TTL_DECREMENT_DELTA
+        } else {
+            0
+        }
+    };
     BackendEntry {
         service,
         pool,
-        address: IpAddr::V4(b.address),
+        address: b.address,
         port: b.port,
         mac: b.mac,
         weight: b.weight,
@@ -661,12 +712,28 @@ fn make_backend(
             BackendStatus::Draining
         },
         healthy: true,
-        addr_raw: be_ip,
-        addr6: 0,
-        in_ip_delta: in_addr + TTL_DECREMENT_DELTA,
+        addr_raw: raw4(b.address),
+        addr6: raw6(b.address),
+        in_ip_delta: ip_delta(in_addr),
         in_l4_delta: in_addr + checksum::delta16(fe.port, b.port),
-        out_ip_delta: out_addr + TTL_DECREMENT_DELTA,
+        out_ip_delta: ip_delta(out_addr),
         out_l4_delta: out_addr + checksum::delta16(b.port, fe.port),
+    }
+}
+
+/// The IPv4 address as a number, 0 for IPv6.
+fn raw4(a: IpAddr) -> u32 {
+    match a {
+        IpAddr::V4(a) => u32::from(a),
+        IpAddr::V6(_) => 0,
+    }
+}
+
+/// The IPv6 address as a number, 0 for IPv4.
+fn raw6(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(_) => 0,
+        IpAddr::V6(a) => u128::from(a),
     }
 }
 

@@ -231,8 +231,11 @@ pub struct WorkerStats {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct FrontendStats {
     pub name: String,
-    /// "ip:port".
+    /// "ip:port" (IPv6: "[ip]:port").
     pub address: String,
+    /// "ipv4" or "ipv6".
+    #[serde(default)]
+    pub family: String,
     pub protocol: String,
     /// "balance" (a rule) or "nat" (an inbound NAT rule).
     pub kind: String,
@@ -246,8 +249,11 @@ pub struct FrontendStats {
 pub struct BackendStats {
     pub pool: String,
     pub frontend: String,
-    /// "ip:port".
+    /// "ip:port" (IPv6: "[ip]:port").
     pub address: String,
+    /// "ipv4" or "ipv6".
+    #[serde(default)]
+    pub family: String,
     pub weight: u32,
     /// On the wire by its name: "active", "draining", "removed", "down" or
     /// "down-drop".
@@ -404,6 +410,7 @@ mod tests {
                 pool: "web".into(),
                 frontend: "web".into(),
                 address: "198.19.1.11:8080".into(),
+                family: "ipv4".into(),
                 weight: 0,
                 state: BackendStatus::DownDrop,
                 healthy: Some(false),

@@ -284,11 +284,15 @@ struct BackendRow {
 }
 
 fn backend_rows(backends: &[BackendStats]) -> Vec<(Labels, BackendRow)> {
-    let mut rows: BTreeMap<(String, String, String), BackendRow> = BTreeMap::new();
+    let mut rows: BTreeMap<(String, String, String, String), BackendRow> = BTreeMap::new();
     for b in backends {
-        let row = rows
-            .entry((b.pool.clone(), b.frontend.clone(), b.address.clone()))
-            .or_default();
+        let key = (
+            b.pool.clone(),
+            b.frontend.clone(),
+            b.address.clone(),
+            b.family.clone(),
+        );
+        let row = rows.entry(key).or_default();
         row.connections += b.connections;
         row.packets += b.packets;
         row.pps += b.pps;
@@ -301,9 +305,14 @@ fn backend_rows(backends: &[BackendStats]) -> Vec<(Labels, BackendRow)> {
         }
     }
     rows.into_iter()
-        .map(|((pool, frontend, backend), row)| {
+        .map(|((pool, frontend, backend, family), row)| {
             (
-                vec![("pool", pool), ("frontend", frontend), ("backend", backend)],
+                vec![
+                    ("pool", pool),
+                    ("frontend", frontend),
+                    ("backend", backend),
+                    ("family", family),
+                ],
                 row,
             )
         })
@@ -332,6 +341,7 @@ pub fn families(r: &StatsReport) -> Vec<Family> {
                 ("frontend", f.name.clone()),
                 ("address", f.address.clone()),
                 ("protocol", f.protocol.clone()),
+                ("family", f.family.clone()),
             ];
             (labels, f)
         })
@@ -468,6 +478,7 @@ mod tests {
             frontends: vec![FrontendStats {
                 name: "we\"b\\\n".into(),
                 address: "198.18.1.10:80".into(),
+                family: "ipv4".into(),
                 protocol: "tcp".into(),
                 kind: "balance".into(),
                 connections: 4,
@@ -480,6 +491,7 @@ mod tests {
                     pool: "web".into(),
                     frontend: "web".into(),
                     address: "198.19.1.11:8080".into(),
+                    family: "ipv4".into(),
                     weight: 2,
                     state: BackendStatus::Active,
                     healthy: None,
@@ -491,6 +503,7 @@ mod tests {
                     pool: "web".into(),
                     frontend: "web".into(),
                     address: "198.19.1.12:8080".into(),
+                    family: "ipv4".into(),
                     weight: 1,
                     state: BackendStatus::Active,
                     healthy: Some(false),
@@ -502,6 +515,7 @@ mod tests {
                     pool: "web".into(),
                     frontend: "web".into(),
                     address: "198.19.1.13:8080".into(),
+                    family: "ipv4".into(),
                     weight: 0,
                     state: BackendStatus::Removed,
                     healthy: None,
@@ -535,23 +549,23 @@ mod tests {
         assert!(has("natrix_uptime_seconds 12.5"));
         // Label escaping: backslash, double quote, newline.
         assert!(has(
-            r#"natrix_frontend_connections_total{frontend="we\"b\\\n",address="198.18.1.10:80",protocol="tcp"} 4"#
+            r#"natrix_frontend_connections_total{frontend="we\"b\\\n",address="198.18.1.10:80",protocol="tcp",family="ipv4"} 4"#
         ));
         assert!(has(
-            r#"natrix_backend_connections_total{pool="web",frontend="web",backend="198.19.1.11:8080"} 3"#
+            r#"natrix_backend_connections_total{pool="web",frontend="web",backend="198.19.1.11:8080",family="ipv4"} 3"#
         ));
         assert!(has(
-            r#"natrix_backend_up{pool="web",frontend="web",backend="198.19.1.11:8080"} 1"#
+            r#"natrix_backend_up{pool="web",frontend="web",backend="198.19.1.11:8080",family="ipv4"} 1"#
         ));
         // Unhealthy and removed backends are down.
         assert!(has(
-            r#"natrix_backend_up{pool="web",frontend="web",backend="198.19.1.12:8080"} 0"#
+            r#"natrix_backend_up{pool="web",frontend="web",backend="198.19.1.12:8080",family="ipv4"} 0"#
         ));
         assert!(has(
-            r#"natrix_backend_up{pool="web",frontend="web",backend="198.19.1.13:8080"} 0"#
+            r#"natrix_backend_up{pool="web",frontend="web",backend="198.19.1.13:8080",family="ipv4"} 0"#
         ));
         assert!(has(
-            r#"natrix_backend_weight{pool="web",frontend="web",backend="198.19.1.11:8080"} 2"#
+            r#"natrix_backend_weight{pool="web",frontend="web",backend="198.19.1.11:8080",family="ipv4"} 2"#
         ));
         // Every sample's family has HELP and TYPE lines before it, and
         // there is no other comment.
@@ -568,6 +582,48 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_series_are_labelled_by_family() {
+        let mut r = report();
+        r.frontends.push(FrontendStats {
+            name: "web6".into(),
+            address: "[2001:db8::10]:80".into(),
+            family: "ipv6".into(),
+            protocol: "tcp".into(),
+            kind: "balance".into(),
+            connections: 6,
+            new_connections_per_sec: 0.0,
+            packets: 60,
+            pps: 0.0,
+        });
+        r.backends.push(BackendStats {
+            pool: "app6".into(),
+            frontend: "web6".into(),
+            address: "[2001:db8:1::11]:8080".into(),
+            family: "ipv6".into(),
+            weight: 1,
+            state: BackendStatus::Active,
+            healthy: Some(true),
+            connections: 6,
+            packets: 60,
+            pps: 0.0,
+        });
+        let text = render(&r, Format::Text);
+        let has = |l: &str| text.lines().any(|x| x == l);
+        assert!(has(
+            r#"natrix_frontend_connections_total{frontend="web6",address="[2001:db8::10]:80",protocol="tcp",family="ipv6"} 6"#
+        ));
+        assert!(has(
+            r#"natrix_backend_connections_total{pool="app6",frontend="web6",backend="[2001:db8:1::11]:8080",family="ipv6"} 6"#
+        ));
+        assert!(has(
+            r#"natrix_backend_up{pool="app6",frontend="web6",backend="[2001:db8:1::11]:8080",family="ipv6"} 1"#
+        ));
+        assert!(has(
+            r#"natrix_backend_up{pool="web",frontend="web",backend="198.19.1.11:8080",family="ipv4"} 1"#
+        ));
+    }
+
+    #[test]
     fn renders_openmetrics() {
         let text = render(&report(), Format::OpenMetrics);
         let has = |l: &str| text.lines().any(|x| x == l);
@@ -577,7 +633,7 @@ mod tests {
         assert!(has("# UNIT natrix_uptime_seconds seconds"));
         assert!(has("natrix_uptime_seconds 12.5"));
         assert!(has(
-            r#"natrix_frontend_connections_total{frontend="we\"b\\\n",address="198.18.1.10:80",protocol="tcp"} 4"#
+            r#"natrix_frontend_connections_total{frontend="we\"b\\\n",address="198.18.1.10:80",protocol="tcp",family="ipv4"} 4"#
         ));
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
@@ -641,7 +697,7 @@ mod tests {
         let text = encode(b, Format::Text);
         assert!(text.contains("natrix_packets_received_total{worker=\"0\"} 100\n"));
         assert!(text.contains(
-            r#"natrix_backend_connections_total{pool="web",frontend="web",backend="198.19.1.13:8080"} 5"#
+            r#"natrix_backend_connections_total{pool="web",frontend="web",backend="198.19.1.13:8080",family="ipv4"} 5"#
         ));
     }
 }
