@@ -576,7 +576,7 @@ fn packet_too_big_reaches_the_backend_of_its_connection() {
             let (_, sent) = lb.one(&reply);
             // The router on the client side quotes what natrix sent.
             let quote = &sent[14..14 + 1232];
-            let err = icmp6_error((PEER_MAC, LB_MAC), router, fe(), big.clone(), quote);
+            let err = icmp6_error((PEER_MAC, LB_MAC), router, fe(), big, quote);
             let (v, out) = lb.one(&err);
             assert_eq!(v, Verdict::ToPrivate, "client {i}'s Packet Too Big");
             // What the backend gets: to it, quoting its own segment.
@@ -589,7 +589,7 @@ fn packet_too_big_reaches_the_backend_of_its_connection() {
                 9,
                 &[0x5a; 1400],
             )[14..14 + 1232];
-            let want = icmp6_error((LB_MAC, BE_MAC), router, be, big.clone(), own);
+            let want = icmp6_error((LB_MAC, BE_MAC), router, be, big, own);
             let mut want = want;
             want[21] = 63; // one hop through natrix
             assert_eq!(
