@@ -6,6 +6,7 @@
 #   build, `dpdk` feature   DPDK 22.11 (dpdk, dpdk-dev, libdpdk-dev), libclang
 #                           (bindgen), pkg-config
 #   tests/tcpdump.rs        tcpdump
+#   tests/dpdk_ipv6.rs      tshark (checks the checksums of IPv6 output)
 #   tests/top.rs            tmux
 #   tests/telemetry.rs      dpdk-telemetry.py (dpdk-dev) and python3
 #   tests/netns_lab.rs      iproute2, ethtool, procps (sysctl), curl,
@@ -32,6 +33,7 @@ command_of() {
 package dpdk dpdk-dev libdpdk-dev libclang-dev
 command_of pkg-config pkg-config
 command_of tcpdump tcpdump
+command_of tshark tshark
 command_of tmux tmux
 command_of python3 python3
 command_of ip iproute2
