@@ -612,3 +612,121 @@ fn packet_too_big_reaches_the_backend_of_its_connection() {
         }
     }
 }
+
+#[test]
+fn errors_from_the_private_side_reach_the_client_from_the_frontend() {
+    let unreachable =
+        Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Port);
+    let mut lb = lb();
+    for (i, from_router) in [(1u16, false), (2, true)] {
+        let c = (client(i), 43000 + i);
+        let q = udp6((PEER_MAC, LB_MAC), c, (fe(), 53), 64, b"query");
+        let (v, sent) = lb.one(&q);
+        assert_eq!(v, Verdict::ToPrivate);
+        let be = dst_of(&sent);
+        // The backend (or a router on the private side) quotes what it got.
+        let src = if from_router { a("2001:db8:1::fe") } else { be };
+        let err = icmp6_error((BE_SIDE_MAC, LB_MAC), src, c.0, unreachable, &sent[14..]);
+        let (v, out) = lb.one(&err);
+        assert_eq!(v, Verdict::ToPublic, "from the router: {from_router}");
+        // What the client gets: from the frontend, quoting its own query.
+        let mut want = icmp6_error((LB_MAC, GW_MAC), fe(), c.0, unreachable, &{
+            let mut own = udp6((PEER_MAC, LB_MAC), c, (fe(), 53), 63, b"query");
+            own.drain(..14);
+            own
+        });
+        want[21] = 63;
+        assert_eq!(out, want, "from the router: {from_router}");
+    }
+    // About no connection natrix tracks: dropped.
+    let stray = udp6(
+        (LB_MAC, BE_MAC),
+        (client(9), 1),
+        (a("2001:db8:1::21"), 5353),
+        63,
+        b"q",
+    );
+    let err = icmp6_error(
+        (BE_SIDE_MAC, LB_MAC),
+        a("2001:db8:1::21"),
+        client(9),
+        unreachable,
+        &stray[14..],
+    );
+    let (v, _) = lb.one(&err);
+    assert_eq!(v, Verdict::Drop(DropReason::IcmpNoFlow));
+    // From the client side about a connection that does not exist.
+    let big = Icmpv6Type::PacketTooBig { mtu: 1280 };
+    let reply = tcp6(
+        (LB_MAC, GW_MAC),
+        (fe(), 80),
+        (client(9), 1),
+        63,
+        false,
+        1,
+        &[0; 100],
+    );
+    let err = icmp6_error(
+        (PEER_MAC, LB_MAC),
+        a("2001:db8:9::1"),
+        fe(),
+        big,
+        &reply[14..],
+    );
+    let (v, _) = lb.one(&err);
+    assert_eq!(v, Verdict::Drop(DropReason::IcmpNoFlow));
+    // An error whose checksum is wrong.
+    let (v, _) = lb.one(&{
+        let mut e = icmp6_error(
+            (PEER_MAC, LB_MAC),
+            a("2001:db8:9::1"),
+            fe(),
+            big,
+            &reply[14..],
+        );
+        e[56] ^= 1;
+        e
+    });
+    assert_eq!(v, Verdict::Drop(DropReason::MalformedIcmp));
+}
+
+#[test]
+fn ipv4_and_ipv6_side_by_side() {
+    let mut lb = lb();
+    // IPv4 to its own frontend, through the IPv4 table.
+    let mut syn4 = Vec::new();
+    PacketBuilder::ethernet2(PEER_MAC, LB_MAC)
+        .ipv4([198, 18, 200, 7], [198, 18, 1, 10], 64)
+        .tcp(40000, 80, 1, 64000)
+        .syn()
+        .write(&mut syn4, &[])
+        .unwrap();
+    let (v, out) = lb.one(&syn4);
+    assert_eq!(v, Verdict::ToPrivate);
+    assert_eq!(&out[30..34], &[198, 19, 1, 11]);
+    let (v, _) = lb.one(&tcp6(
+        (PEER_MAC, LB_MAC),
+        (client(1), 40000),
+        (fe(), 80),
+        64,
+        true,
+        1,
+        &[],
+    ));
+    assert_eq!(v, Verdict::ToPrivate);
+    assert_eq!(lb.dp.flows().occupied(), 1);
+    assert_eq!(lb.dp.flows6().occupied(), 1);
+    assert_eq!(lb.dp.active_connections(), 2);
+    // An IPv6 packet to the IPv4 frontend's port on an IPv6 address that
+    // is no frontend, and the other way round: no service.
+    let (v, _) = lb.one(&tcp6(
+        (PEER_MAC, LB_MAC),
+        (client(1), 40001),
+        (a("2001:db8::11"), 80),
+        64,
+        true,
+        1,
+        &[],
+    ));
+    assert_eq!(v, Verdict::Drop(DropReason::NoService));
+}
