@@ -730,3 +730,60 @@ fn ipv4_and_ipv6_side_by_side() {
     ));
     assert_eq!(v, Verdict::Drop(DropReason::NoService));
 }
+
+#[test]
+fn idle_ipv6_connections_are_reset_both_ways() {
+    use natrix::dataplane::flow::Dir;
+    let config = CONFIG.replace(
+        "[[rule]]\nfrontend = \"web6\"\npool = \"web6\"\n",
+        "[[rule]]\nfrontend = \"web6\"\npool = \"web6\"\ntcp_reset_on_idle = true\n",
+    );
+    assert_ne!(config, CONFIG);
+    let mut lb = Lb::with(&config, 1 << 10);
+    let c = (client(5), 44000);
+    lb.dp.set_clock(10);
+    let (v, out) = lb.one(&tcp6(
+        (PEER_MAC, LB_MAC),
+        c,
+        (fe(), 80),
+        64,
+        true,
+        1000,
+        &[],
+    ));
+    assert_eq!(v, Verdict::ToPrivate);
+    let be = dst_of(&out);
+    // The client's ACK (with data) establishes the connection: its next
+    // sequence number is 1001 + 5, its acknowledgment 1 (tcp6's ack(1)).
+    let (v, _) = lb.one(&tcp6(
+        (PEER_MAC, LB_MAC),
+        c,
+        (fe(), 80),
+        64,
+        false,
+        1001,
+        b"hello",
+    ));
+    assert_eq!(v, Verdict::ToPrivate);
+    let cap = lb.dp.flows6().capacity();
+    lb.dp.set_clock(10 + 240 + 1);
+    assert_eq!(lb.dp.sweep(cap), 1);
+    let r = lb.dp.take_reset().expect("no reset queued");
+    assert!(lb.dp.take_reset().is_none());
+    for (to, macs, src, dst, seq, ack) in [
+        (Dir::Client, (LB_MAC, GW_MAC), (fe(), 80), c, 1, 1006),
+        (Dir::Backend, (LB_MAC, BE_MAC), c, (be, 8080), 1006, 1),
+    ] {
+        let mut frame = vec![0u8; r.frame_len()];
+        assert!(lb.dp.write_reset(&r, to, &mut frame), "{to:?}");
+        let mut want = Vec::new();
+        PacketBuilder::ethernet2(macs.0, macs.1)
+            .ipv6(src.0, dst.0, 64)
+            .tcp(src.1, dst.1, seq, 0)
+            .rst()
+            .ack(ack)
+            .write(&mut want, &[])
+            .unwrap();
+        assert_eq!(frame, want, "the RST to the {to:?}");
+    }
+}

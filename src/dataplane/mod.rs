@@ -216,10 +216,13 @@ impl Dataplane {
         if snap.resets_on_idle() {
             flows.track_seqs();
         }
-        let flows6 = FlowTable::new(
+        let mut flows6 = FlowTable::new(
             ipv6_table_size(&snap, flow_table_size),
             select::mix64(seed ^ 0x5eed6),
         );
+        if snap.resets_on_idle() {
+            flows6.track_seqs();
+        }
         Dataplane {
             flows,
             flows6,
@@ -253,6 +256,9 @@ impl Dataplane {
                 // the token table, which is replaced (between bursts).
                 let seed = self.flows6.hash(Key6::default());
                 self.flows6 = FlowTable::new(size6, seed);
+            }
+            if self.snap.resets_on_idle() {
+                self.flows6.track_seqs();
             }
         }
     }
@@ -334,9 +340,12 @@ impl Dataplane {
             |e, seqs| reset::on_expired(snap, resets, e, seqs),
         );
         freed
-            + self
-                .flows6
-                .sweep(buckets, self.now, |e| snap.flow_timeout(e))
+            + self.flows6.sweep_with(
+                buckets,
+                self.now,
+                |e| snap.flow_timeout(e),
+                |e, seqs| reset::on_expired(snap, resets, e, seqs),
+            )
     }
 
     /// The connections in the flow table: the live ones, and those that
@@ -687,7 +696,7 @@ impl Dataplane {
                     // Expired before the sweep came by. A SYN opens a new
                     // connection on this port, which a RST could hit.
                     if svc.reset_on_idle && !syn {
-                        F::reset_expired(snap, &self.flows, &mut self.resets, slot);
+                        F::reset_expired(snap, &self.flows, &self.flows6, &mut self.resets, slot);
                     }
                     (Some(slot), Claim::Expired)
                 }
@@ -699,7 +708,7 @@ impl Dataplane {
                 });
                 if let Some((s, Claim::Expired)) = found {
                     // Another connection's entry, about to be overwritten.
-                    F::reset_expired(snap, &self.flows, &mut self.resets, s);
+                    F::reset_expired(snap, &self.flows, &self.flows6, &mut self.resets, s);
                 }
                 found.map_or((None, Claim::Free), |(s, c)| (Some(s), c))
             }
@@ -883,7 +892,13 @@ trait Family {
     );
     /// Queues the RSTs of the expired entry in `slot`, about to be reused
     /// (`tcp_reset_on_idle`).
-    fn reset_expired(snap: &Snapshot, v4: &FlowTable, resets: &mut reset::Resets, slot: flow::Slot);
+    fn reset_expired(
+        snap: &Snapshot,
+        v4: &FlowTable,
+        v6: &FlowTable<Key6>,
+        resets: &mut reset::Resets,
+        slot: flow::Slot,
+    );
 }
 
 /// IPv4: `u64` keys ([`flow::flow_key`]), computed in the first pass.
@@ -944,6 +959,7 @@ impl Family for V4 {
     fn reset_expired(
         snap: &Snapshot,
         v4: &FlowTable,
+        _: &FlowTable<Key6>,
         resets: &mut reset::Resets,
         slot: flow::Slot,
     ) {
@@ -1026,8 +1042,14 @@ impl Family for V6 {
     }
 
     #[inline(always)]
-    fn reset_expired(_: &Snapshot, _: &FlowTable, _: &mut reset::Resets, _: flow::Slot) {
-        // IPv6 connections are not reset on idle (yet).
+    fn reset_expired(
+        snap: &Snapshot,
+        _: &FlowTable,
+        v6: &FlowTable<Key6>,
+        resets: &mut reset::Resets,
+        slot: flow::Slot,
+    ) {
+        reset::reset_expired(snap, v6, resets, slot);
     }
 }
 

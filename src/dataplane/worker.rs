@@ -13,7 +13,6 @@
 use crate::dataplane::counters::{DropReason, Event, SharedCounters};
 use crate::dataplane::flow::Dir;
 use crate::dataplane::handoff::{Handed, Handoff};
-use crate::dataplane::reset::RESET_FRAME_LEN;
 use crate::dataplane::{Dataplane, Verdict};
 use crate::ports::{Burst, PacketBuf, Port, BURST};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -324,7 +323,7 @@ impl<P: Port> Worker<P> {
                 } else {
                     Side::Public
                 };
-                let Some(mut buf) = self.port_mut(side).alloc(RESET_FRAME_LEN) else {
+                let Some(mut buf) = self.port_mut(side).alloc(r.frame_len()) else {
                     self.dp.counters.event(Event::IdleResetNoBuffer);
                     continue;
                 };
