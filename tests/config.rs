@@ -1594,6 +1594,10 @@ fn documentation_example_parses() {
     assert_eq!(c.pools[0].backends[1].mac, mac("02:00:00:00:01:0c"));
     assert_eq!(c.rules[0].mode, Mode::Maglev);
     assert_eq!(c.nat_rules.len(), 1);
+    let web6 = c.frontend_index("web6").expect("the IPv6 frontend");
+    assert!(c.frontends[web6].address.is_ipv6());
+    assert!(c.pools[1].backends.iter().all(|b| b.address.is_ipv6()));
+    assert!(c.appliance.addresses.iter().any(|a| a.is_ipv6()));
 }
 
 /// Found by the mutation property test: a key with nothing after its `=` at

@@ -780,3 +780,86 @@ fn formats_and_methods() {
         "{head}"
     );
 }
+
+/// IPv6 frontends and backends in the scrape: `[address]:port`, and a
+/// `family` label on frontend and backend series (IPv4 ones say "ipv4").
+#[test]
+fn ipv6_series_carry_their_family() {
+    let d = dir("ipv6");
+    let sock = d.join("natrix.sock");
+    let port = free_port();
+    let _app = Appliance::launch(&support::fixtures::example("ipv6.toml"), &sock)
+        .option("--metrics")
+        .option(&port.to_string())
+        .start();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let t = Instant::now();
+    let samples = loop {
+        if TcpStream::connect(addr).is_ok() {
+            let (s, _) = scrape(addr);
+            if find(&s, "natrix_backend_up", &[("pool", "web6")]).is_some() {
+                break s;
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no backend series");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let v6 = |backend: &'static str| {
+        [
+            ("pool", "web6"),
+            ("frontend", "web6"),
+            ("backend", backend),
+            ("family", "ipv6"),
+        ]
+    };
+    assert_eq!(
+        value(&samples, "natrix_backend_up", &v6("[2001:db8:1::11]:8080")),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "natrix_backend_weight",
+            &v6("[2001:db8:1::12]:8080")
+        ),
+        2.0
+    );
+    assert!(find(
+        &samples,
+        "natrix_backend_connections_total",
+        &v6("[2001:db8:1::11]:8080")
+    )
+    .is_some());
+    assert!(find(
+        &samples,
+        "natrix_backend_up",
+        &[("backend", "[2001:db8:1::22]:22"), ("family", "ipv6")]
+    )
+    .is_some());
+    assert_eq!(
+        value(
+            &samples,
+            "natrix_backend_up",
+            &[("backend", "198.19.1.11:8080"), ("family", "ipv4")]
+        ),
+        1.0
+    );
+    for (fe, address, family) in [
+        ("web6", "[2001:db8::10]:80", "ipv6"),
+        ("ssh6", "[2001:db8::10]:2222", "ipv6"),
+        ("web", "198.18.1.10:80", "ipv4"),
+    ] {
+        let labels = [("frontend", fe), ("address", address), ("family", family)];
+        assert!(
+            find(&samples, "natrix_frontend_connections_total", &labels).is_some(),
+            "{labels:?}"
+        );
+    }
+    // Every frontend and backend series has the label.
+    for s in &samples {
+        if s.name.starts_with("natrix_frontend_") || s.name.starts_with("natrix_backend_") {
+            assert!(s.labels.contains_key("family"), "{s:?}");
+        }
+    }
+    std::fs::remove_dir_all(&d).ok();
+}

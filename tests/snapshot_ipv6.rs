@@ -372,3 +372,17 @@ fn ipv6_backends_change_at_runtime() {
         sock("[2001:db8:1::44]:8080").ip()
     );
 }
+
+#[test]
+fn a_configuration_built_in_code_is_checked_for_families_too() {
+    let mut c = Config::parse(CONFIG, "v6.toml").unwrap();
+    c.pools[0].backends[1].address = "198.19.1.12".parse().unwrap();
+    let e = ControlPlane::new(c)
+        .err()
+        .expect("a mixed pool was accepted");
+    assert!(matches!(e, ChangeError::Invalid { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("is IPv4 but frontend \"web6\""),
+        "{e}"
+    );
+}

@@ -397,7 +397,9 @@ fn render_tables(f: &mut Frame, s: &StatsReport, area: Rect) {
     let workers_h = s.workers.len() as u16 + 4;
     let frontends_h = s.frontends.len().max(1) as u16 + 3;
     let drops_h = drops.len().max(1) as u16 + 3;
-    let side_by_side = area.width >= 130;
+    // Long IPv6 addresses widen the backends' table: the drops then go below.
+    let wider = address_width(s.backends.iter().map(|b| &b.address)) - 21;
+    let side_by_side = area.width >= 130 + wider;
     let mut constraints = vec![
         Constraint::Length(workers_h),
         Constraint::Length(frontends_h),
@@ -683,5 +685,65 @@ fn secs(x: f64) -> String {
         format!("{x:.1} s")
     } else {
         format!("{x:.0} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::protocol::{WorkerStats, PROTOCOL_VERSION};
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    /// The screen's text, one string per line.
+    fn screen(view: &View, width: u16, height: u16) -> Vec<String> {
+        let mut t = Terminal::new(TestBackend::new(width, height)).unwrap();
+        t.draw(|f| render(f, view, Instant::now())).unwrap();
+        let buf = t.backend().buffer().clone();
+        (0..height)
+            .map(|y| (0..width).map(|x| buf[(x, y)].symbol()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn ipv6_addresses_are_shown_whole() {
+        let long = "[2001:db8:ffff:ffff:ffff:ffff:ffff:fffe]:65535";
+        let report = StatsReport {
+            version: PROTOCOL_VERSION,
+            uptime_seconds: 1.0,
+            workers: vec![WorkerStats::default()],
+            total: WorkerStats::default(),
+            drops: Default::default(),
+            events: Default::default(),
+            frontends: vec![FrontendStats {
+                name: "web6".into(),
+                address: "[2001:db8::10]:80".into(),
+                family: "ipv6".into(),
+                protocol: "tcp".into(),
+                kind: "balance".into(),
+                connections: 0,
+                new_connections_per_sec: 0.0,
+                packets: 0,
+                pps: 0.0,
+            }],
+            backends: vec![BackendStats {
+                pool: "web6".into(),
+                frontend: "web6".into(),
+                address: long.into(),
+                family: "ipv6".into(),
+                weight: 1,
+                state: BackendStatus::Active,
+                healthy: None,
+                connections: 0,
+                packets: 0,
+                pps: 0.0,
+            }],
+        };
+        let mut view = View::new(Path::new("/nonexistent"), Duration::from_secs(1));
+        view.update(Ok(report), Instant::now());
+        let lines = screen(&view, 140, 30);
+        let text = lines.join("\n");
+        assert!(text.contains("[2001:db8::10]:80"), "{text}");
+        assert!(text.contains(long), "{text}");
     }
 }

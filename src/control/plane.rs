@@ -162,6 +162,12 @@ impl ControlPlane {
                 if id >= MAX_BACKEND_IDS {
                     return Err(ChangeError::TooManyBackends);
                 }
+                // A configuration built in code skips the file's checks:
+                // the family one guards make_backend.
+                config::check_family(b.address, fe).map_err(|problem| ChangeError::Invalid {
+                    backend: SocketAddr::new(b.address, b.port),
+                    problem,
+                })?;
                 backends.push(make_backend(fi as u16, pool, fe, &b));
                 ids.insert((fi as u16, b.address, b.port), id as u16);
                 svc.members.push(id as u16);

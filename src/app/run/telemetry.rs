@@ -21,7 +21,8 @@
 //! Telemetry has no floating-point values in DPDK 22.11: rates are rounded
 //! to integers, and the occupancy is given in parts per million. Dictionary
 //! keys may only hold letters, digits, `_` and `/`: other characters (the
-//! `-` of drop reasons, the `.` and `:` of addresses) become `_`.
+//! `-` of drop reasons, the `.`, `:`, `[` and `]` of addresses) become `_`:
+//! `web/198_19_1_11_8080`, `web6/_2001_db8_1__11__8080`.
 
 use crate::control::protocol::{StatsReport, WorkerStats, PROTOCOL_VERSION};
 use crate::dataplane::snapshot::BackendStatus;
@@ -190,5 +191,34 @@ mod tests {
         assert!(answer("/natrix/worker", "1", &r).is_some());
         assert!(answer("/natrix/worker", "2", &r).is_none());
         assert!(answer("/natrix/worker", "x", &r).is_none());
+    }
+
+    #[test]
+    fn ipv6_backends_are_keyed_like_ipv4_ones() {
+        let mut r = empty_report();
+        for (address, family, connections) in [
+            ("[2001:db8:1::11]:8080", "ipv6", 4),
+            ("198.19.1.11:8080", "ipv4", 2),
+        ] {
+            r.backends.push(crate::control::protocol::BackendStats {
+                pool: "web".into(),
+                frontend: "web".into(),
+                address: address.into(),
+                family: family.into(),
+                weight: 1,
+                state: BackendStatus::Active,
+                healthy: None,
+                connections,
+                packets: 0,
+                pps: 0.0,
+            });
+        }
+        assert_eq!(
+            answer("/natrix/backends", "", &r),
+            Some(Answer::Dict(vec![
+                ("web/198_19_1_11_8080".into(), 2),
+                ("web/_2001_db8_1__11__8080".into(), 4),
+            ]))
+        );
     }
 }
