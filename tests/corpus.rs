@@ -217,7 +217,6 @@ fn check_l4(frame: &[u8]) -> Option<L4Check> {
 }
 
 /// Totals over the corpus.
-#[derive(Default)]
 struct Totals {
     files: usize,
     frames: u64,
@@ -231,6 +230,23 @@ struct Totals {
     verified: u64,
     /// Output frames with a bad L4 checksum, each from an input with one.
     inherited_bad_l4: u64,
+}
+
+impl Default for Totals {
+    fn default() -> Totals {
+        Totals {
+            files: 0,
+            frames: 0,
+            packets_in: 0,
+            packets_out: 0,
+            drops: [0; DropReason::COUNT],
+            events: [0; Event::COUNT],
+            damaged: Vec::new(),
+            unreadable: Vec::new(),
+            verified: 0,
+            inherited_bad_l4: 0,
+        }
+    }
 }
 
 fn check_summary(name: &str, s: &Summary, frames: usize) {

@@ -20,6 +20,7 @@
 
 pub mod counters;
 pub mod flow;
+pub mod fragment;
 pub mod handoff;
 pub mod reset;
 pub mod select;
@@ -53,6 +54,9 @@ pub enum Verdict {
     /// Another worker owns the packet's connection: hand it to that worker
     /// ([`handoff`]), untouched.
     Handoff(u16),
+    /// A fragment ahead of its datagram's first fragment: the worker holds
+    /// it (see [`fragment`]) for the datagram in this slot of its table.
+    Hold(u16),
     /// Not sent; counted under the reason.
     Drop(DropReason),
 }
@@ -125,6 +129,8 @@ struct Pending {
     /// The TCP flags; 0 for UDP, so that UDP is never `syn` and has no TCP state.
     tcp_flags: u8,
     stage: Stage,
+    /// A first fragment's datagram slot ([`fragment::NONE`]: not a fragment).
+    frag: u16,
 }
 
 impl Default for Pending {
@@ -138,6 +144,7 @@ impl Default for Pending {
             proto: IpProtocol::Tcp,
             tcp_flags: 0,
             stage: Stage::Done,
+            frag: fragment::NONE,
         }
     }
 }
@@ -191,6 +198,8 @@ pub struct Dataplane {
     handed: bool,
     /// Idle connections the sweep found, waiting for their RSTs (`reset`).
     resets: reset::Resets,
+    /// The datagrams whose fragments this worker forwards (`fragment`).
+    frags: fragment::Table,
     pub counters: Counters,
 }
 
@@ -205,8 +214,11 @@ impl Dataplane {
         if snap.resets_on_idle() {
             flows.track_seqs();
         }
+        let mut frags = fragment::Table::new(snap.fragments, select::mix64(seed ^ 0xf4a9));
+        frags.on_snapshot(&snap);
         Dataplane {
             flows,
+            frags,
             resets: reset::Resets::new(),
             cell,
             snap,
@@ -230,6 +242,7 @@ impl Dataplane {
             if self.snap.resets_on_idle() {
                 self.flows.track_seqs();
             }
+            self.frags.on_snapshot(&self.snap);
         }
     }
 
@@ -332,6 +345,9 @@ impl Dataplane {
                 Stage::Return => verdicts[i] = self.reply(bufs[i].data_mut(), &pending[i]),
                 Stage::Icmp => verdicts[i] = self.icmp(bufs[i].data_mut(), pending[i].at),
             }
+            if pending[i].frag != fragment::NONE {
+                verdicts[i] = self.first_fragment(bufs[i].data(), &pending[i], verdicts[i]);
+            }
         }
         for v in &verdicts[..n] {
             if let Verdict::Drop(r) = v {
@@ -378,9 +394,6 @@ impl Dataplane {
         if is_martian(src) {
             return Verdict::Drop(MartianSource);
         }
-        if ip.is_fragment() {
-            return Verdict::Drop(IpFragment);
-        }
         let at = Offsets::new(
             l3,
             l3 + ip.header_len() as usize,
@@ -388,6 +401,15 @@ impl Dataplane {
         );
         let ttl = ip.ttl();
         let proto = ip.protocol();
+        let mut frag = fragment::NONE;
+        if ip.is_fragment() {
+            match self.fragment_v4(data, at, ttl) {
+                fragment::Step::First(slot) => frag = slot,
+                fragment::Step::Done(v) => return v,
+            }
+            p.frag = frag;
+        }
+        let snap = &*self.snap;
         let l4 = &data[at.l4()..at.end()];
         let (sport, dport, flags) = match proto {
             IpProtocol::Tcp => match tcp::Packet::new_checked(l4) {
@@ -396,6 +418,12 @@ impl Dataplane {
             },
             IpProtocol::Udp => match udp::Packet::new_checked(l4) {
                 Ok(u) => (u.src_port(), u.dst_port(), 0),
+                // A first fragment: its length covers the whole datagram
+                // (`fragment_v4` checked the header).
+                Err(_) if frag != fragment::NONE => {
+                    let u = udp::Packet::new_unchecked(l4);
+                    (u.src_port(), u.dst_port(), 0)
+                }
                 Err(_) => return Verdict::Drop(MalformedUdp),
             },
             IpProtocol::Icmp => {
@@ -438,6 +466,7 @@ impl Dataplane {
                 proto,
                 tcp_flags: flags,
                 stage: Stage::Connect,
+                frag,
             };
             return Verdict::ToPrivate;
         }
@@ -476,6 +505,7 @@ impl Dataplane {
                 proto,
                 tcp_flags: flags,
                 stage: Stage::Return,
+                frag,
             };
             return Verdict::ToPublic;
         }
