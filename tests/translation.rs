@@ -87,7 +87,7 @@ fn table(snap: &Snapshot) -> Vec<Case> {
         arp_requests(),
         icmp_messages(snap),
         frame_drops(),
-        ip_drops(),
+        ip_drops(snap),
         transport_drops(),
         ttl_drops(),
         unserved_drops(),
@@ -548,7 +548,7 @@ fn frame_drops() -> Vec<Case> {
 
 /// Drops of malformed or unsupported IPv4: version, IHL, lengths, checksum,
 /// martian sources, fragments, other protocols.
-fn ip_drops() -> Vec<Case> {
+fn ip_drops(snap: &Snapshot) -> Vec<Case> {
     let mut t = Vec::new();
     let syn = syn_to_web();
     let ip_edit = |b: usize, v: u8| {
@@ -603,19 +603,46 @@ fn ip_drops() -> Vec<Case> {
             MartianSource,
         ));
     }
-    t.push(drop(
-        "first fragment (MF)",
-        edited(&syn, |f, p| {
-            f[p.l3() + 6] |= 0x20;
-            fix_ip_checksum(f, p.l3());
-        }),
-        IpFragment,
-    ));
-    t.push(drop(
+    // Fragments are forwarded (tests/fragments.rs): a first fragment
+    // opens its connection like the whole segment would, with the MF bit
+    // kept; a later fragment whose first has not come is held.
+    let mf = |f: &mut Vec<u8>, l3: usize| {
+        f[l3 + 6] |= 0x20;
+        fix_ip_checksum(f, l3);
+    };
+    let Want::Any(cands) = inbound(snap, &syn) else {
+        panic!("web is in random mode");
+    };
+    let cands = cands
+        .into_iter()
+        .map(|mut f| {
+            mf(&mut f, syn.l3());
+            f
+        })
+        .collect();
+    t.push(
+        case(
+            "first fragment (MF)",
+            edited(&syn, |f, p| mf(f, p.l3())),
+            Want::Any(cands),
+        )
+        .event(Event::ConnectionCreated)
+        .event(Event::FragmentFirst),
+    );
+    let mut later = syn.clone();
+    later.ident = 0x1c47;
+    t.push(case(
         "later fragment (offset 185)",
-        edited(&syn, |f, p| {
+        edited(&later, |f, p| {
             f[p.l3() + 6..p.l3() + 8].copy_from_slice(&185u16.to_be_bytes());
             fix_ip_checksum(f, p.l3());
+        }),
+        Want::Hold,
+    ));
+    t.push(drop(
+        "ICMP fragment",
+        edited(&Pkt::echo_request(CLIENT, LB_ADDR, 1, 1), |f, p| {
+            mf(f, p.l3())
         }),
         IpFragment,
     ));

@@ -31,6 +31,7 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
             flow_table_size: flows_per_worker.max(1024),
             transitory_timeout_secs: 10,
             seed: Some(1),
+            fragments: Default::default(),
         },
         ports: Ports::default(),
         frontends: vec![Frontend {

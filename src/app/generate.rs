@@ -76,7 +76,8 @@ pub enum StrayKind {
     Lldp,
     /// An ICMP echo request to an address that is not the appliance's.
     EchoNonLocal,
-    /// The first fragment of a datagram to a frontend.
+    /// The first fragment of a datagram to a frontend, too short to hold
+    /// its TCP or UDP header (RFC 1858's tiny fragment).
     Fragment,
 }
 
@@ -125,7 +126,7 @@ impl StrayKind {
             StrayKind::Truncated => DropReason::MalformedEth,
             StrayKind::Lldp => DropReason::UnsupportedEthertype,
             StrayKind::EchoNonLocal => DropReason::IcmpUnsupported,
-            StrayKind::Fragment => DropReason::IpFragment,
+            StrayKind::Fragment => DropReason::FragmentTooSmall,
         }
     }
 }
@@ -1050,7 +1051,7 @@ impl<'a> Gen<'a> {
         ipv4_frame(&hop, IpProtocol::Icmp, true, false, &msg)
     }
 
-    /// The first fragment of a datagram to a frontend.
+    /// The first fragment of a datagram to a frontend, cut too short.
     fn stray_fragment(&mut self) -> Vec<u8> {
         let (addr, port, proto) = match self.random_target() {
             Some(t) => (t.address, t.port, t.protocol),
@@ -1058,8 +1059,7 @@ impl<'a> Gen<'a> {
         };
         let (client, cport) = self.alloc_client();
         let hop = self.client_hop(client, addr);
-        // A datagram too large for one 1500-byte packet: its first
-        // fragment carries 1480 bytes of it (a multiple of 8).
+        // A datagram too large for one 1500-byte packet.
         let n = self.range(1_600, 3_000) as usize;
         let payload = self.bytes(n);
         let (l4, p) = match proto {
@@ -1085,7 +1085,11 @@ impl<'a> Gen<'a> {
             // UDP: a frontend serves nothing else.
             _ => (udp_datagram(&hop, cport, port, &payload), IpProtocol::Udp),
         };
-        ipv4_frame(&hop, p, false, true, &l4[..1480])
+        // Its first fragment cut to 8 bytes: TCP's ports and sequence
+        // number without its flags; for UDP (whose header is 8 bytes), 4,
+        // which no fragment but the last may carry (RFC 791).
+        let cut = if p == IpProtocol::Tcp { 8 } else { 4 };
+        ipv4_frame(&hop, p, false, true, &l4[..cut])
     }
 }
 

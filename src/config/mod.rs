@@ -119,6 +119,11 @@ pub struct Appliance {
     /// it, replays use [`DEFAULT_SEED`] (so they repeat) and `natrix run` a
     /// random seed of its own (so restarts do not repeat one sequence).
     pub seed: Option<u64>,
+    /// `appliance.fragment_table_size`, `fragment_hold_packets`,
+    /// `fragment_hold_bytes` and `fragment_timeout`: each worker's table of
+    /// fragmented datagrams and the fragments it holds for their first one
+    /// (limits and defaults in `dataplane::fragment`).
+    pub fragments: crate::dataplane::fragment::Limits,
 }
 
 /// Which ports carry which direction.

@@ -43,6 +43,10 @@ pub(super) struct RawAppliance {
     pub(super) gateway_mac: Option<Spanned<String>>,
     pub(super) flow_table_size: Option<Spanned<i64>>,
     pub(super) transitory_timeout: Option<Spanned<i64>>,
+    pub(super) fragment_table_size: Option<Spanned<i64>>,
+    pub(super) fragment_hold_packets: Option<Spanned<i64>>,
+    pub(super) fragment_hold_bytes: Option<Spanned<i64>>,
+    pub(super) fragment_timeout: Option<Spanned<i64>>,
     pub(super) seed: Option<Spanned<i64>>,
 }
 

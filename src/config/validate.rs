@@ -15,6 +15,7 @@ use super::raw::{
     RawRule, Span,
 };
 use super::*;
+use crate::dataplane::fragment;
 use std::collections::HashMap;
 use toml::Spanned;
 
@@ -303,6 +304,7 @@ impl Cx<'_> {
                 "a number of seconds",
             )?,
         };
+        let fragments = self.fragment_limits(a)?;
         let seed = match &a.seed {
             None => None,
             Some(v) => Some(self.int(v, "appliance.seed", 0, i64::MAX, "a seed")? as u64),
@@ -315,6 +317,57 @@ impl Cx<'_> {
             flow_table_size,
             transitory_timeout_secs,
             seed,
+            fragments,
+        })
+    }
+
+    /// `appliance.fragment_*`: each worker's fragment table and hold area.
+    fn fragment_limits(&self, a: &RawAppliance) -> Result<fragment::Limits, ConfigError> {
+        let d = fragment::Limits::default();
+        let field = |v: &Option<Spanned<i64>>,
+                     name: &str,
+                     default: u32,
+                     min: u32,
+                     max: u32,
+                     what: &'static str| {
+            match v {
+                None => Ok(default),
+                Some(v) => self.u32_in(v, &format!("appliance.{name}"), min, max, what),
+            }
+        };
+        Ok(fragment::Limits {
+            table_size: field(
+                &a.fragment_table_size,
+                "fragment_table_size",
+                d.table_size,
+                fragment::MIN_TABLE_SIZE,
+                fragment::MAX_TABLE_SIZE,
+                "a number of datagrams",
+            )?,
+            hold_packets: field(
+                &a.fragment_hold_packets,
+                "fragment_hold_packets",
+                d.hold_packets,
+                0,
+                fragment::MAX_HOLD_PACKETS,
+                "a number of packets",
+            )?,
+            hold_bytes: field(
+                &a.fragment_hold_bytes,
+                "fragment_hold_bytes",
+                d.hold_bytes,
+                0,
+                fragment::MAX_HOLD_BYTES,
+                "a number of bytes",
+            )?,
+            timeout_secs: field(
+                &a.fragment_timeout,
+                "fragment_timeout",
+                d.timeout_secs,
+                fragment::MIN_TIMEOUT_SECS,
+                fragment::MAX_TIMEOUT_SECS,
+                "a number of seconds",
+            )?,
         })
     }
 

@@ -69,8 +69,25 @@ reasons! {
         /// Source is one of natrix's own addresses (a frontend or the
         /// appliance's): hairpinning is not supported.
         OwnSource = "own-source",
-        /// IPv4 fragments are not reassembled.
+        /// A fragment of an ICMP message or of another protocol than TCP
+        /// and UDP: natrix forwards only TCP and UDP fragments.
         IpFragment = "ip-fragment",
+        /// A first fragment that does not hold its whole TCP or UDP header
+        /// (RFC 1858's tiny fragment), or a fragment other than the last
+        /// whose payload is not a multiple of 8 bytes (RFC 791).
+        FragmentTooSmall = "fragment-too-small",
+        /// A TCP fragment at offset 8 or 16, inside the TCP header (RFC 1858),
+        /// or a second first fragment of a datagram translated otherwise.
+        FragmentOverlap = "fragment-overlap",
+        /// A fragment whose first fragment did not come within
+        /// `appliance.fragment_timeout` (or before the run ended).
+        FragmentNoFirst = "fragment-no-first",
+        /// A fragment of a new datagram, and the worker's fragment table had
+        /// no room for it (`appliance.fragment_table_size`).
+        FragmentTableFull = "fragment-table-full",
+        /// A fragment ahead of its first fragment, and the worker held as
+        /// many as it may (`appliance.fragment_hold_packets`, `_bytes`).
+        FragmentHoldFull = "fragment-hold-full",
         /// IP protocol other than TCP, UDP and ICMP.
         UnsupportedProtocol = "unsupported-protocol",
         /// TCP header cut off or with a bad data offset.
@@ -168,6 +185,15 @@ reasons! {
         IdleReset = "idle-reset",
         /// Such RSTs not built: the port had no buffer to give.
         IdleResetNoBuffer = "idle-reset-no-buffer",
+        /// First fragments of datagrams translated (or dropped), their
+        /// rewrite recorded for the later fragments.
+        FragmentFirst = "fragment-first",
+        /// Later fragments rewritten as their first fragment was, and sent.
+        FragmentForwarded = "fragment-forwarded",
+        /// Fragments held for their first fragment.
+        FragmentHeld = "fragment-held",
+        /// Held fragments sent (or dropped with it) once their first came.
+        FragmentReleased = "fragment-released",
     }
 }
 

@@ -21,7 +21,7 @@
 //! snapshot could not tell (a backend added mid-replay).
 
 use crate::dataplane::select::mix64;
-use crate::dataplane::snapshot::{ServiceKind, Snapshot};
+use crate::dataplane::snapshot::{BackendStatus, ServiceKind, Snapshot};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::{icmp, ipv4, IpProtocol};
 use crossbeam::queue::ArrayQueue;
@@ -130,7 +130,9 @@ impl<B> Handoff<B> {
 /// The client whose connection a frame belongs to, for the software RSS of
 /// `natrix replay`: the source of a packet to a load-balanced frontend, the
 /// destination of a packet from one of its backends, the far end of the
-/// header that an ICMP error about either quotes. `None` for everything
+/// header that an ICMP error about either quotes; for an IP fragment, its
+/// source if sent to a frontend or appliance address, its destination if
+/// sent by a backend. `None` for everything
 /// else (ARP, echo, inbound NAT rules, which keep no state, and what natrix
 /// drops), which may go to any worker. Not for the data path: it parses the
 /// frame again.
@@ -144,8 +146,19 @@ pub fn client_of(snap: &Snapshot, frame: &[u8]) -> Option<u32> {
         return None;
     }
     let ip = ipv4::Packet::new_checked(&frame[l3..]).ok()?;
+    let (src, dst) = (ip.src_addr_raw(), ip.dst_addr_raw());
     if ip.is_fragment() {
-        return None;
+        // As the data path tells a fragment's client (`fragment`): later
+        // fragments carry no ports, and every fragment of a datagram, NAT
+        // rules' included, goes to the owner.
+        if snap.is_local(dst) {
+            return Some(src);
+        }
+        let from_backend = snap
+            .backends
+            .iter()
+            .any(|b| b.addr_raw == src && b.status != BackendStatus::Removed);
+        return from_backend.then_some(dst);
     }
     let l4 = &frame[l3 + ip.header_len() as usize..l3 + ip.total_len() as usize];
     let stateful = |service: u16| snap.services[service as usize].kind != ServiceKind::Nat;

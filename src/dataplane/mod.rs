@@ -20,6 +20,7 @@
 
 pub mod counters;
 pub mod flow;
+pub mod fragment;
 pub mod handoff;
 pub mod reset;
 pub mod select;
@@ -54,6 +55,9 @@ pub enum Verdict {
     /// Another worker owns the packet's connection: hand it to that worker
     /// ([`handoff`]), untouched.
     Handoff(u16),
+    /// A fragment ahead of its datagram's first fragment: the worker holds
+    /// it (see [`fragment`]) for the datagram in this slot of its table.
+    Hold(u16),
     /// Not sent; counted under the reason.
     Drop(DropReason),
 }
@@ -132,6 +136,8 @@ struct Pending {
     /// The TCP flags; 0 for UDP, so that UDP is never `syn` and has no TCP state.
     tcp_flags: u8,
     stage: Stage,
+    /// A first fragment's datagram slot ([`fragment::NONE`]: not a fragment).
+    frag: u16,
 }
 
 impl Default for Pending {
@@ -145,6 +151,7 @@ impl Default for Pending {
             proto: IpProtocol::Tcp,
             tcp_flags: 0,
             stage: Stage::Done,
+            frag: fragment::NONE,
         }
     }
 }
@@ -202,6 +209,8 @@ pub struct Dataplane {
     handed: bool,
     /// Idle connections the sweep found, waiting for their RSTs (`reset`).
     resets: reset::Resets,
+    /// The datagrams whose fragments this worker forwards (`fragment`).
+    frags: fragment::Table,
     pub counters: Counters,
 }
 
@@ -223,10 +232,13 @@ impl Dataplane {
         if snap.resets_on_idle() {
             flows6.track_seqs();
         }
+        let mut frags = fragment::Table::new(snap.fragments, select::mix64(seed ^ 0xf4a9));
+        frags.on_snapshot(&snap);
         Dataplane {
             flows,
             flows6,
             flow_table_size,
+            frags,
             resets: reset::Resets::new(),
             cell,
             snap,
@@ -260,6 +272,7 @@ impl Dataplane {
             if self.snap.resets_on_idle() {
                 self.flows6.track_seqs();
             }
+            self.frags.on_snapshot(&self.snap);
         }
     }
 
@@ -379,6 +392,9 @@ impl Dataplane {
                 Stage::Return6 => verdicts[i] = self.reply::<V6>(bufs[i].data_mut(), &pending[i]),
                 Stage::Icmp6 => verdicts[i] = self.icmp6(bufs[i].data_mut(), pending[i].at),
             }
+            if pending[i].frag != fragment::NONE {
+                verdicts[i] = self.first_fragment(bufs[i].data(), &pending[i], verdicts[i]);
+            }
         }
         for v in &verdicts[..n] {
             if let Verdict::Drop(r) = v {
@@ -428,9 +444,6 @@ impl Dataplane {
         if is_martian(src) {
             return Verdict::Drop(MartianSource);
         }
-        if ip.is_fragment() {
-            return Verdict::Drop(IpFragment);
-        }
         let at = Offsets::new(
             l3,
             l3 + ip.header_len() as usize,
@@ -438,6 +451,15 @@ impl Dataplane {
         );
         let ttl = ip.ttl();
         let proto = ip.protocol();
+        let mut frag = fragment::NONE;
+        if ip.is_fragment() {
+            match self.fragment_v4(data, at, ttl) {
+                fragment::Step::First(slot) => frag = slot,
+                fragment::Step::Done(v) => return v,
+            }
+            p.frag = frag;
+        }
+        let snap = &*self.snap;
         let l4 = &data[at.l4()..at.end()];
         let (sport, dport, flags) = match proto {
             IpProtocol::Tcp => match tcp::Packet::new_checked(l4) {
@@ -446,6 +468,12 @@ impl Dataplane {
             },
             IpProtocol::Udp => match udp::Packet::new_checked(l4) {
                 Ok(u) => (u.src_port(), u.dst_port(), 0),
+                // A first fragment: its length covers the whole datagram
+                // (`fragment_v4` checked the header).
+                Err(_) if frag != fragment::NONE => {
+                    let u = udp::Packet::new_unchecked(l4);
+                    (u.src_port(), u.dst_port(), 0)
+                }
                 Err(_) => return Verdict::Drop(MalformedUdp),
             },
             IpProtocol::Icmp => {
@@ -488,6 +516,7 @@ impl Dataplane {
                 proto,
                 tcp_flags: flags,
                 stage: Stage::Connect,
+                frag,
             };
             return Verdict::ToPrivate;
         }
@@ -526,6 +555,7 @@ impl Dataplane {
                 proto,
                 tcp_flags: flags,
                 stage: Stage::Return,
+                frag,
             };
             return Verdict::ToPublic;
         }

@@ -166,6 +166,8 @@ pub struct Snapshot {
     pub seed: u64,
     /// Flow-table capacity per worker.
     pub flow_table_size: u32,
+    /// Each worker's fragment table and hold area.
+    pub fragments: crate::dataplane::fragment::Limits,
     pub pool_names: Vec<String>,
     pub services: Vec<Service>,
     pub backends: Vec<BackendEntry>,

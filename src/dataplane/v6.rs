@@ -12,6 +12,7 @@
 use super::{bump, patch_l4, Dataplane, ErrorTo, Offsets, Pending, PortSide, Stage, Verdict};
 use crate::dataplane::counters::{Counters, DropReason, Event};
 use crate::dataplane::flow::{Key6, Lookup};
+use crate::dataplane::fragment;
 use crate::dataplane::snapshot::{BackendEntry, BackendStatus, ServiceKind, Snapshot};
 use crate::wire::ipv6::{self, ChainError};
 use crate::wire::{checksum, ethernet, icmpv6, tcp, udp, IpProtocol, MacAddr};
@@ -164,6 +165,7 @@ impl Dataplane {
                 proto,
                 tcp_flags: flags,
                 stage: Stage::Connect6,
+                frag: fragment::NONE,
             };
             return Verdict::ToPrivate;
         }
@@ -208,6 +210,7 @@ impl Dataplane {
                 proto,
                 tcp_flags: flags,
                 stage: Stage::Return6,
+                frag: fragment::NONE,
             };
             return Verdict::ToPublic;
         }

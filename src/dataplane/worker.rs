@@ -12,6 +12,7 @@
 
 use crate::dataplane::counters::{DropReason, Event, SharedCounters};
 use crate::dataplane::flow::Dir;
+use crate::dataplane::fragment::Hold;
 use crate::dataplane::handoff::{Handed, Handoff};
 use crate::dataplane::{Dataplane, Verdict};
 use crate::ports::{Burst, PacketBuf, Port, BURST};
@@ -44,6 +45,8 @@ pub struct Worker<P: Port> {
     /// No more receiving from the ports (they ran dry, or the worker was
     /// told to stop): only what other workers hand over is processed.
     finished: bool,
+    /// Fragments ahead of their first fragment ([`Verdict::Hold`]).
+    held: Hold<P::Buf>,
 }
 
 /// Which of a worker's ports.
@@ -57,6 +60,7 @@ impl<P: Port> Worker<P> {
     /// A one-arm worker.
     pub fn new(dp: Dataplane, port: P, shared: Arc<SharedCounters>) -> Worker<P> {
         Worker {
+            held: Hold::new(&dp.fragment_limits()),
             dp,
             port,
             private: None,
@@ -70,6 +74,7 @@ impl<P: Port> Worker<P> {
     /// A two-arm worker: clients on `public`, backends on `private`.
     pub fn two_arm(dp: Dataplane, public: P, private: P, shared: Arc<SharedCounters>) -> Worker<P> {
         Worker {
+            held: Hold::new(&dp.fragment_limits()),
             dp,
             port: public,
             private: Some(private),
@@ -90,8 +95,10 @@ impl<P: Port> Worker<P> {
         self.handoff = Some((handoff, worker));
     }
 
-    /// Takes the worker apart (to carry its data path over to another port).
-    pub fn into_parts(self) -> (Dataplane, P) {
+    /// Takes the worker apart (to carry its data path over to another
+    /// port). Fragments it still holds are dropped as `fragment-no-first`.
+    pub fn into_parts(mut self) -> (Dataplane, P) {
+        self.drop_held();
         (self.dp, self.port)
     }
 
@@ -131,6 +138,10 @@ impl<P: Port> Worker<P> {
         let now = self.port.clock();
         self.dp.refresh();
         self.dp.set_clock(now);
+        if self.held.due(now) {
+            self.expire_held(now);
+            self.since_publish += 1;
+        }
         let freed = self.dp.sweep(SWEEP_IDLE);
         let reset = self.send_resets();
         if self.since_publish > 0 || reset {
@@ -210,9 +221,27 @@ impl<P: Port> Worker<P> {
         self.dp.set_clock(now);
         let public_arm = side == Side::Public && self.private.is_some();
         self.dp.set_public_arm(public_arm);
+        if self.held.due(now) {
+            self.expire_held(now);
+        }
         let mut verdicts = [Verdict::Drop(DropReason::NoService); BURST];
         self.dp.process(rx, &mut verdicts);
+        self.route(rx, &verdicts, side, now, public_arm);
+        if self.dp.has_released() {
+            self.release_held(side, now, public_arm);
+        }
+    }
 
+    /// Sends each packet of `rx` (received on `side`) where its verdict says.
+    #[inline(always)]
+    fn route(
+        &mut self,
+        rx: &mut Burst<P::Buf>,
+        verdicts: &[Verdict; BURST],
+        side: Side,
+        now: u32,
+        public_arm: bool,
+    ) {
         let mut to_public: Burst<P::Buf> = Burst::new();
         let mut to_private: Burst<P::Buf> = Burst::new();
         let mut dropped: Burst<P::Buf> = Burst::new();
@@ -220,6 +249,11 @@ impl<P: Port> Worker<P> {
         for (buf, v) in rx.drain(..).zip(verdicts.iter()) {
             match (v, side) {
                 (Verdict::Drop(_), _) => dropped.push(buf),
+                (Verdict::Hold(slot), _) => {
+                    if let Some(buf) = self.hold(buf, *slot, now) {
+                        dropped.push(buf);
+                    }
+                }
                 (Verdict::Handoff(to), _) => {
                     if let Some(buf) = self.hand_off(*to as usize, buf, now, public_arm) {
                         dropped.push(buf);
@@ -236,6 +270,73 @@ impl<P: Port> Worker<P> {
         }
         if !dropped.is_empty() {
             self.port_mut(side).recycle(&mut dropped);
+        }
+    }
+
+    /// Holds fragment `buf` for its first fragment (datagram `slot`), or
+    /// gives it back (counted `fragment-hold-full`) if the hold area is full.
+    #[inline(never)]
+    fn hold(&mut self, buf: P::Buf, slot: u16, now: u32) -> Option<P::Buf> {
+        match self.held.put(buf, slot, now) {
+            Ok(()) => {
+                self.dp.counters.event(Event::FragmentHeld);
+                None
+            }
+            Err(buf) => {
+                self.dp.unhold(slot, 1);
+                self.dp.counters.drop(DropReason::FragmentHoldFull);
+                Some(buf)
+            }
+        }
+    }
+
+    /// Sends the fragments held for the first fragments of the last burst,
+    /// rewritten as those were, after them.
+    #[inline(never)]
+    fn release_held(&mut self, side: Side, now: u32, public_arm: bool) {
+        while let Some(slot) = self.dp.take_released() {
+            loop {
+                let mut bufs: Burst<P::Buf> = Burst::new();
+                let more = self.held.take(slot, &mut bufs);
+                if bufs.is_empty() {
+                    break;
+                }
+                let mut verdicts = [Verdict::Drop(DropReason::FragmentNoFirst); BURST];
+                self.dp.release(slot, &mut bufs, &mut verdicts);
+                self.route(&mut bufs, &verdicts, side, now, public_arm);
+                if !more {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Drops the held fragments whose first fragment did not come in time
+    /// (`fragment-no-first`).
+    #[inline(never)]
+    fn expire_held(&mut self, now: u32) {
+        loop {
+            let mut bufs: Burst<P::Buf> = Burst::new();
+            let mut slots = arrayvec::ArrayVec::new();
+            let more = self.held.expire(now, &mut bufs, &mut slots);
+            for slot in slots {
+                self.dp.unhold(slot, 1);
+            }
+            self.dp.counters.drops[DropReason::FragmentNoFirst as usize] += bufs.len() as u64;
+            self.port.recycle(&mut bufs);
+            if !more {
+                break;
+            }
+        }
+    }
+
+    /// Drops every held fragment (`fragment-no-first`): the run is over.
+    fn drop_held(&mut self) {
+        while !self.held.is_empty() {
+            let mut bufs: Burst<P::Buf> = Burst::new();
+            self.held.drain(&mut bufs);
+            self.dp.counters.drops[DropReason::FragmentNoFirst as usize] += bufs.len() as u64;
+            self.port.recycle(&mut bufs);
         }
     }
 
@@ -390,8 +491,10 @@ impl<P: Port> Worker<P> {
             }
         }
         // The worker may be polled again (the benchmark's next phase); its
-        // handoff group, if any, served this run only.
+        // handoff group, if any, served this run only. What it holds will
+        // not be sent.
         self.finished = false;
+        self.drop_held();
         self.publish();
     }
 

@@ -115,7 +115,10 @@ pub fn check(data: &[u8]) {
         assert_eq!(sent + dropped, burst.len() as u64, "in = out + drops");
 
         for ((v, b), input) in verdicts.iter().zip(&bufs).zip(burst) {
-            if !matches!(v, Verdict::Drop(_)) {
+            if matches!(v, Verdict::Hold(_)) {
+                // A fragment ahead of its first one, kept by the worker.
+                assert!(b.data() == &input[..], "a held fragment was modified");
+            } else if !matches!(v, Verdict::Drop(_)) {
                 check_sent(&snap, *v, input, b.data());
             }
         }
@@ -190,7 +193,7 @@ fn check_ipv4(snap: &Snapshot, v: Verdict, input: &[u8], f: &[u8], ip: &[u8]) {
             snap.is_local(src),
             "sent from {src:#x}, which is not one of natrix's addresses"
         ),
-        Verdict::Drop(_) => unreachable!(),
+        Verdict::Drop(_) | Verdict::Hold(_) => unreachable!(),
         Verdict::Handoff(_) => panic!("one worker handed a packet over"),
     }
     assert!(matches!(ip[9], 1 | 6 | 17), "sent IP protocol {}", ip[9]);

@@ -597,6 +597,8 @@ pub enum Want {
     Same(Vec<Vec<u8>>),
     /// Dropped under this reason, the frame untouched.
     Drop(DropReason),
+    /// Held (a fragment ahead of its first fragment), the frame untouched.
+    Hold,
 }
 
 /// Hex dump of the first difference, for failure messages.
@@ -751,6 +753,10 @@ impl Lb {
             Want::Drop(r) => {
                 assert_eq!(*v, Verdict::Drop(*r), "{what}: verdict");
                 assert!(out == input, "{what}: a dropped frame was modified");
+            }
+            Want::Hold => {
+                assert!(matches!(v, Verdict::Hold(_)), "{what}: verdict {v:?}");
+                assert!(out == input, "{what}: a held frame was modified");
             }
         }
     }
