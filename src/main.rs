@@ -123,7 +123,7 @@ enum BackendAction {
     /// Add a backend to a pool (new connections may choose it at once).
     Add {
         pool: String,
-        /// The backend, as ADDRESS:PORT.
+        /// The backend, as ADDRESS:PORT ([ADDRESS]:PORT for IPv6).
         address: String,
         /// Its weight (0 to 1000).
         #[arg(default_value_t = 1)]
@@ -133,12 +133,21 @@ enum BackendAction {
         mac: Option<String>,
     },
     /// Remove a backend: its connections are dropped.
-    Remove { pool: String, address: String },
+    Remove {
+        pool: String,
+        /// The backend, as ADDRESS:PORT ([ADDRESS]:PORT for IPv6).
+        address: String,
+    },
     /// Drain a backend: it keeps its connections and takes no new ones.
-    Drain { pool: String, address: String },
+    Drain {
+        pool: String,
+        /// The backend, as ADDRESS:PORT ([ADDRESS]:PORT for IPv6).
+        address: String,
+    },
     /// Set a backend's weight (0 drains it).
     Weight {
         pool: String,
+        /// The backend, as ADDRESS:PORT ([ADDRESS]:PORT for IPv6).
         address: String,
         weight: u32,
     },
