@@ -211,7 +211,7 @@ const EMPTY: Entry = Entry {
 };
 
 /// One worker's datagrams: a fixed array, each key in a window of
-/// [`WINDOW`] slots from its hash. Nothing allocates after [`Table::new`]
+/// eight slots from its hash. Nothing allocates after [`Table::new`]
 /// but [`Table::on_snapshot`], between bursts.
 pub struct Table {
     entries: Box<[Entry]>,
