@@ -211,7 +211,7 @@ const EMPTY: Entry = Entry {
 };
 
 /// One worker's datagrams: a fixed array, each key in a window of
-/// [`WINDOW`] slots from its hash. Nothing allocates after [`Table::new`]
+/// eight slots from its hash. Nothing allocates after [`Table::new`]
 /// but [`Table::on_snapshot`], between bursts.
 pub struct Table {
     entries: Box<[Entry]>,
@@ -487,10 +487,9 @@ impl Dataplane {
         let e = &mut self.frags.entries[slot as usize];
         match e.state {
             State::Forward => {
+                // (A backend's fragment on the public arm of two-arm never
+                // comes this far: `fragment_v4`.)
                 let rw = e.rewrite;
-                if rw.verdict == Verdict::ToPublic && self.from_public_arm && !released {
-                    return Verdict::Drop(DropReason::BackendOnPublic);
-                }
                 self.frags.account(slot, f.offset, f.payload, f.more);
                 rewrite_v4(data, at, &rw, self.snap.mac);
                 self.counters.event(Event::FragmentForwarded);
@@ -627,18 +626,14 @@ impl Dataplane {
         let Ok((l3, _)) = ethernet::Frame::new_unchecked(&*data).l3_offset() else {
             return Verdict::Drop(DropReason::FragmentNoFirst);
         };
-        let (at, ttl) = {
+        let at = {
             let ip = ipv4::Packet::new_unchecked(&data[l3..]);
-            (
-                Offsets::new(
-                    l3,
-                    l3 + ip.header_len() as usize,
-                    l3 + ip.total_len() as usize,
-                ),
-                ip.ttl(),
+            Offsets::new(
+                l3,
+                l3 + ip.header_len() as usize,
+                l3 + ip.total_len() as usize,
             )
         };
-        let _ = ttl;
         let f = Frag::read(data, at);
         match self.frags.lookup(&f.key(), self.now) {
             Some(slot) => self.later(data, at, &f, slot, true),
