@@ -795,13 +795,15 @@ fn ipv6_series_carry_their_family() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let t = Instant::now();
     let samples = loop {
-        if TcpStream::connect(addr).is_ok() {
+        // A scrape before the management loop answers gets a 503: wait
+        // for a full one.
+        if TcpStream::connect(addr).is_ok() && get(addr, "/metrics").0 == 200 {
             let (s, _) = scrape(addr);
             if find(&s, "natrix_backend_up", &[("pool", "web6")]).is_some() {
                 break s;
             }
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "no backend series");
+        assert!(t.elapsed() < Duration::from_secs(30), "no backend series");
         std::thread::sleep(Duration::from_millis(50));
     };
     let v6 = |backend: &'static str| {
