@@ -62,7 +62,10 @@
 # router solicitations or accepts router advertisements, and only the
 # router's have link-local addresses (see enable_ipv6). natrix answers the
 # kernels' Neighbor Solicitations for its own and the frontend's addresses;
-# its configuration still names the backends' MACs.
+# its configuration still names the backends' MACs. A kernel without a
+# link-local address still sends MLDv2 reports when it joins a group (a new
+# address's solicited-node group), from ::: natrix counts them as
+# martian-source drops.
 set -euo pipefail
 
 P="${PREFIX:-nx}"

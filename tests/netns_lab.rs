@@ -1929,8 +1929,9 @@ fn all_healthy6(backends: &[Value]) -> bool {
 /// probed healthy too (over the management leg's IPv6 address) and the
 /// IPv6 frontend answers the client's `curl -6` (its kernel resolves the
 /// frontend, or the router does, by a Neighbor Solicitation that natrix
-/// answers).
-fn start6(prefix: &str, setup: &LabSetup) -> Running {
+/// answers). Also returns the `curl -6` runs it took (the last one was
+/// answered).
+fn start6(prefix: &str, setup: &LabSetup) -> (Running, usize) {
     let mut r = Running::start_with(prefix, setup);
     if let Err(last) = r
         .natrix
@@ -1942,8 +1943,10 @@ fn start6(prefix: &str, setup: &LabSetup) -> Running {
         );
     }
     let deadline = Instant::now() + Duration::from_secs(20);
+    let mut attempts = 0;
     loop {
         r.natrix.assert_running();
+        attempts += 1;
         if client_get(prefix, &["-6", "-g", FRONTEND_URL6]).0 == 200 {
             break;
         }
@@ -1954,7 +1957,7 @@ fn start6(prefix: &str, setup: &LabSetup) -> Running {
         );
         sleep(Duration::from_millis(250));
     }
-    r
+    (r, attempts)
 }
 
 /// The backends of one frontend in natrix's statistics: (address,
@@ -2007,7 +2010,7 @@ fn http_over_ipv6_with_curl_and_ab() {
 }
 
 fn http_over_ipv6(prefix: &str, workers: u16) {
-    let mut r = start6(
+    let (mut r, attempts) = start6(
         prefix,
         &LabSetup {
             workers,
@@ -2062,8 +2065,10 @@ fn http_over_ipv6(prefix: &str, workers: u16) {
     assert_eq!(ab_field(&report, "Non-2xx responses:"), None, "{failure}");
 
     // The backends logged every request (a server logs after answering:
-    // wait for the last lines), and each served its share.
+    // wait for the last lines), and each served its share. (A request of
+    // start6 that curl gave up on may still be logged late.)
     let expected = SINGLE_REQUESTS6 + LOAD_REQUESTS6;
+    let most_logged = expected + attempts - 1;
     let deadline = Instant::now() + Duration::from_secs(10);
     let served = loop {
         let after = r.lab.backend_lines(from_client);
@@ -2073,9 +2078,8 @@ fn http_over_ipv6(prefix: &str, workers: u16) {
         }
         sleep(Duration::from_millis(50));
     };
-    assert_eq!(
-        served.iter().sum::<usize>(),
-        expected,
+    assert!(
+        (expected..=most_logged).contains(&served.iter().sum::<usize>()),
         "{workers} worker(s): the backends logged {served:?} IPv6 requests for {expected}"
     );
     for (i, n) in served.iter().enumerate() {
@@ -2115,14 +2119,16 @@ fn http_over_ipv6(prefix: &str, workers: u16) {
     // natrix's own account: every packet sent or dropped under a reason; the
     // web6 backends' connections are the client's IPv6 connections (the
     // probes never cross natrix; ab may open up to its concurrency more
-    // connections than it sends requests on).
+    // connections than it sends requests on, and start6's curl runs that
+    // were not answered may have opened one each).
     let stats = stop_and_account(&mut r.natrix);
     let web6 = frontend_backends(&stats, "web6");
     assert_eq!(web6.len(), 3, "{stats}");
     let connections: u64 = web6.iter().map(|(_, n)| n).sum();
     let least = (1 + expected) as u64;
+    let most = (attempts + expected + LOAD_CONCURRENCY6) as u64;
     assert!(
-        (least..=least + LOAD_CONCURRENCY6 as u64 + 20).contains(&connections),
+        (least..=most).contains(&connections),
         "{workers} worker(s): the web6 backends have {connections} connections; the client \
          opened at least {least}: {web6:?}"
     );
@@ -2194,7 +2200,7 @@ fn udp_echo_over_ipv6() {
 }
 
 fn udp_echo6(prefix: &str, workers: u16) {
-    let mut r = start6(
+    let (mut r, _) = start6(
         prefix,
         &LabSetup {
             workers,
@@ -2275,7 +2281,7 @@ fn path_mtu_discovery_over_ipv6_through_a_router() {
 }
 
 fn path_mtu_downloads6(prefix: &str, workers: u16) {
-    let mut r = start6(
+    let (mut r, _) = start6(
         prefix,
         &LabSetup {
             workers,
