@@ -384,12 +384,12 @@ fn build_workers<'pool>(
                         flows / workers as u64 + u64::from((w as u64) < flows % workers as u64);
                     RunPort::Synthetic(Synthetic {
                         inner: queue,
-                        templates: FlowTemplates::with_family(
+                        templates: Box::new(FlowTemplates::with_family(
                             family,
                             w as u64,
                             per as usize,
                             workers as u64,
-                        ),
+                        )),
                     })
                 }
                 None => RunPort::Real(queue),
@@ -576,7 +576,8 @@ fn management_loop(
 /// template write is counted in the cost, as in `natrix bench`.
 struct Synthetic<'pool> {
     inner: Queue<'pool>,
-    templates: FlowTemplates,
+    /// Boxed: the frames' templates are large, a `RunPort` stays small.
+    templates: Box<FlowTemplates>,
 }
 
 /// The port a worker of `natrix run` polls.

@@ -305,10 +305,11 @@ impl<L: Layout> Frames<L> {
 }
 
 /// One family's frames: the family is matched once per burst, not per
-/// packet. Boxed: a port holding them stays small.
+/// packet.
+#[allow(clippy::large_enum_variant)] // one per port, never moved per packet
 enum Templates {
-    V4(Box<Frames<V4>>),
-    V6(Box<Frames<V6>>),
+    V4(Frames<V4>),
+    V6(Frames<V6>),
 }
 
 /// The frames of a set of connections, written into buffers as a NIC would:
@@ -341,8 +342,8 @@ impl FlowTemplates {
     /// numbers in the low 32 bits) to [`BENCH_FRONTEND6`].
     pub fn with_family(family: Family, first: u64, count: usize, step: u64) -> FlowTemplates {
         let frames = match family {
-            Family::Ipv4 => Templates::V4(Box::new(Frames::new(first, count, step))),
-            Family::Ipv6 => Templates::V6(Box::new(Frames::new(first, count, step))),
+            Family::Ipv4 => Templates::V4(Frames::new(first, count, step)),
+            Family::Ipv6 => Templates::V6(Frames::new(first, count, step)),
         };
         FlowTemplates { frames }
     }
