@@ -254,9 +254,9 @@ fn main() -> ExitCode {
             let opts = app::bench::BenchOptions {
                 tcp_reset_on_idle: a.tcp_reset_on_idle,
                 family: if a.ipv6 {
-                    natrix::ports::memory::Family::Ipv6
+                    app::bench::Family::Ipv6
                 } else {
-                    natrix::ports::memory::Family::Ipv4
+                    app::bench::Family::Ipv4
                 },
             };
             app::bench::command(
