@@ -3,13 +3,20 @@
 # one forwarding lcore each (lcore 1; lcore 0 is the main/management lcore).
 #
 # Usage: scripts/bench-dpdk.sh [ROUNDS] [SECONDS]
-#   ROUNDS   rounds per connection count (default 5); each round runs natrix,
-#            then testpmd (alternating, so drifting machine load hits both)
+#   ROUNDS   rounds per connection count and family (default 5); each round
+#            runs natrix, then testpmd (alternating, so drifting machine load
+#            hits both)
 #   SECONDS  length of the measured interval of each run (default 5)
 # Environment:
 #   WARMUP=S       seconds between the start of forwarding and the first
 #                  sample (default 1)
 #   FLOWS="N ..."  connection counts (default "1000 1000000")
+#   FAMILIES="ipv4 ipv6"
+#                  address families of the connections (default both): IPv4
+#                  runs examples/bench.toml with 64-byte frames, IPv6
+#                  examples/bench6.toml with 84-byte frames (natrix run
+#                  --synthetic-ipv6); net_null's frame size follows, for
+#                  testpmd too.
 #
 # Method (BENCHMARKS.md, "DPDK: natrix run vs testpmd macswap on net_null"):
 # both programs are measured the same way, from outside, on the port's own
@@ -29,6 +36,10 @@ rounds=${1:-5}
 seconds=${2:-5}
 warmup=${WARMUP:-1}
 flows_list=${FLOWS:-"1000 1000000"}
+families=${FAMILIES:-"ipv4 ipv6"}
+for f in $families; do
+    [[ $f == ipv4 || $f == ipv6 ]] || { echo "bench-dpdk: not a family: $f (ipv4 or ipv6)" >&2; exit 2; }
+done
 for v in "$rounds" "$seconds" "$warmup"; do
     [[ $v =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "bench-dpdk: not a number: $v" >&2; exit 2; }
 done
@@ -67,8 +78,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # The same EAL arguments for both: one forwarding lcore (1), no hugepages,
-# no PCI, the same null device (64-byte frames, no copy).
-eal=(-l 0-1 --no-huge -m 1024 --no-pci --no-shconf --log-level=error --vdev net_null0)
+# no PCI, the same null device (no copy; its frame size is the family's,
+# appended by run_one).
+eal=(-l 0-1 --no-huge -m 1024 --no-pci --no-shconf --log-level=error)
 
 # sample PID SOCKET MIN_OUT -> one JSON line {tx_pps, rx_pps, interval}
 cat >"$work/sample.py" <<'EOF'
@@ -154,19 +166,25 @@ EOF
 
 mpps() { awk -v p="$1" 'BEGIN { printf "%.2f", p / 1e6 }'; }
 
-# run_one TOOL FLOWS ROUND -> appends "TOOL FLOWS ROUND PPS [WHOLE_RUN_MPPS]" to results
+# run_one TOOL FAMILY FLOWS ROUND -> appends "TOOL FAMILY FLOWS ROUND PPS [WHOLE_RUN_MPPS]"
+# to results
 run_one() {
-    local tool=$1 flows=$2 round=$3
-    local prefix="bench-dpdk-$$-$tool-$flows-$round"
+    local tool=$1 family=$2 flows=$3 round=$4
+    local prefix="bench-dpdk-$$-$tool-$family-$flows-$round"
     local out="$work/$prefix.out" pid min_out sample pps extra=""
+    local config=examples/bench.toml size=64 synthetic=()
+    if [[ $family == ipv6 ]]; then
+        config=examples/bench6.toml size=84 synthetic=(--synthetic-ipv6)
+    fi
+    local dev=(--vdev "net_null0,size=$size")
     prefixes+=("$prefix")
     if [[ $tool == natrix ]]; then
-        "$bin" run --config examples/bench.toml --synthetic-flows "$flows" --json \
-            -- "${eal[@]}" --file-prefix "$prefix" >"$out" 2>&1 &
+        "$bin" run --config "$config" --synthetic-flows "$flows" "${synthetic[@]}" --json \
+            -- "${eal[@]}" "${dev[@]}" --file-prefix "$prefix" >"$out" 2>&1 &
         pid=$!
         min_out=$flows
     else
-        dpdk-testpmd "${eal[@]}" --file-prefix "$prefix" -- \
+        dpdk-testpmd "${eal[@]}" "${dev[@]}" --file-prefix "$prefix" -- \
             --forward-mode=macswap --port-topology=loop --nb-cores=1 --rxq=1 --txq=1 \
             --burst=32 --mbcache=256 --total-num-mbufs=16384 --stats-period=1 \
             >"$out" 2>&1 </dev/null &
@@ -176,7 +194,7 @@ run_one() {
     pids+=("$pid")
     if ! sample=$(python3 "$work/sample.py" "$pid" "$rundir/$prefix/dpdk_telemetry.v2" \
         "$min_out" "$warmup" "$seconds"); then
-        echo "bench-dpdk: $tool ($flows connections, round $round): $sample" >&2
+        echo "bench-dpdk: $tool ($family, $flows connections, round $round): $sample" >&2
         tail -20 "$out" >&2
         exit 1
     fi
@@ -194,7 +212,7 @@ run_one() {
     if [[ $tool == natrix ]]; then
         local verdict
         if ! verdict=$(python3 "$work/check.py" "$flows" "$out"); then
-            echo "bench-dpdk: natrix ($flows connections, round $round): $verdict" >&2
+            echo "bench-dpdk: natrix ($family, $flows connections, round $round): $verdict" >&2
             exit 1
         fi
         extra=" ${verdict#ok }"
@@ -203,7 +221,7 @@ run_one() {
         grep -E 'TX-dropped' "$out" >&2
         exit 1
     fi
-    echo "$tool $flows $round $pps$extra" >>"$work/results"
+    echo "$tool $family $flows $round $pps$extra" >>"$work/results"
     if [[ $tool == natrix ]]; then
         printf '  round %d  natrix   %7s Mpps  (whole run incl. start-up and SYNs: %s Mpps; dropped 0, out == in)\n' \
             "$round" "$(mpps "$pps")" "${extra# }"
@@ -213,13 +231,15 @@ run_one() {
 }
 
 echo "natrix run vs dpdk-testpmd macswap on net_null0, one forwarding lcore each;"
-echo "$rounds rounds per connection count, ${seconds} s measured after ${warmup} s of warm-up"
+echo "$rounds rounds per connection count and family, ${seconds} s measured after ${warmup} s of warm-up"
 : >"$work/results"
-for flows in $flows_list; do
-    echo "$flows connections:"
-    for ((r = 1; r <= rounds; r++)); do
-        run_one natrix "$flows" "$r"
-        run_one testpmd "$flows" "$r"
+for family in $families; do
+    for flows in $flows_list; do
+        echo "$family, $flows connections:"
+        for ((r = 1; r <= rounds; r++)); do
+            run_one natrix "$family" "$flows" "$r"
+            run_one testpmd "$family" "$flows" "$r"
+        done
     done
 done
 
@@ -227,17 +247,25 @@ python3 - "$work/results" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 print()
-print("%-12s %14s %16s %15s %16s %15s %8s" % ("connections", "natrix Mpps", "(min-max)",
-      "testpmd Mpps", "(min-max)", "natrix/testpmd", "aim"))
-for flows in dict.fromkeys(int(r[1]) for r in rows):
-    n = [int(r[3]) / 1e6 for r in rows if r[0] == "natrix" and int(r[1]) == flows]
-    t = [int(r[3]) / 1e6 for r in rows if r[0] == "testpmd" and int(r[1]) == flows]
+print("%-7s %-12s %14s %16s %15s %16s %15s %8s" % ("family", "connections", "natrix Mpps",
+      "(min-max)", "testpmd Mpps", "(min-max)", "natrix/testpmd", "aim"))
+medians = {}
+for family, flows in dict.fromkeys((r[1], int(r[2])) for r in rows):
+    def pps(tool):
+        return [int(r[4]) / 1e6 for r in rows
+                if r[0] == tool and r[1] == family and int(r[2]) == flows]
+    n, t = pps("natrix"), pps("testpmd")
+    medians[family, flows] = statistics.median(n)
     ratio = statistics.median(n) / statistics.median(t)
     paired = statistics.median(a / b for a, b in zip(n, t))
     aim = 0.8 if flows <= 1000 else 0.6
-    print("%-12d %14.2f %16s %15.2f %16s %8.2f (%.2f) %5s %s" % (
-        flows, statistics.median(n), "%.2f-%.2f" % (min(n), max(n)), statistics.median(t),
-        "%.2f-%.2f" % (min(t), max(t)), ratio, paired, ">=%.1f" % aim,
+    print("%-7s %-12d %14.2f %16s %15.2f %16s %8.2f (%.2f) %5s %s" % (
+        family, flows, statistics.median(n), "%.2f-%.2f" % (min(n), max(n)),
+        statistics.median(t), "%.2f-%.2f" % (min(t), max(t)), ratio, paired, ">=%.1f" % aim,
         "met" if ratio >= aim else "NOT met"))
 print("(ratio of the medians; in parentheses the median of the per-round ratios)")
+for flows in dict.fromkeys(f for _, f in medians):
+    if ("ipv4", flows) in medians and ("ipv6", flows) in medians:
+        print("natrix IPv6/IPv4 at %d connections: %.2f" % (
+            flows, medians["ipv6", flows] / medians["ipv4", flows]))
 EOF

@@ -178,6 +178,10 @@ struct RunArgs {
     /// (use examples/bench.toml); see scripts/bench-dpdk.sh.
     #[arg(long, value_name = "N")]
     synthetic_flows: Option<u64>,
+    /// With --synthetic-flows: IPv6 connections (84-byte frames) to
+    /// [2001:db8::10]:80 (use examples/bench6.toml).
+    #[arg(long, requires = "synthetic_flows")]
+    synthetic_ipv6: bool,
     /// Arguments for DPDK's EAL, after `--` (for example
     /// `-l 0-1 --no-huge -m 1024 --no-pci --vdev net_null0`).
     #[arg(last = true, value_name = "EAL ARGS")]
@@ -230,6 +234,10 @@ struct BenchArgs {
     /// sequence-number tracking; nothing goes idle during a benchmark).
     #[arg(long)]
     tcp_reset_on_idle: bool,
+    /// Benchmark IPv6 connections (84-byte frames to [2001:db8::10]:80)
+    /// instead of IPv4 ones (64-byte frames to 198.18.0.10:80).
+    #[arg(long)]
+    ipv6: bool,
 }
 
 #[derive(Args)]
@@ -254,6 +262,11 @@ fn main() -> ExitCode {
         Command::Bench(a) => {
             let opts = app::bench::BenchOptions {
                 tcp_reset_on_idle: a.tcp_reset_on_idle,
+                family: if a.ipv6 {
+                    app::bench::Family::Ipv6
+                } else {
+                    app::bench::Family::Ipv4
+                },
             };
             app::bench::command(
                 a.flows,
@@ -326,6 +339,7 @@ fn cmd_run(a: RunArgs) -> CommandResult {
         control: a.control,
         metrics: a.metrics,
         synthetic_flows: a.synthetic_flows,
+        synthetic_ipv6: a.synthetic_ipv6,
         eal_args: a.eal,
     })
 }

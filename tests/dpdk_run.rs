@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::appliance::NATRIX;
+use support::appliance::{Appliance, NATRIX};
 use support::eal;
-use support::fixtures::{last_json, scratch_dir, web_toml};
+use support::fixtures::{example, last_json, scratch_dir, web_toml};
 
 fn tmp(name: &str) -> PathBuf {
     scratch_dir("test-dpdk", name)
@@ -29,9 +29,32 @@ fn frames(path: &Path) -> Vec<Vec<u8>> {
 
 #[test]
 fn run_over_net_pcap_writes_what_replay_writes() {
-    let d = tmp("pcap");
+    run_over_net_pcap_as_replay("pcap", &web_toml());
+}
+
+/// The dual-stack example's generated capture (IPv6 connections, Neighbor
+/// Solicitations, ICMPv6 echo) runs on DPDK exactly as it replays. With
+/// the seed set, as web.toml has it: `natrix run` otherwise draws its own,
+/// and its random-mode rule (web) would pick other backends than the
+/// capture's.
+#[test]
+fn dual_stack_capture_runs_on_net_pcap_as_it_replays() {
+    let d = tmp("pcap6-config");
+    let config = d.join("ipv6.toml");
+    let text = std::fs::read_to_string(example("ipv6.toml"))
+        .unwrap()
+        .replace("[appliance]", "[appliance]\nseed = 1");
+    std::fs::write(&config, text).unwrap();
+    run_over_net_pcap_as_replay("pcap6", &config);
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// `natrix gen` for `config`, then `natrix replay` and `natrix run` on
+/// net_pcap over the capture: the same counts, the same frames out.
+fn run_over_net_pcap_as_replay(name: &str, config: &Path) {
+    let d = tmp(name);
     let input = d.join("in.pcap");
-    let config = web_toml();
+    let config = config.to_path_buf();
     let st = Command::new(NATRIX)
         .args(["gen", "--config"])
         .arg(&config)
@@ -183,4 +206,73 @@ fn a_missing_port_is_named() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("port 0") && err.contains("--vdev"), "{err}");
+}
+
+/// `natrix run --synthetic-flows N --synthetic-ipv6` (scripts/bench-dpdk.sh's
+/// IPv6 rounds) on net_null: every connection in the flow table, every
+/// packet forwarded to an IPv6 backend, nothing dropped.
+#[test]
+fn synthetic_ipv6_flows_on_net_null() {
+    let d = tmp("synthetic6");
+    let app = Appliance::launch(&example("bench6.toml"), &d.join("ctl.sock"))
+        .option("--synthetic-flows")
+        .option("1000")
+        .option("--synthetic-ipv6")
+        .start();
+    // Past the SYN phase and well into the established rounds.
+    let t = Instant::now();
+    loop {
+        let s = app.stats();
+        let ev = &s["events"];
+        if ev["connection-created"] == 1000 && ev["flow-hit"].as_u64().unwrap() >= 100_000 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no 100000 established packets in 60 s: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let j = app.stop();
+    assert_eq!(j["dropped"], 0, "{}", j["drops"]);
+    assert_eq!(j["connections"], 1000);
+    assert_eq!(j["packets_out"], j["packets_in"]);
+    assert_eq!(j["ports"][0]["opackets"], j["packets_out"]);
+    let backends = j["backends"].as_array().unwrap();
+    assert_eq!(backends.len(), 4);
+    for b in backends {
+        assert!(
+            b["address"].as_str().unwrap().starts_with("[2001:db8:1::"),
+            "{b}"
+        );
+        assert!(b["packets"].as_u64().unwrap() > 0, "{b}");
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// `--synthetic-ipv6` on a configuration without the IPv6 bench frontend
+/// is refused, and the message names the configuration to use.
+#[test]
+fn synthetic_ipv6_needs_the_ipv6_bench_frontend() {
+    let out = Command::new(NATRIX)
+        .args([
+            "run",
+            "--synthetic-flows",
+            "10",
+            "--synthetic-ipv6",
+            "--config",
+        ])
+        .arg(example("bench.toml"))
+        .arg("--control")
+        .arg(tmp("synthetic6-refused").join("ctl.sock"))
+        .arg("--")
+        .args(eal::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[2001:db8::10]:80/tcp") && err.contains("examples/bench6.toml"),
+        "{err}"
+    );
 }

@@ -13,7 +13,7 @@ use natrix::ports::capture::{self, Capture, Frame};
 use natrix::wire::checksum;
 use natrix::wire::{IpProtocol as L4Proto, MacAddr};
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ fn small(seed: u64) -> GenOptions {
 
 const EPOCH_2026: Duration = Duration::from_secs(1_767_225_600);
 
-/// The configurations here are IPv4 (`gen` skips IPv6 frontends).
+/// The configurations here are IPv4, but for the dual-stack example's tests.
 fn v4(a: IpAddr) -> Ipv4Addr {
     match a {
         IpAddr::V4(a) => a,
@@ -58,6 +58,17 @@ struct View {
     /// ARP (operation, sender address, target address).
     arp: Option<(u16, Ipv4Addr, Ipv4Addr)>,
     ip: Option<Ip>,
+    ip6: Option<Ip6>,
+}
+
+/// An IPv6 packet (no extension headers are generated), its upper-layer
+/// checksum verified.
+#[derive(Clone, Debug)]
+struct Ip6 {
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+    l4: L4,
 }
 
 #[derive(Clone, Debug)]
@@ -92,6 +103,8 @@ enum L4 {
         dport: u16,
     },
     Echo,
+    /// An ICMPv6 Neighbor Solicitation: its target.
+    Solicit(Ipv6Addr),
     OtherIcmp,
     /// A fragment or another protocol: nothing parsed.
     None,
@@ -195,6 +208,71 @@ fn view(data: &[u8]) -> View {
             l4,
         });
     }
+    if let Some(NetSlice::Ipv6(ip)) = &p.net {
+        let h = ip.header();
+        let (src, dst) = (h.source(), h.destination());
+        let l4 = match &p.transport {
+            Some(TransportSlice::Tcp(t)) => {
+                let want = t.calc_checksum_ipv6(src, dst).unwrap();
+                assert_eq!(
+                    want,
+                    t.checksum(),
+                    "TCP checksum of {src:02x?} -> {dst:02x?}"
+                );
+                let mss = t.options_iterator().find_map(|o| match o {
+                    Ok(etherparse::TcpOptionElement::MaximumSegmentSize(m)) => Some(m),
+                    _ => None,
+                });
+                L4::Tcp {
+                    sport: t.source_port(),
+                    dport: t.destination_port(),
+                    seq: t.sequence_number(),
+                    ack: t.acknowledgment_number(),
+                    syn: t.syn(),
+                    ackf: t.ack(),
+                    fin: t.fin(),
+                    rst: t.rst(),
+                    len: t.payload().len() as u32,
+                    mss,
+                }
+            }
+            Some(TransportSlice::Udp(u)) => {
+                let want = u
+                    .to_header()
+                    .calc_checksum_ipv6_raw(src, dst, u.payload())
+                    .unwrap();
+                assert_ne!(u.checksum(), 0, "UDP without checksum over IPv6");
+                assert_eq!(want, u.checksum(), "UDP checksum");
+                L4::Udp {
+                    sport: u.source_port(),
+                    dport: u.destination_port(),
+                }
+            }
+            Some(TransportSlice::Icmpv6(m)) => {
+                let header = m.header();
+                let want = header
+                    .icmp_type
+                    .calc_checksum(src, dst, m.payload())
+                    .unwrap();
+                assert_eq!(want, header.checksum, "ICMPv6 checksum");
+                match (m.type_u8(), m.code_u8()) {
+                    (128, 0) => L4::Echo,
+                    (135, 0) => {
+                        let t: [u8; 16] = m.payload()[..16].try_into().unwrap();
+                        L4::Solicit(Ipv6Addr::from(t))
+                    }
+                    _ => L4::OtherIcmp,
+                }
+            }
+            _ => L4::None,
+        };
+        v.ip6 = Some(Ip6 {
+            src: h.source_addr(),
+            dst: h.destination_addr(),
+            hop_limit: h.hop_limit(),
+            l4,
+        });
+    }
     v
 }
 
@@ -226,6 +304,39 @@ fn opened(cfg: &Config, views: &[View], balance_only: bool) -> HashSet<(Ipv4Addr
             .iter()
             .position(|f| f.address == ip.dst && f.port == dport && f.protocol == proto)
         else {
+            continue;
+        };
+        if balance_only && nat.contains(&fi) {
+            continue;
+        }
+        set.insert((ip.src, sport, fi));
+    }
+    set
+}
+
+/// [`opened`] for the IPv6 packets: TCP SYNs and UDP datagrams to an IPv6
+/// frontend with a hop limit above 1.
+fn opened6(cfg: &Config, views: &[View], balance_only: bool) -> HashSet<(Ipv6Addr, u16, usize)> {
+    let nat: HashSet<usize> = cfg.nat_rules.iter().map(|n| n.frontend).collect();
+    let mut set = HashSet::new();
+    for ip in views.iter().filter_map(|v| v.ip6.as_ref()) {
+        if ip.hop_limit <= 1 {
+            continue;
+        }
+        let (sport, dport, proto) = match ip.l4 {
+            L4::Tcp {
+                sport,
+                dport,
+                syn: true,
+                ackf: false,
+                ..
+            } => (sport, dport, L4Proto::Tcp),
+            L4::Udp { sport, dport } => (sport, dport, L4Proto::Udp),
+            _ => continue,
+        };
+        let Some(fi) = cfg.frontends.iter().position(|f| {
+            f.address == IpAddr::V6(ip.dst) && f.port == dport && f.protocol == proto
+        }) else {
             continue;
         };
         if balance_only && nat.contains(&fi) {
@@ -802,7 +913,7 @@ fn check_replay(cfg: &Config, s: &GenSummary, views: &[View], r: &Summary) {
     assert_eq!(r.packets_in, r.packets_out + r.dropped(), "{report}");
     assert_eq!(
         r.connections(),
-        opened(cfg, views, true).len() as u64,
+        (opened(cfg, views, true).len() + opened6(cfg, views, true).len()) as u64,
         "{report}"
     );
     // Every drop is a stray, under the reason its kind is meant for.
@@ -836,6 +947,11 @@ fn check_replay(cfg: &Config, s: &GenSummary, views: &[View], r: &Summary) {
     assert_eq!(
         r.counters.event_count(Event::EchoReplied),
         s.echo_requests,
+        "{report}"
+    );
+    assert_eq!(
+        r.counters.event_count(Event::NdAnswered),
+        s.nd_solicitations,
         "{report}"
     );
 }
@@ -927,4 +1043,244 @@ fn web_example_replays_exactly_as_intended() {
     assert!(two.worker_rx.iter().all(|&n| n > 0));
     // web-tls (maglev) and dns (source-ip): natrix picks the backend that answers.
     check_backends_agree(&cp, &frames, &views, &[1, 2]);
+}
+
+/// FNV-1a (64 bits) over every frame's timestamp, length and bytes.
+fn fingerprint(frames: &[Frame]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for f in frames {
+        eat(&(f.timestamp.as_nanos() as u64).to_be_bytes());
+        eat(&(f.data.len() as u64).to_be_bytes());
+        eat(&f.data);
+    }
+    h
+}
+
+/// The IPv4 output is byte for byte what it was before `gen` learnt IPv6:
+/// the fingerprints were taken from the generator that skipped IPv6
+/// frontends (commit a231813).
+#[test]
+fn ipv4_output_is_unchanged_by_ipv6_support() {
+    let cases = [
+        ("web.toml", small(21), 0x8012_e0fa_5733_4236u64),
+        ("web.toml", GenOptions::default(), 0xa3b9_d9b9_5706_4521),
+        ("corpus.toml", small(22), 0x5015_9720_b172_f614),
+        ("maglev.toml", small(23), 0xac23_bbb3_eed9_92e6),
+        ("weighted.toml", small(24), 0x5fc7_cedb_2773_ab97),
+        ("lab.toml", small(25), 0x1f69_b2aa_f978_1868),
+        ("health.toml", small(26), 0x34d1_da92_09b8_7e6d),
+        ("minimal.toml", small(27), 0x6d66_fbdf_cfab_98fe),
+    ];
+    let mut bad = Vec::new();
+    for (name, opts, want) in cases {
+        let got = fingerprint(&generate::generate(&example(name), &opts));
+        if got != want {
+            bad.push(format!("{name} seed {}: {got:#018x}", opts.seed));
+        }
+    }
+    assert!(bad.is_empty(), "changed:\n{}", bad.join("\n"));
+}
+
+/// For every IPv6 rule, the backend natrix translates each IPv6 client
+/// endpoint's packets to is the one that answers it in the generated
+/// capture; returns the number of translated packets checked.
+fn check_backends_agree6(
+    cp: &ControlPlane,
+    frames: &[Frame],
+    views: &[View],
+    workers: usize,
+) -> usize {
+    let cfg = cp.config();
+    let path = temp_path(&format!("out6-{workers}.pcap"));
+    let cap = Capture {
+        frames: frames.to_vec(),
+        damaged: None,
+    };
+    let opts = ReplayOptions {
+        workers,
+        out: Some(path.clone()),
+        ..Default::default()
+    };
+    replay_capture(cp, &cap, &opts).unwrap();
+    let out = capture::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let backends: HashSet<(IpAddr, u16)> = cfg
+        .rules
+        .iter()
+        .filter(|r| cfg.frontends[r.frontend].address.is_ipv6())
+        .flat_map(|r| cfg.pools[r.pool].backends.iter())
+        .map(|b| (b.address, b.port))
+        .collect();
+    assert!(!backends.is_empty());
+    let mut answer: HashMap<(Ipv6Addr, u16), (Ipv6Addr, u16)> = HashMap::new();
+    for ip in views.iter().filter_map(|v| v.ip6.as_ref()) {
+        if let L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } = ip.l4 {
+            if backends.contains(&(IpAddr::V6(ip.src), sport)) {
+                answer.insert((ip.dst, dport), (ip.src, sport));
+            }
+        }
+    }
+    let mut checked = 0;
+    for f in &out.frames {
+        let v = view(&f.data);
+        let Some(ip) = &v.ip6 else { continue };
+        if let L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } = ip.l4 {
+            if backends.contains(&(IpAddr::V6(ip.dst), dport)) {
+                assert_eq!(
+                    answer.get(&(ip.src, sport)),
+                    Some(&(ip.dst, dport)),
+                    "[{}]:{sport} sent to [{}]:{dport}",
+                    ip.src,
+                    ip.dst
+                );
+                // The hop limit was decremented on the way through.
+                assert_eq!(ip.hop_limit, 63);
+                checked += 1;
+            }
+        }
+    }
+    checked
+}
+
+/// examples/ipv6.toml: `gen` writes IPv6 connections to the IPv6 frontends
+/// (and the backends' answers), Neighbor Solicitations and ICMPv6 echo
+/// requests for the IPv6 addresses, and natrix forwards all of it as
+/// intended, with 1 and 2 workers.
+#[test]
+fn dual_stack_example_replays_exactly_as_intended() {
+    let cfg = example("ipv6.toml");
+    let opts = small(31);
+    let n = opts.connections as u64;
+    let (frames, s, views) = gen(&cfg, &opts);
+    // web (IPv4), web6 and ssh6 (IPv6): three TCP frontends.
+    assert_eq!(s.tcp_connections, 3 * n);
+    assert_eq!(s.udp_exchanges, 0);
+    let app = cfg.appliance.mac.0;
+    let gw = cfg.appliance.gateway_mac.0;
+    let backend_macs: HashMap<IpAddr, MacAddr> = cfg
+        .pools
+        .iter()
+        .flat_map(|p| &p.backends)
+        .map(|b| (b.address, b.mac))
+        .chain(
+            cfg.nat_rules
+                .iter()
+                .map(|r| (r.backend.address, r.backend.mac)),
+        )
+        .collect();
+    let (mut from_clients, mut from_backends, mut solicits, mut echoes6) = (0u64, 0u64, 0, 0);
+    for v in &views {
+        let Some(ip) = &v.ip6 else { continue };
+        if let L4::Solicit(target) = ip.l4 {
+            // To the solicited-node group, from the gateway's link-local address.
+            assert_eq!(ip.hop_limit, 255);
+            assert_eq!(ip.src.segments()[0], 0xfe80);
+            assert_eq!(
+                ip.dst.octets()[..13],
+                [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff]
+            );
+            assert_eq!(v.dst_mac[..2], [0x33, 0x33]);
+            assert_eq!(v.src_mac, gw);
+            assert!(
+                cfg.appliance.addresses.contains(&target.into())
+                    || cfg
+                        .frontends
+                        .iter()
+                        .any(|f| f.address == IpAddr::V6(target))
+            );
+            solicits += 1;
+            continue;
+        }
+        if ip.dst.segments()[..2] == [0x2001, 2] {
+            continue; // the IPv6 stray, to no frontend
+        }
+        assert_eq!(ip.hop_limit, 64);
+        assert_eq!(v.dst_mac, app);
+        match backend_macs.get(&IpAddr::V6(ip.src)) {
+            Some(mac) => {
+                assert_eq!(v.src_mac, mac.0);
+                // Clients live in 2001:db8:8000::/48.
+                assert_eq!(
+                    ip.dst.segments()[..3],
+                    [0x2001, 0xdb8, 0x8000],
+                    "{}",
+                    ip.dst
+                );
+                from_backends += 1;
+            }
+            None => {
+                assert_eq!(v.src_mac, gw);
+                assert_eq!(
+                    ip.src.segments()[..3],
+                    [0x2001, 0xdb8, 0x8000],
+                    "{}",
+                    ip.src
+                );
+                if matches!(ip.l4, L4::Echo) {
+                    echoes6 += 1;
+                }
+                from_clients += 1;
+            }
+        }
+    }
+    // Every IPv6 connection: SYN, ACK, two requests, FIN, ACK from the
+    // client; SYN-ACK, two answers, FIN from the backend.
+    let per_client = 4 + opts.segments as u64;
+    let per_backend = 2 + opts.segments as u64;
+    assert_eq!(from_clients, 2 * n * per_client + echoes6);
+    assert_eq!(from_backends, 2 * n * per_backend);
+    // Two Neighbor Solicitations for each of 2001:db8::10 and 2001:db8::1.
+    assert_eq!(s.nd_solicitations, 4);
+    assert_eq!(solicits, s.nd_solicitations);
+    assert!(echoes6 > 0);
+    // IPv4 echo requests to the frontends (the others are strays).
+    let echoes4 = views
+        .iter()
+        .filter(|v| {
+            v.ip.as_ref().is_some_and(|ip| {
+                matches!(ip.l4, L4::Echo)
+                    && cfg
+                        .frontends
+                        .iter()
+                        .any(|f| f.address == IpAddr::V4(ip.dst))
+            })
+        })
+        .count() as u64;
+    assert_eq!(echoes4 + echoes6, s.echo_requests);
+    // Each IPv6 frontend is opened n times, by distinct client endpoints.
+    let six = opened6(&cfg, &views, false);
+    for (i, f) in cfg.frontends.iter().enumerate() {
+        if f.address.is_ipv6() {
+            assert_eq!(
+                six.iter().filter(|c| c.2 == i).count() as u64,
+                n,
+                "{}",
+                f.name
+            );
+        }
+    }
+
+    let cp = ControlPlane::new(cfg.clone()).unwrap();
+    let one = replay(&cp, frames.clone(), 1);
+    check_replay(&cfg, &s, &views, &one);
+    let per_conn = 6 + 2 * opts.segments as u64;
+    assert_eq!(one.counters.event_count(Event::NatRule), n * per_conn);
+    let two = replay(&cp, frames.clone(), 2);
+    check_replay(&cfg, &s, &views, &two);
+    assert_eq!(one.packets_out, two.packets_out);
+    assert_eq!(one.counters.drops, two.counters.drops);
+    assert!(two.worker_rx.iter().all(|&n| n > 0));
+    // web6 (maglev): natrix picks the backend that answers; so does web
+    // (IPv4, random mode, the configuration's default seed).
+    for workers in [1, 2] {
+        let checked = check_backends_agree6(&cp, &frames, &views, workers);
+        assert_eq!(checked as u64, n * per_client, "{workers} workers");
+    }
+    check_backends_agree(&cp, &frames, &views, &[0]);
 }

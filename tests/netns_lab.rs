@@ -1997,9 +1997,15 @@ fn with_udp_pool(text: String) -> String {
     while let Some(i) = rest.find("[[pool.backend]]\n") {
         let block = &rest[i..];
         let end = block[1..].find("\n\n").map_or(block.len(), |e| e + 1);
-        pool += "\n";
-        pool += &block[..end].replace("port = 8080", "port = 9000");
-        pool += "\n";
+        // The IPv4 backends only: a pool has one address family.
+        let ipv6 = block[..end]
+            .lines()
+            .any(|l| l.starts_with("address = ") && l.contains(':'));
+        if !ipv6 {
+            pool += "\n";
+            pool += &block[..end].replace("port = 8080", "port = 9000");
+            pool += "\n";
+        }
         rest = &block[end..];
     }
     pool += "\n[[rule]]\nfrontend = \"udp\"\npool = \"udp\"\nmode = \"random\"\n";

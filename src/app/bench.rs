@@ -1,9 +1,9 @@
 //! The in-memory throughput benchmark: established TCP connections, 64-byte
-//! frames, the full NAT path.
+//! frames (84-byte over IPv6), the full NAT path.
 //!
 //! The port stands in for a NIC: before each frame is processed it writes the
-//! frame into a recycled buffer from a 64-byte template plus the connection's
-//! own fields (client address and port, and their checksums), so every frame is
+//! frame into a recycled buffer from a template plus the connection's own
+//! fields (client address and port, and their checksums), so every frame is
 //! a valid packet of a live connection, and that write is counted in the cost.
 
 use crate::config::{Appliance, Backend, Config, Frontend, Pool, Ports, Rule};
@@ -13,16 +13,39 @@ use crate::dataplane::select::Mode;
 use crate::dataplane::snapshot::{SnapshotCell, MAX_BACKEND_IDS};
 use crate::dataplane::worker::Worker;
 use crate::dataplane::Dataplane;
-use crate::ports::memory::{MemPort, APPLIANCE_MAC, BENCH_FRONTEND, FRAME_LEN};
+pub use crate::ports::memory::Family;
+use crate::ports::memory::{MemPort, APPLIANCE_MAC, BENCH_FRONTEND, BENCH_FRONTEND6};
 use crate::wire::{IpProtocol, MacAddr};
 use serde_json::json;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The benchmark's configuration: one TCP frontend, four backends, random mode.
 pub fn bench_config(flows_per_worker: u32) -> Config {
+    bench_config_for(flows_per_worker, Family::Ipv4)
+}
+
+/// [`bench_config`] for connections of `family`: the IPv6 one has the
+/// frontend [2001:db8::10]:80 and the backends [2001:db8:1::10-13]:8080
+/// (and the appliance the address 2001:db8::1 besides 198.18.0.1).
+pub fn bench_config_for(flows_per_worker: u32, family: Family) -> Config {
+    let mut config = bench_config_v4(flows_per_worker);
+    if family == Family::Ipv6 {
+        config
+            .appliance
+            .addresses
+            .push(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).into());
+        config.frontends[0].address = BENCH_FRONTEND6.into();
+        for (i, b) in config.pools[0].backends.iter_mut().enumerate() {
+            b.address = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10 + i as u16).into();
+        }
+    }
+    config
+}
+
+fn bench_config_v4(flows_per_worker: u32) -> Config {
     Config {
         appliance: Appliance {
             mac: APPLIANCE_MAC,
@@ -73,26 +96,39 @@ pub struct BenchWorker {
     pub syn_seconds: f64,
 }
 
-/// Builds worker `w` of `workers` over `flows` connections in all, and
+/// Builds worker `w` of `workers` over `flows` IPv4 connections in all, and
 /// establishes its connections.
 pub fn setup_worker(cp: &ControlPlane, flows: u64, workers: usize, w: usize) -> BenchWorker {
-    let shared = Arc::new(SharedCounters::new(MAX_BACKEND_IDS));
-    let table = cp.config().appliance.flow_table_size;
-    setup_worker_on(cp.cell(), table, shared, flows, workers, w)
+    setup_worker_for(cp, Family::Ipv4, flows, workers, w)
 }
 
-/// [`setup_worker`] on a snapshot cell, publishing into `shared`.
+/// [`setup_worker`] for connections of `family` (the control plane's
+/// configuration from [`bench_config_for`] with the same family).
+pub fn setup_worker_for(
+    cp: &ControlPlane,
+    family: Family,
+    flows: u64,
+    workers: usize,
+    w: usize,
+) -> BenchWorker {
+    let shared = Arc::new(SharedCounters::new(MAX_BACKEND_IDS));
+    let table = cp.config().appliance.flow_table_size;
+    setup_worker_on(cp.cell(), table, shared, family, flows, workers, w)
+}
+
+/// [`setup_worker_for`] on a snapshot cell, publishing into `shared`.
 pub fn setup_worker_on(
     cell: Arc<SnapshotCell>,
     table: u32,
     shared: Arc<SharedCounters>,
+    family: Family,
     flows: u64,
     workers: usize,
     w: usize,
 ) -> BenchWorker {
     let per = flows / workers as u64 + u64::from((w as u64) < flows % workers as u64);
     let dp = Dataplane::new(cell, table, w);
-    let port = MemPort::new(w as u64, per as usize, workers as u64);
+    let port = MemPort::with_family(family, w as u64, per as usize, workers as u64);
     let mut worker = Worker::new(dp, port, shared);
     let t = Instant::now();
     let never = AtomicBool::new(false);
@@ -108,6 +144,7 @@ pub fn setup_worker_on(
 /// Results of `natrix bench`.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
+    pub family: Family,
     pub flows: u64,
     pub workers: usize,
     pub seconds: f64,
@@ -115,7 +152,9 @@ pub struct BenchReport {
     pub dropped: u64,
     pub mpps_per_worker: Vec<f64>,
     pub new_connections_per_sec_per_worker: Vec<f64>,
+    /// Bytes of the family's flow tables (the IPv4 ones, or the IPv6 ones).
     pub table_bytes: u64,
+    /// Connections in the family's flow tables.
     pub connections_tracked: u64,
 }
 
@@ -136,14 +175,16 @@ impl BenchReport {
         self.table_bytes as f64 / self.connections_tracked.max(1) as f64
     }
 
+    /// The report as JSON; an IPv6 run's has `"family": "ipv6"` (an IPv4
+    /// run's is what it was before IPv6).
     pub fn to_json(&self) -> serde_json::Value {
-        json!({
+        let mut v = json!({
             "flows": self.flows,
             "workers": self.workers,
             "seconds": self.seconds,
             "packets": self.packets,
             "dropped": self.dropped,
-            "frame_bytes": FRAME_LEN,
+            "frame_bytes": self.family.frame_len(),
             "mpps_total": self.mpps_total(),
             "mpps_per_core": self.mpps_per_core(),
             "mpps_per_worker": self.mpps_per_worker,
@@ -151,12 +192,16 @@ impl BenchReport {
             "table_bytes": self.table_bytes,
             "connections_tracked": self.connections_tracked,
             "bytes_per_connection": self.bytes_per_connection(),
-        })
+        });
+        if self.family != Family::Ipv4 {
+            v["family"] = self.family.name().into();
+        }
+        v
     }
 
     pub fn render(&self) -> String {
         format!(
-            "flows {}  workers {}  {:.1} s  {}-byte frames\n\
+            "flows {}  workers {}  {:.1} s  {}-byte frames{}\n\
              throughput   {:>8.2} Mpps in all, {:.2} Mpps per core ({})\n\
              new conns    {:>8.2} M/s per core\n\
              memory       {:>8.1} bytes per tracked connection ({} tracked, {:.1} MiB of tables)\n\
@@ -164,7 +209,11 @@ impl BenchReport {
             self.flows,
             self.workers,
             self.seconds,
-            FRAME_LEN,
+            self.family.frame_len(),
+            match self.family {
+                Family::Ipv4 => "",
+                Family::Ipv6 => "  IPv6",
+            },
             self.mpps_total(),
             self.mpps_per_core(),
             self.mpps_per_worker
@@ -181,11 +230,13 @@ impl BenchReport {
     }
 }
 
-/// Variants of the benchmark's rule.
+/// Variants of the benchmark.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BenchOptions {
     /// `tcp_reset_on_idle` on the rule: the cost of tracking sequence numbers.
     pub tcp_reset_on_idle: bool,
+    /// The connections' address family (IPv4 by default).
+    pub family: Family,
 }
 
 /// `natrix bench`: runs the benchmark and prints its report, as a table or
@@ -230,7 +281,8 @@ pub fn run_with(
         return Err("--flows must be 1 to 100000000".into());
     }
     let per = flows.div_ceil(workers as u64);
-    let mut config = bench_config(per as u32);
+    let family = opts.family;
+    let mut config = bench_config_for(per as u32, family);
     config.rules[0].tcp_reset_on_idle = opts.tcp_reset_on_idle;
     let cp = ControlPlane::new(config).map_err(|e| e.to_string())?;
     let cell = cp.cell();
@@ -252,7 +304,7 @@ pub fn run_with(
                 let barrier = barrier.clone();
                 let (cell, shared) = (cell.clone(), shared[w].clone());
                 s.spawn(move || {
-                    let mut bw = setup_worker_on(cell, table, shared, flows, workers, w);
+                    let mut bw = setup_worker_on(cell, table, shared, family, flows, workers, w);
                     let syn_rate = bw.worker.port.flows() as f64 / bw.syn_seconds.max(1e-9);
                     barrier.wait();
                     let rx0 = bw.worker.dp.counters.rx;
@@ -262,14 +314,23 @@ pub fn run_with(
                     let secs = t.elapsed().as_secs_f64();
                     let rx = bw.worker.dp.counters.rx - rx0;
                     let dropped = bw.worker.dp.counters.dropped() - d0;
-                    let flows_tbl = bw.worker.dp.flows();
+                    let (table_bytes, tracked) = match family {
+                        Family::Ipv4 => {
+                            let t = bw.worker.dp.flows();
+                            (t.memory_bytes(), t.occupied())
+                        }
+                        Family::Ipv6 => {
+                            let t = bw.worker.dp.flows6();
+                            (t.memory_bytes(), t.occupied())
+                        }
+                    };
                     (
                         rx,
                         dropped,
                         rx as f64 / secs / 1e6,
                         syn_rate,
-                        flows_tbl.memory_bytes() as u64,
-                        flows_tbl.occupied() as u64,
+                        table_bytes as u64,
+                        tracked as u64,
                     )
                 })
             })
@@ -293,6 +354,7 @@ pub fn run_with(
     });
     let _ = DropReason::TxFull;
     Ok(BenchReport {
+        family,
         flows,
         workers,
         seconds,

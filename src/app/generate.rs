@@ -3,9 +3,15 @@
 //! The capture is what natrix's port would receive: clients' packets to the
 //! frontends (arriving from the gateway), the backends' replies as they come
 //! back (addressed to the client, from the backend endpoint), a little
-//! background the appliance answers itself (ARP requests, ICMP echo requests)
-//! and a sprinkling of stray traffic natrix must drop, one kind per
-//! [`StrayKind`].
+//! background the appliance answers itself (ARP requests and Neighbor
+//! Solicitations, ICMP and ICMPv6 echo requests) and a sprinkling of stray
+//! traffic natrix must drop, one kind per [`StrayKind`].
+//!
+//! IPv4 frontends get IPv4 clients in 198.18.128.0/17; IPv6 frontends get
+//! their IPv6 twins, `2001:db8:8000:H::c612:8000+H` for the IPv4 client
+//! 198.18.128.0 + H, each in a /64 of its own. A configuration without IPv6
+//! frontends draws exactly the random numbers, and writes exactly the
+//! frames, that it did before `gen` learnt IPv6.
 //!
 //! Everything is derived from the configuration and [`GenOptions::seed`]: the
 //! same inputs give the same frames, byte for byte. Timestamps start at
@@ -14,15 +20,15 @@
 
 use crate::config::Config;
 use crate::control::plane::ControlPlane;
-use crate::dataplane::choose_backend;
 use crate::dataplane::counters::DropReason;
 use crate::dataplane::select::{self, Mode, Rng};
 use crate::dataplane::snapshot::{BackendStatus, ServiceKind, Snapshot};
+use crate::dataplane::{choose_backend, choose_backend6};
 use crate::ports::capture::{self, CaptureError, Frame};
 use crate::wire::ethernet::{self, EtherType};
-use crate::wire::{arp, checksum, icmp, ipv4, tcp, udp, IpProtocol, MacAddr};
+use crate::wire::{arp, checksum, icmp, icmpv6, ipv4, ipv6, tcp, udp, IpProtocol, MacAddr};
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -142,6 +148,10 @@ pub struct GenSummary {
     /// Stray frames natrix must drop.
     pub stray: u64,
     pub arp_requests: u64,
+    /// Neighbor Solicitations from the gateway for the appliance's IPv6
+    /// addresses (frontends and its own).
+    pub nd_solicitations: u64,
+    /// ICMP and ICMPv6 echo requests to frontends.
     pub echo_requests: u64,
     /// All frames.
     pub total: u64,
@@ -191,6 +201,9 @@ const EPOCH_SECS: u64 = 1_767_225_600;
 /// 198.18.128.0/17: where clients live.
 const CLIENT_NET: u32 = 0xc612_8000;
 const CLIENT_HOSTS: u32 = 1 << 15;
+/// 2001:db8:8000::/48 (RFC 3849 documentation space): where IPv6 clients
+/// live, the twin of the IPv4 client 198.18.128.0 + H in 2001:db8:8000:H::/64.
+const CLIENT_NET6: u128 = 0x2001_0db8_8000_0000_0000_0000_0000_0000;
 /// 198.18.0.0/15 (RFC 2544).
 const BENCH_NET: u32 = 0xc612_0000;
 const BENCH_MASK: u32 = 0xfffe_0000;
@@ -200,6 +213,7 @@ const EPHEMERAL_HI: u16 = 60999;
 /// Frames shorter than this are padded, as they are on the wire.
 const MIN_FRAME: usize = 60;
 const ARP_PER_ADDRESS: u32 = 2;
+const NS_PER_ADDRESS: u32 = 2;
 const ECHO_PER_ADDRESS: u32 = 3;
 const LLDP_MAC: MacAddr = MacAddr([0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e]);
 /// Typical SYN options: MSS 1460, SACK permitted, timestamps left out,
@@ -210,7 +224,7 @@ const SYNACK_OPTIONS: [u8; 8] = [2, 4, 0x05, 0xb4, 1, 3, 3, 7];
 /// A backend endpoint that answers.
 #[derive(Clone, Copy)]
 struct Peer {
-    address: Ipv4Addr,
+    address: IpAddr,
     port: u16,
     mac: MacAddr,
 }
@@ -219,20 +233,29 @@ struct Peer {
 #[derive(Clone)]
 struct Target {
     service: usize,
-    address: Ipv4Addr,
+    address: IpAddr,
     port: u16,
     protocol: IpProtocol,
     mode: Mode,
     nat: bool,
 }
 
-/// The IPv4 and Ethernet header fields of one packet.
+impl Target {
+    /// The address of an IPv4 target ([`Gen::targets4`]).
+    fn addr4(&self) -> Ipv4Addr {
+        v4(self.address).expect("an IPv4 target")
+    }
+}
+
+/// The IP and Ethernet header fields of one packet. Both addresses are of
+/// one family; `ident` is IPv4's (an IPv6 packet that is not a fragment has
+/// none), `ttl` IPv6's hop limit.
 #[derive(Clone, Copy)]
 struct Hop {
     src_mac: MacAddr,
     dst_mac: MacAddr,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    src: IpAddr,
+    dst: IpAddr,
     ttl: u8,
     ident: u16,
 }
@@ -248,6 +271,9 @@ struct Gen<'a> {
     local: HashSet<Ipv4Addr>,
     /// Backend addresses.
     backend_addrs: HashSet<Ipv4Addr>,
+    /// IPv6 addresses the appliance owns, and IPv6 backend addresses: no
+    /// client's IPv6 twin is one of them.
+    taken6: HashSet<Ipv6Addr>,
     /// Backend endpoints (address, port, protocol number).
     backend_endpoints: HashSet<(Ipv4Addr, u16, u8)>,
     /// Frontend endpoints (address, port, protocol number).
@@ -300,6 +326,21 @@ impl<'a> Gen<'a> {
             .iter()
             .filter_map(|f| Some((v4(f.address)?, f.port, f.protocol)))
             .collect();
+        let taken6 = config
+            .appliance
+            .addresses
+            .iter()
+            .chain(config.frontends.iter().map(|f| &f.address))
+            .chain(
+                config
+                    .pools
+                    .iter()
+                    .flat_map(|p| &p.backends)
+                    .map(|b| &b.address),
+            )
+            .chain(config.nat_rules.iter().map(|n| &n.backend.address))
+            .filter_map(|&a| v6(a))
+            .collect();
         let mut g = Gen {
             config,
             opts,
@@ -309,6 +350,7 @@ impl<'a> Gen<'a> {
             used: HashSet::new(),
             local,
             backend_addrs,
+            taken6,
             backend_endpoints,
             frontend_endpoints,
             targets: Vec::new(),
@@ -357,19 +399,20 @@ impl<'a> Gen<'a> {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
-                // IPv4 traffic only (yet): IPv6 frontends are not targets.
-                let std::net::IpAddr::V4(address) = s.address else {
-                    return None;
-                };
                 let nat = s.kind == ServiceKind::Nat;
                 let active = s
                     .members
                     .iter()
                     .any(|&m| snap.backends[m as usize].status == BackendStatus::Active);
+                // Clients and backends of the frontend's family only.
+                let same_family = s
+                    .members
+                    .iter()
+                    .all(|&m| snap.backends[m as usize].address.is_ipv6() == s.address.is_ipv6());
                 let served = nat || (s.pool != u16::MAX && active);
-                served.then_some(Target {
+                (served && same_family).then_some(Target {
                     service: i,
-                    address,
+                    address: s.address,
                     port: s.port,
                     protocol: s.protocol,
                     mode: s.mode,
@@ -396,7 +439,10 @@ impl<'a> Gen<'a> {
                 continue;
             }
             let a = Ipv4Addr::from(CLIENT_NET | host);
-            if self.local.contains(&a) || self.backend_addrs.contains(&a) {
+            if self.local.contains(&a)
+                || self.backend_addrs.contains(&a)
+                || self.taken6.contains(&client6(a))
+            {
                 continue;
             }
             out.push(a);
@@ -451,21 +497,30 @@ impl<'a> Gen<'a> {
 
     /// The backend that answers a new connection from (client, cport), the
     /// way natrix will choose it.
-    fn pick_backend(&mut self, t: &Target, client: Ipv4Addr, cport: u16) -> Option<Peer> {
+    fn pick_backend(&mut self, t: &Target, client: IpAddr, cport: u16) -> Option<Peer> {
         let snap = self.snap.clone()?;
         let svc = &snap.services[t.service];
-        let c = u32::from(client);
-        let id = if t.nat {
-            svc.members[0]
-        } else {
-            choose_backend(&snap, svc, c, cport, t.protocol)
+        let id = match client {
+            _ if t.nat => svc.members[0],
+            IpAddr::V4(c) => choose_backend(&snap, svc, u32::from(c), cport, t.protocol),
+            IpAddr::V6(c) => choose_backend6(&snap, svc, u128::from(c), cport, t.protocol),
         };
         let b = snap.backends.get(id as usize)?;
         Some(Peer {
-            address: Ipv4Addr::from(b.addr_raw),
+            address: b.address,
             port: b.port,
             mac: b.mac,
         })
+    }
+
+    /// A client endpoint for a connection to `target`: an IPv4 client, or
+    /// its IPv6 twin for an IPv6 frontend.
+    fn alloc_client_for(&mut self, target: &Target) -> (IpAddr, u16) {
+        let (client, cport) = self.alloc_client();
+        match target.address {
+            IpAddr::V4(_) => (client.into(), cport),
+            IpAddr::V6(_) => (client6(client).into(), cport),
+        }
     }
 
     // ---- the capture ---------------------------------------------------
@@ -527,7 +582,7 @@ impl<'a> Gen<'a> {
 
     /// One TCP connection: handshake, `segments` request/response pairs, close.
     fn tcp_connection(&mut self, target: &Target, start: u64) {
-        let (client, cport) = self.alloc_client();
+        let (client, cport) = self.alloc_client_for(target);
         let Some(be) = self.pick_backend(target, client, cport) else {
             return;
         };
@@ -568,7 +623,7 @@ impl<'a> Gen<'a> {
                 opts,
                 payload,
             );
-            ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
+            ip_frame(&hop, IpProtocol::Tcp, &seg)
         };
         let backend_pkt = |ident: &mut u16, seq, ack, flags, opts: &[u8], payload: &[u8]| {
             *ident = ident.wrapping_add(1);
@@ -593,7 +648,7 @@ impl<'a> Gen<'a> {
                 opts,
                 payload,
             );
-            ipv4_frame(&hop, IpProtocol::Tcp, true, false, &seg)
+            ip_frame(&hop, IpProtocol::Tcp, &seg)
         };
 
         use tcp::{FLAG_ACK as A, FLAG_FIN as F, FLAG_PSH as P, FLAG_SYN as S};
@@ -638,7 +693,7 @@ impl<'a> Gen<'a> {
 
     /// One UDP exchange: 1-3 requests from one client endpoint, each answered.
     fn udp_exchange(&mut self, target: &Target, start: u64) {
-        let (client, cport) = self.alloc_client();
+        let (client, cport) = self.alloc_client_for(target);
         let Some(be) = self.pick_backend(target, client, cport) else {
             return;
         };
@@ -663,11 +718,9 @@ impl<'a> Gen<'a> {
                 ttl: 64,
                 ident: c_ident,
             };
-            let f = ipv4_frame(
+            let f = ip_frame(
                 &hop,
                 IpProtocol::Udp,
-                true,
-                false,
                 &udp_datagram(&hop, cport, target.port, &payload),
             );
             self.emit(t, f);
@@ -683,11 +736,9 @@ impl<'a> Gen<'a> {
                 ttl: 64,
                 ident: b_ident,
             };
-            let f = ipv4_frame(
+            let f = ip_frame(
                 &hop,
                 IpProtocol::Udp,
-                true,
-                false,
                 &udp_datagram(&hop, be.port, cport, &payload),
             );
             self.emit(t, f);
@@ -736,14 +787,72 @@ impl<'a> Gen<'a> {
                 let hop = Hop {
                     src_mac: gw,
                     dst_mac: app,
-                    src: client,
-                    dst: a,
+                    src: client.into(),
+                    dst: a.into(),
                     ttl: 64,
                     ident: self.next() as u16,
                 };
                 let payload = self.bytes(56);
                 let msg = icmp_echo(id, seq as u16 + 1, &payload);
                 let f = ipv4_frame(&hop, IpProtocol::Icmp, true, false, &msg);
+                self.emit(t, f);
+                self.summary.echo_requests += 1;
+            }
+        }
+        self.background6(span);
+    }
+
+    /// The IPv6 background, after the IPv4 one (so that a configuration
+    /// without IPv6 addresses draws no more random numbers): Neighbor
+    /// Solicitations from the gateway's link-local address for every IPv6
+    /// local address, ICMPv6 echo requests from clients to every IPv6
+    /// frontend address.
+    fn background6(&mut self, span: u64) {
+        let gw = self.config.appliance.gateway_mac;
+        let app = self.config.appliance.mac;
+        let mut addrs: Vec<Ipv6Addr> = Vec::new();
+        for a in self
+            .config
+            .frontends
+            .iter()
+            .map(|f| f.address)
+            .chain(self.config.appliance.addresses.iter().copied())
+            .filter_map(v6)
+        {
+            if !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+        for &a in &addrs {
+            for _ in 0..NS_PER_ADDRESS {
+                let t = self.range(0, span);
+                self.emit(t, neighbor_solicitation(gw, a));
+                self.summary.nd_solicitations += 1;
+            }
+        }
+        let mut fe_addrs: Vec<Ipv6Addr> = Vec::new();
+        for a in self.config.frontends.iter().filter_map(|f| v6(f.address)) {
+            if !fe_addrs.contains(&a) {
+                fe_addrs.push(a);
+            }
+        }
+        for &a in &fe_addrs {
+            let client = client6(self.random_client());
+            let id = self.next() as u16;
+            let mut times: Vec<u64> = (0..ECHO_PER_ADDRESS).map(|_| self.range(0, span)).collect();
+            times.sort_unstable();
+            for (seq, t) in times.into_iter().enumerate() {
+                let hop = Hop {
+                    src_mac: gw,
+                    dst_mac: app,
+                    src: client.into(),
+                    dst: a.into(),
+                    ttl: 64,
+                    ident: 0,
+                };
+                let payload = self.bytes(56);
+                let msg = icmpv6_echo(client, a, id, seq as u16 + 1, &payload);
+                let f = ip_frame(&hop, IpProtocol::Icmpv6, &msg);
                 self.emit(t, f);
                 self.summary.echo_requests += 1;
             }
@@ -779,11 +888,19 @@ impl<'a> Gen<'a> {
         }
     }
 
-    fn midstream_targets(&self) -> Vec<Target> {
+    /// The IPv4 targets: the strays are IPv4 packets (but one).
+    fn targets4(&self) -> Vec<Target> {
         self.targets
             .iter()
-            .filter(|t| t.protocol == IpProtocol::Tcp && !t.nat && t.mode != Mode::Maglev)
+            .filter(|t| t.address.is_ipv4())
             .cloned()
+            .collect()
+    }
+
+    fn midstream_targets(&self) -> Vec<Target> {
+        self.targets4()
+            .into_iter()
+            .filter(|t| t.protocol == IpProtocol::Tcp && !t.nat && t.mode != Mode::Maglev)
             .collect()
     }
 
@@ -792,17 +909,19 @@ impl<'a> Gen<'a> {
             StrayKind::SynUnconfiguredPort => !self.config.frontends.is_empty(),
             StrayKind::MidstreamAck => !self.midstream_targets().is_empty(),
             StrayKind::BackendWrongPort => !self.backend_addrs.is_empty(),
-            StrayKind::TtlExpired => !self.targets.is_empty(),
+            StrayKind::TtlExpired => !self.targets4().is_empty(),
             _ => true,
         }
     }
 
-    fn random_target(&mut self) -> Option<Target> {
-        if self.targets.is_empty() {
+    /// An IPv4 target, at random.
+    fn random_target4(&mut self) -> Option<Target> {
+        let ts = self.targets4();
+        if ts.is_empty() {
             None
         } else {
-            let i = self.next() as usize % self.targets.len();
-            Some(self.targets[i].clone())
+            let i = self.next() as usize % ts.len();
+            Some(ts[i].clone())
         }
     }
 
@@ -863,8 +982,8 @@ impl<'a> Gen<'a> {
         Hop {
             src_mac: self.config.appliance.gateway_mac,
             dst_mac: self.config.appliance.mac,
-            src: client,
-            dst,
+            src: client.into(),
+            dst: dst.into(),
             ttl: 64,
             ident: self.next() as u16,
         }
@@ -906,7 +1025,7 @@ impl<'a> Gen<'a> {
         let ts = self.midstream_targets();
         let t = ts[self.next() as usize % ts.len()].clone();
         let (client, cport) = self.alloc_client();
-        let hop = self.client_hop(client, t.address);
+        let hop = self.client_hop(client, t.addr4());
         let (seq, ack) = (self.next() as u32, self.next() as u32);
         let n = self.range(0, 600) as usize;
         let payload = self.bytes(n);
@@ -965,8 +1084,8 @@ impl<'a> Gen<'a> {
         let hop = Hop {
             src_mac: mac,
             dst_mac: self.config.appliance.mac,
-            src: addr,
-            dst: client,
+            src: addr.into(),
+            dst: client.into(),
             ttl: 64,
             ident: self.next() as u16,
         };
@@ -1008,14 +1127,14 @@ impl<'a> Gen<'a> {
 
     /// A client's first packet to a frontend, with TTL 1.
     fn stray_ttl_expired(&mut self) -> Vec<u8> {
-        let t = self.random_target().expect("checked by stray_possible");
-        self.client_probe(t.address, t.port, t.protocol, 1)
+        let t = self.random_target4().expect("checked by stray_possible");
+        self.client_probe(t.addr4(), t.port, t.protocol, 1)
     }
 
     /// A client's first packet to a frontend, its IPv4 header checksum spoiled.
     fn stray_bad_ip_checksum(&mut self) -> Vec<u8> {
-        let (addr, port, proto) = match self.random_target() {
-            Some(t) => (t.address, t.port, t.protocol),
+        let (addr, port, proto) = match self.random_target4() {
+            Some(t) => (t.addr4(), t.port, t.protocol),
             None => (Ipv4Addr::from(BENCH_NET | 0x0101), 80, IpProtocol::Tcp),
         };
         let mut f = self.client_probe(addr, port, proto, 64);
@@ -1053,8 +1172,8 @@ impl<'a> Gen<'a> {
 
     /// The first fragment of a datagram to a frontend, cut too short.
     fn stray_fragment(&mut self) -> Vec<u8> {
-        let (addr, port, proto) = match self.random_target() {
-            Some(t) => (t.address, t.port, t.protocol),
+        let (addr, port, proto) = match self.random_target4() {
+            Some(t) => (t.addr4(), t.port, t.protocol),
             None => (Ipv4Addr::from(BENCH_NET | 0x0101), 53, IpProtocol::Udp),
         };
         let (client, cport) = self.alloc_client();
@@ -1102,8 +1221,44 @@ fn pad(mut f: Vec<u8>) -> Vec<u8> {
     f
 }
 
+/// Ethernet + IP around an L4 message: IPv4 with DF set (checksum filled),
+/// or IPv6 without extension headers.
+fn ip_frame(hop: &Hop, proto: IpProtocol, l4: &[u8]) -> Vec<u8> {
+    match (hop.src, hop.dst) {
+        (IpAddr::V6(src), IpAddr::V6(dst)) => ipv6_frame(hop, src, dst, proto, l4),
+        _ => ipv4_frame(hop, proto, true, false, l4),
+    }
+}
+
+/// Ethernet + IPv6 (no extension headers) around an L4 message, hop limit
+/// `hop.ttl`, flow label 0.
+fn ipv6_frame(hop: &Hop, src: Ipv6Addr, dst: Ipv6Addr, proto: IpProtocol, l4: &[u8]) -> Vec<u8> {
+    let l3 = ethernet::HEADER_LEN;
+    let mut buf = vec![0u8; l3 + ipv6::HEADER_LEN + l4.len()];
+    {
+        let mut eth = ethernet::Frame::new_unchecked(&mut buf[..]);
+        eth.set_dst_addr(hop.dst_mac);
+        eth.set_src_addr(hop.src_mac);
+        eth.set_ethertype(EtherType::Ipv6);
+    }
+    {
+        let mut ip = ipv6::Packet::new_unchecked(&mut buf[l3..]);
+        ip.set_version(6);
+        ip.set_traffic_class(0);
+        ip.set_flow_label(0);
+        ip.set_payload_len(l4.len() as u16);
+        ip.set_next_header(proto);
+        ip.set_hop_limit(hop.ttl);
+        ip.set_src_addr(src);
+        ip.set_dst_addr(dst);
+        ip.payload_mut()[..l4.len()].copy_from_slice(l4);
+    }
+    pad(buf)
+}
+
 /// Ethernet + IPv4 (no options) around an L4 message, checksum filled.
 fn ipv4_frame(hop: &Hop, proto: IpProtocol, df: bool, mf: bool, l4: &[u8]) -> Vec<u8> {
+    let (src, dst) = (v4(hop.src).expect("IPv4"), v4(hop.dst).expect("IPv4"));
     let l3 = ethernet::HEADER_LEN;
     let ip_len = ipv4::MIN_HEADER_LEN + l4.len();
     let mut buf = vec![0u8; l3 + ip_len];
@@ -1123,8 +1278,8 @@ fn ipv4_frame(hop: &Hop, proto: IpProtocol, df: bool, mf: bool, l4: &[u8]) -> Ve
         ip.set_flags_and_frag(df, mf, 0);
         ip.set_ttl(hop.ttl);
         ip.set_protocol(proto);
-        ip.set_src_addr(hop.src);
-        ip.set_dst_addr(hop.dst);
+        ip.set_src_addr(src);
+        ip.set_dst_addr(dst);
         ip.payload_mut().copy_from_slice(l4);
         ip.fill_checksum();
     }
@@ -1164,7 +1319,10 @@ fn tcp_segment(hop: &Hop, seg: Segment, options: &[u8], payload: &[u8]) -> Vec<u
     t.set_window_len(window);
     t.options_mut().copy_from_slice(options);
     t.payload_mut().copy_from_slice(payload);
-    t.fill_checksum(hop.src, hop.dst);
+    match (hop.src, hop.dst) {
+        (IpAddr::V6(s), IpAddr::V6(d)) => t.fill_checksum_v6(s, d),
+        (s, d) => t.fill_checksum(v4(s).expect("IPv4"), v4(d).expect("IPv4")),
+    }
     b
 }
 
@@ -1177,7 +1335,10 @@ fn udp_datagram(hop: &Hop, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
     u.set_dst_port(dport);
     u.set_len(len as u16);
     u.payload_mut().copy_from_slice(payload);
-    u.fill_checksum(hop.src, hop.dst);
+    match (hop.src, hop.dst) {
+        (IpAddr::V6(s), IpAddr::V6(d)) => u.fill_checksum_v6(s, d),
+        (s, d) => u.fill_checksum(v4(s).expect("IPv4"), v4(d).expect("IPv4")),
+    }
     b
 }
 
@@ -1194,8 +1355,69 @@ fn icmp_echo(id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     b
 }
 
-/// A broadcast ARP request: who has `target`? tell `sender_ip`.
-/// The IPv4 address, or None for IPv6 (not generated yet).
+/// An ICMPv6 echo request from `src` to `dst`, checksum filled.
+fn icmpv6_echo(src: Ipv6Addr, dst: Ipv6Addr, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; icmpv6::HEADER_LEN + payload.len()];
+    let mut m = icmpv6::Packet::new_unchecked(&mut b[..]);
+    m.set_msg_type(icmpv6::Message::EchoRequest);
+    m.set_code(icmpv6::ZERO_CODE);
+    m.set_echo_ident(id);
+    m.set_echo_seq_no(seq);
+    m.payload_mut().copy_from_slice(payload);
+    m.fill_checksum(src, dst);
+    b
+}
+
+/// A multicast Neighbor Solicitation for `target` from the link-local
+/// address of `sender_mac` (its modified EUI-64, RFC 4291 appendix A), with
+/// a source link-layer address option (RFC 4861 section 4.3).
+fn neighbor_solicitation(sender_mac: MacAddr, target: Ipv6Addr) -> Vec<u8> {
+    let m = sender_mac.0;
+    let src = Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        m[0] ^ 0x02,
+        m[1],
+        m[2],
+        0xff,
+        0xfe,
+        m[3],
+        m[4],
+        m[5],
+    ]);
+    let dst = ipv6::solicited_node(target);
+    let mut msg = vec![0u8; icmpv6::NDP_HEADER_LEN + icmpv6::LINK_ADDR_OPTION_LEN];
+    {
+        let mut ns = icmpv6::Packet::new_unchecked(&mut msg[..]);
+        ns.set_msg_type(icmpv6::Message::NeighborSolicit);
+        ns.set_code(icmpv6::ZERO_CODE);
+        ns.set_body_word(0);
+        ns.set_target_addr(target);
+    }
+    let _ = icmpv6::emit_link_addr_option(
+        &mut msg[icmpv6::NDP_HEADER_LEN..],
+        icmpv6::NdpOptionType::SourceLinkAddr,
+        sender_mac,
+    );
+    icmpv6::Packet::new_unchecked(&mut msg[..]).fill_checksum(src, dst);
+    let hop = Hop {
+        src_mac: sender_mac,
+        dst_mac: ipv6::multicast_mac(dst),
+        src: src.into(),
+        dst: dst.into(),
+        ttl: icmpv6::NDP_HOP_LIMIT,
+        ident: 0,
+    };
+    ip_frame(&hop, IpProtocol::Icmpv6, &msg)
+}
+
+/// The IPv4 address, or None for IPv6.
 fn v4(a: IpAddr) -> Option<Ipv4Addr> {
     match a {
         IpAddr::V4(a) => Some(a),
@@ -1203,6 +1425,23 @@ fn v4(a: IpAddr) -> Option<Ipv4Addr> {
     }
 }
 
+/// The IPv6 address, or None for IPv4.
+fn v6(a: IpAddr) -> Option<Ipv6Addr> {
+    match a {
+        IpAddr::V6(a) => Some(a),
+        IpAddr::V4(_) => None,
+    }
+}
+
+/// The IPv6 twin of IPv4 client 198.18.128.0 + H: 2001:db8:8000:H::c612:8000+H
+/// (its own /64, the IPv4 address in the low 32 bits).
+fn client6(client: Ipv4Addr) -> Ipv6Addr {
+    let a = u32::from(client);
+    let host = u128::from(a & (CLIENT_HOSTS - 1));
+    Ipv6Addr::from(CLIENT_NET6 | (host << 64) | u128::from(a))
+}
+
+/// A broadcast ARP request: who has `target`? tell `sender_ip`.
 fn arp_request(sender_mac: MacAddr, sender_ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     let l3 = ethernet::HEADER_LEN;
     let mut buf = vec![0u8; l3 + arp::LEN];

@@ -22,8 +22,8 @@ use crate::dataplane::snapshot::MAX_BACKEND_IDS;
 use crate::dataplane::worker::Worker;
 use crate::dataplane::Dataplane;
 use crate::ports::dpdk::{lcore, DpdkError, Eal, EthPort, Lcore, Mbuf, Mempool, PortStats, Queue};
-use crate::ports::memory::{FlowTemplates, BENCH_FRONTEND, FRAME_LEN};
-use crate::ports::{Burst, PacketBuf, Port};
+use crate::ports::memory::{Family, FlowTemplates, BENCH_FRONTEND, BENCH_FRONTEND6};
+use crate::ports::{Burst, Port};
 use crate::wire::IpProtocol;
 use std::error::Error;
 use std::fmt;
@@ -46,6 +46,9 @@ pub struct RunOptions {
     /// Benchmark mode: overwrite every received frame with one of this many
     /// established connections to the bench frontend (examples/bench.toml).
     pub synthetic_flows: Option<u64>,
+    /// The synthetic connections' family (IPv6: to the IPv6 bench frontend
+    /// of examples/bench6.toml).
+    pub synthetic_family: Family,
     /// The control socket to listen on (None: no socket).
     pub control: Option<PathBuf>,
     /// The configuration file, for reloads.
@@ -92,8 +95,9 @@ pub fn random_seed() -> u64 {
 /// Why `natrix run` could not run.
 #[derive(Debug)]
 pub enum RunError {
-    /// `--synthetic-flows` without the bench frontend in the configuration.
-    SyntheticNeedsBenchFrontend,
+    /// `--synthetic-flows` without the bench frontend of the family in the
+    /// configuration.
+    SyntheticNeedsBenchFrontend(Family),
     /// The control socket could not be claimed.
     ControlSocket(Box<dyn Error + Send + Sync>),
     /// The metrics listener could not start.
@@ -115,9 +119,13 @@ pub enum RunError {
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RunError::SyntheticNeedsBenchFrontend => write!(
+            RunError::SyntheticNeedsBenchFrontend(Family::Ipv4) => write!(
                 f,
                 "--synthetic-flows sends to {BENCH_FRONTEND}:80/tcp: use examples/bench.toml, or a configuration with that frontend"
+            ),
+            RunError::SyntheticNeedsBenchFrontend(Family::Ipv6) => write!(
+                f,
+                "--synthetic-flows --synthetic-ipv6 sends to [{BENCH_FRONTEND6}]:80/tcp: use examples/bench6.toml, or a configuration with that frontend"
             ),
             RunError::ControlSocket(e) | RunError::Metrics(e) => write!(f, "{e}"),
             RunError::Dpdk(e) => write!(f, "{e}"),
@@ -156,6 +164,8 @@ pub struct RunCommand {
     /// Serve Prometheus metrics here.
     pub metrics: Option<String>,
     pub synthetic_flows: Option<u64>,
+    /// `--synthetic-ipv6`: the synthetic connections are IPv6.
+    pub synthetic_ipv6: bool,
     pub eal_args: Vec<String>,
 }
 
@@ -168,6 +178,11 @@ pub fn command(c: RunCommand) -> crate::app::CommandResult {
         idle_exit: c.idle_exit.map(Duration::from_secs_f64),
         status_line: !c.json,
         synthetic_flows: c.synthetic_flows,
+        synthetic_family: if c.synthetic_ipv6 {
+            Family::Ipv6
+        } else {
+            Family::Ipv4
+        },
         control: Some(c.control),
         config_path: Some(c.config.clone()),
         metrics: c
@@ -273,7 +288,8 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, RunError> {
     let shared: Vec<Arc<SharedCounters>> = (0..workers)
         .map(|_| Arc::new(SharedCounters::new(MAX_BACKEND_IDS)))
         .collect();
-    let jobs = build_workers(&cp, queues, &shared, opts.synthetic_flows);
+    let synthetic = opts.synthetic_flows.map(|n| (n, opts.synthetic_family));
+    let jobs = build_workers(&cp, queues, &shared, synthetic);
     let (mut mgmt, elapsed) = launch(eal, &lcores, jobs, cp, &shared, control, opts)?;
     Ok(report(&mut mgmt, &shared, &ports, elapsed))
 }
@@ -292,12 +308,16 @@ struct Setup {
 /// and the metrics listener, initialises the EAL, registers the telemetry
 /// commands and checks that the EAL found the configured ports.
 fn setup(config: Config, opts: &RunOptions) -> Result<Setup, RunError> {
+    let bench_frontend: std::net::IpAddr = match opts.synthetic_family {
+        Family::Ipv4 => BENCH_FRONTEND.into(),
+        Family::Ipv6 => BENCH_FRONTEND6.into(),
+    };
     if opts.synthetic_flows.is_some()
         && !config.frontends.iter().any(|f| {
-            f.address == BENCH_FRONTEND && f.port == 80 && matches!(f.protocol, IpProtocol::Tcp)
+            f.address == bench_frontend && f.port == 80 && matches!(f.protocol, IpProtocol::Tcp)
         })
     {
-        return Err(RunError::SyntheticNeedsBenchFrontend);
+        return Err(RunError::SyntheticNeedsBenchFrontend(opts.synthetic_family));
     }
     // Claim the control socket first: a second natrix on the same socket is
     // refused before it touches any port.
@@ -341,7 +361,7 @@ fn build_workers<'pool>(
     cp: &ControlPlane,
     queues: Vec<Vec<Queue<'pool>>>,
     shared: &[Arc<SharedCounters>],
-    synthetic_flows: Option<u64>,
+    synthetic_flows: Option<(u64, Family)>,
 ) -> Vec<Worker<RunPort<'pool>>> {
     let cell = cp.cell();
     let table = cp.config().appliance.flow_table_size;
@@ -359,12 +379,17 @@ fn build_workers<'pool>(
             // Real ports run promiscuous: take only frames sent to natrix.
             dp.set_mac_filter(synthetic_flows.is_none());
             let public = match synthetic_flows {
-                Some(flows) => {
+                Some((flows, family)) => {
                     let per =
                         flows / workers as u64 + u64::from((w as u64) < flows % workers as u64);
                     RunPort::Synthetic(Synthetic {
                         inner: queue,
-                        templates: FlowTemplates::new(w as u64, per as usize, workers as u64),
+                        templates: Box::new(FlowTemplates::with_family(
+                            family,
+                            w as u64,
+                            per as usize,
+                            workers as u64,
+                        )),
                     })
                 }
                 None => RunPort::Real(queue),
@@ -551,7 +576,8 @@ fn management_loop(
 /// template write is counted in the cost, as in `natrix bench`.
 struct Synthetic<'pool> {
     inner: Queue<'pool>,
-    templates: FlowTemplates,
+    /// Boxed: the frames' templates are large, a `RunPort` stays small.
+    templates: Box<FlowTemplates>,
 }
 
 /// The port a worker of `natrix run` polls.
@@ -570,14 +596,11 @@ impl<'pool> Port for RunPort<'pool> {
             RunPort::Synthetic(s) => {
                 let from = rx.len();
                 s.inner.rx_burst(rx);
-                for m in rx[from..].iter_mut() {
-                    // A single-segment mbuf of the pool has
-                    // RTE_MBUF_DEFAULT_BUF_SIZE bytes of room, far more than
-                    // the 64-byte frame.
-                    if m.set_len(FRAME_LEN as u16) {
-                        s.templates.write_next(m.data_mut(), true);
-                    }
-                }
+                // A single-segment mbuf of the pool has
+                // RTE_MBUF_DEFAULT_BUF_SIZE bytes of room, far more than the
+                // 64-byte (84-byte IPv6) frame.
+                s.templates
+                    .write_all(&mut rx[from..], |m, len| m.set_len(len as u16));
             }
         }
     }

@@ -1253,6 +1253,21 @@ pub fn choose_backend(
     }
 }
 
+/// [`choose_backend`] for an IPv6 client's connection to an IPv6 rule.
+pub fn choose_backend6(
+    snap: &Snapshot,
+    svc: &Service,
+    client: u128,
+    cport: u16,
+    proto: IpProtocol,
+) -> u16 {
+    let hash = rule_hash6(svc, client, cport, proto);
+    match svc.mode {
+        Mode::Random => svc.pick_random(select::mix64(hash ^ snap.seed)),
+        _ => svc.pick_hash(hash),
+    }
+}
+
 /// Why a new connection found no backend: all of them down, or none usable.
 #[inline(always)]
 fn no_backend(svc: &Service) -> DropReason {
