@@ -572,7 +572,7 @@ fn answer_echo6(
 }
 
 /// The owner worker's input for an IPv6 frame's client, as
-/// [`handoff::client_of`] needs it for replay's software RSS.
+/// [`super::handoff::client_of`] needs it for replay's software RSS.
 pub fn client_of6(snap: &Snapshot, frame: &[u8], l3: usize) -> Option<u32> {
     let ip = ipv6::Packet::new_checked(&frame[l3..]).ok()?;
     let chain = ip.chain().ok()?;
