@@ -1,50 +1,71 @@
 #!/usr/bin/env bash
 # The natrix network-namespace lab: a client, the appliance and three HTTP
-# backends, wired as a two-arm deployment with veth pairs and a bridge.
+# backends, wired as a two-arm deployment with veth pairs and a bridge,
+# dual-stack (IPv4 and IPv6).
 #
 #   scripts/netns-lab.sh up       build the lab (tears down a previous one first)
 #   scripts/netns-lab.sh down     remove everything; never fails if already down
 #   scripts/netns-lab.sh status   list what exists
 #   scripts/netns-lab.sh config   print the natrix configuration for the lab
-#   scripts/netns-lab.sh command  print the natrix and curl commands to run
-#   scripts/netns-lab.sh backend-stop N   stop be N's HTTP server (its health
+#   scripts/netns-lab.sh command  print the natrix and client commands to run
+#   scripts/netns-lab.sh backend-stop N   stop be N's servers (its health
 #                                         probes fail: connection refused)
-#   scripts/netns-lab.sh backend-start N  start it again; returns once it answers
+#   scripts/netns-lab.sh backend-start N  start them again; returns once they
+#                                         answer
 #
 # PREFIX (default "nx") starts every namespace and interface name, so several
 # labs can coexist; keep it at most 11 characters (interface names are limited
 # to 15). Everything lives in namespaces the script creates; the only
-# addresses used are in 198.18.0.0/15.
+# addresses used are in 198.18.0.0/15 and, for IPv6, in 2001:2::/48 (RFC
+# 5180, the IPv6 benchmarking range).
 #
 # ROUTER_MTU (with `up`; unset by default) puts a router namespace between
 # the client and natrix, whose link toward the client has that MTU (576 to
 # 1500; the client's end stays at 1500). The router takes the client's place
-# on natrix's public segment (198.18.1.2, the same MAC, so natrix's
-# configuration does not change); the client moves behind it:
+# on natrix's public segment (198.18.1.2 and 2001:2:0:1::2, the same MAC, so
+# natrix's configuration does not change); the client moves behind it:
 #
 #   ${P}client eth0 198.18.2.2/24 mtu 1500 -- eth1 198.18.2.1/24 mtu ROUTER_MTU
+#              2001:2:0:2::2/64                  2001:2:0:2::1/64
 #                                   ${P}rt  eth0 198.18.1.2/24 ------ ${P}pub
+#                                            2001:2:0:1::2/64
 #
 # A backend's full-size segment toward the client then makes the router send
-# ICMP "fragmentation needed" to the frontend address, which natrix must pass
-# to the connection's backend (path MTU discovery, RFC 1191).
+# ICMP "fragmentation needed" (IPv4) or ICMPv6 "Packet Too Big" (IPv6) to the
+# frontend address, which natrix must pass to the connection's backend (path
+# MTU discovery, RFC 1191 and RFC 8201). IPv6 crosses the router only when
+# ROUTER_MTU is at least 1280 (IPv6's minimum link MTU, RFC 8200 section 5).
 #
 #   ${P}client  eth0 198.18.1.2/24 ------ ${P}pub  \
-#                                                   ${P}lb: natrix owns both ends
+#               2001:2:0:1::2/64                    ${P}lb: natrix owns both ends
 #   ${P}sw      bridge ${P}br: ${P}slb -- ${P}priv /  (no IP, kernel silent)
 #                              ${P}smg -- ${P}mgmt 198.19.1.2/24 (${P}lb's kernel)
-#                              ${P}s1  -- eth0 of ${P}be1 198.19.1.11/24
-#                              ${P}s2  -- eth0 of ${P}be2 198.19.1.12/24
-#                              ${P}s3  -- eth0 of ${P}be3 198.19.1.13/24
+#                                              2001:2:1:1::2/64
+#                              ${P}s1  -- eth0 of ${P}be1 198.19.1.11/24 2001:2:1:1::11/64
+#                              ${P}s2  -- eth0 of ${P}be2 198.19.1.12/24 2001:2:1:1::12/64
+#                              ${P}s3  -- eth0 of ${P}be3 198.19.1.13/24 2001:2:1:1::13/64
 #
-# natrix: frontend 198.18.1.10:80 (answered to ARP by natrix on the client's
-# segment), own addresses 198.18.1.1 (public) and 198.19.1.1 (the backends'
-# default gateway).
+# natrix: frontends 198.18.1.10 and 2001:2:0:1::10 (answered to ARP and
+# Neighbor Solicitations by natrix on the client's segment), own addresses
+# 198.18.1.1 and 2001:2:0:1::1 (public), 198.19.1.1 and 2001:2:1:1::1 (the
+# backends' default gateways).
 #
 # ${P}mgmt is the management leg: the kernel of ${P}lb, where natrix's
 # management thread sends its health probes from, reaches the backends on it
-# directly. The backends answer 198.19.1.2 on-link, so probe traffic never
-# crosses natrix (their default route, for client traffic, stays natrix).
+# directly. The backends answer 198.19.1.2 and 2001:2:1:1::2 on-link, so
+# probe traffic never crosses natrix (their default routes, for client
+# traffic, stay natrix).
+#
+# IPv6 is on only where the lab needs it (the client's and the backends'
+# eth0, the router's eth0 and eth1, ${P}mgmt, and every loopback). Its
+# addresses are added with `nodad` (usable at once); no interface sends
+# router solicitations or accepts router advertisements, and only the
+# router's have link-local addresses (see enable_ipv6). natrix answers the
+# kernels' Neighbor Solicitations for its own and the frontend's addresses;
+# its configuration still names the backends' MACs. A kernel without a
+# link-local address still sends MLDv2 reports when it joins a group (a new
+# address's solicited-node group), from ::: natrix counts them as
+# martian-source drops.
 set -euo pipefail
 
 P="${PREFIX:-nx}"
@@ -81,6 +102,20 @@ BE_PORT=8080
 # Behind the router (ROUTER_MTU): the client's segment.
 CLIENT_IP_R="198.18.2.2"
 ROUTER_IP_C="198.18.2.1"
+
+# IPv6, from 2001:2::/48 (RFC 5180): the public /64, the client's /64 behind
+# the router, and the private /64.
+CLIENT_IP6="2001:2:0:1::2"
+FRONTEND_IP6="2001:2:0:1::10"
+PUBLIC_IP6="2001:2:0:1::1"
+PRIVATE_IP6="2001:2:1:1::1"
+MGMT_IP6="2001:2:1:1::2"
+BE_IP6=("2001:2:1:1::11" "2001:2:1:1::12" "2001:2:1:1::13")
+CLIENT_IP6_R="2001:2:0:2::2"
+ROUTER_IP6_C="2001:2:0:2::1"
+# The backends' UDP echo, on their IPv6 addresses only (UDP port 7 of their
+# IPv4 addresses stays closed: see the IPv4 `echo` NAT rule).
+ECHO_PORT=7
 
 # Every namespace the lab may have (the router only with ROUTER_MTU): `down`
 # removes each that exists.
@@ -120,15 +155,35 @@ nsx() {
     ip netns exec "$ns" "$@"
 }
 
-# No IPv6 anywhere in the lab (no router solicitations, DAD, MLD noise).
+# IPv6 off on every interface but loopback, until `enable_ipv6` turns it on
+# for one.
 quiet_namespace() {
     local ns="$1"
     nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
     nsx "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+    nsx "$ns" sysctl -qw net.ipv6.conf.lo.disable_ipv6=0
     nsx "$ns" sysctl -qw net.ipv4.ip_forward=0
+    nsx "$ns" sysctl -qw net.ipv6.conf.all.forwarding=0
 }
 
-# Per-interface: IPv6 off, offloads that af_packet cannot see through off
+# IPv6 on one interface (still down), with as little chatter as IPv6
+# allows: no duplicate address detection, no router solicitation, router
+# advertisements ignored, and no link-local address (so no MLD report but
+# from ::) unless the third argument is "link-local": a router needs one,
+# as Linux sends a Neighbor Solicitation for a packet it forwards only from
+# a link-local address. Its other addresses are added with `nodad`.
+enable_ipv6() {
+    local ns="$1" dev="$2" gen=1 key
+    if [ "${3:-}" = link-local ]; then
+        gen=0
+    fi
+    for key in "addr_gen_mode=$gen" accept_ra=0 router_solicitations=0 accept_dad=0 dad_transmits=0 disable_ipv6=0; do
+        nsx "$ns" sysctl -qw "net.ipv6.conf.$dev.$key"
+    done
+}
+
+# Per-interface: IPv6 off (`enable_ipv6` turns it on where needed), offloads
+# that af_packet cannot see through off
 # (checksums left to the NIC, segmentation and receive coalescing).
 prepare_if() {
     local ns="$1" dev="$2" mac="$3"
@@ -148,7 +203,12 @@ veth() {
 
 write_server() {
     cat >"$RUN/server.py" <<'EOF'
-# A small threaded HTTP server that says which backend it is.
+# A small threaded HTTP server that says which backend it is, on each of
+# ADDRESS... (IPv4 or IPv6, each its own socket), and a UDP echo on ECHO_PORT
+# of each IPv6 address:
+#   python3 server.py NAME PORT ECHO_PORT ADDRESS...
+# Every request is logged as "CLIENT ..." (the client's address as the
+# server saw it, IPv4 or IPv6), every datagram echoed as "udp CLIENT LENGTH".
 #   GET /                    "backend NAME"
 #   GET /bytes/N             N bytes
 #   GET /drip/COUNT/SIZE/GAP COUNT chunks of SIZE bytes, GAP seconds apart
@@ -158,9 +218,11 @@ import http.server
 import socket
 import socketserver
 import sys
+import threading
 import time
 
-name, address, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+name, port, echo_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+addresses = sys.argv[4:]
 body = ("backend %s\n" % name).encode()
 BLOCK = b"natrix lab payload 0123456789abcdefghijklmnopqrstuvwxyz!\n" * 1024
 
@@ -239,15 +301,45 @@ class Server(http.server.ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
 
-Server((address, port), Handler).serve_forever()
+class Server6(Server):
+    address_family = socket.AF_INET6
+
+
+def echo(sock):
+    while True:
+        try:
+            data, peer = sock.recvfrom(65535)
+            sock.sendto(data, peer)
+        except OSError as e:
+            log("udp error %s" % e.errno)
+            continue
+        log("udp %s %d" % (peer[0], len(data)))
+
+
+# Every socket is bound before any serves: once one answers, all do.
+servers, echoes = [], []
+for address in addresses:
+    if ":" in address:
+        servers.append(Server6((address, port), Handler))
+        u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        u.bind((address, echo_port))
+        echoes.append(u)
+    else:
+        servers.append(Server((address, port), Handler))
+threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+threads += [threading.Thread(target=echo, args=(u,), daemon=True) for u in echoes]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
 EOF
 }
 
 start_backend() {
-    local i="$1" ns="${P}be$1" ip="${BE_IP[$(($1 - 1))]}"
+    local i="$1" ns="${P}be$1" ip="${BE_IP[$(($1 - 1))]}" ip6="${BE_IP6[$(($1 - 1))]}"
     # setsid and ip netns exec both exec in place, so $! is the server's pid.
     # Appends: a restarted server (backend-start) keeps the earlier log.
-    ip netns exec "$ns" setsid python3 "$RUN/server.py" "be$i" "$ip" "$BE_PORT" \
+    ip netns exec "$ns" setsid python3 "$RUN/server.py" "be$i" "$BE_PORT" "$ECHO_PORT" "$ip" "$ip6" \
         </dev/null >>"$RUN/be$i.log" 2>&1 &
     echo $! >"$RUN/be$i.pid"
 }
@@ -278,15 +370,18 @@ lab_up() {
     ns_exists "${P}be1" && [ -d "$RUN" ] || die "lab $P is not up"
 }
 
+# Waits until be N's server answers on IPv4 and IPv6 (its UDP echo was bound
+# before it started serving).
 wait_backend() {
-    local i="$1" ns="${P}be$1" ip="${BE_IP[$(($1 - 1))]}" _
+    local i="$1" ns="${P}be$1" ip="${BE_IP[$(($1 - 1))]}" ip6="${BE_IP6[$(($1 - 1))]}" _
     for _ in $(seq 1 100); do
-        if nsx "$ns" curl -sf --max-time 1 -o /dev/null "http://$ip:$BE_PORT/"; then
+        if nsx "$ns" curl -sf --max-time 1 -o /dev/null "http://$ip:$BE_PORT/" &&
+            nsx "$ns" curl -gsf --max-time 1 -o /dev/null "http://[$ip6]:$BE_PORT/"; then
             return 0
         fi
         sleep 0.1
     done
-    die "backend be$i ($ip:$BE_PORT) does not answer; see $RUN/be$i.log"
+    die "backend be$i ($ip:$BE_PORT, [$ip6]:$BE_PORT) does not answer; see $RUN/be$i.log"
 }
 
 print_commands() {
@@ -297,10 +392,14 @@ natrix:
 then, from the client:
   ip netns exec ${P}client curl http://$FRONTEND_IP/
   ip netns exec ${P}client ab -n 3000 -c 30 http://$FRONTEND_IP/
-be1's ICMP port unreachable (UDP port 7: nothing listens), translated by natrix:
+over IPv6:
+  ip netns exec ${P}client curl -6 -g 'http://[$FRONTEND_IP6]/'
+  ip netns exec ${P}client ab -n 3000 -c 30 'http://[$FRONTEND_IP6]/'
+  ip netns exec ${P}client python3 -c "import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.connect(('$FRONTEND_IP6', $ECHO_PORT)); s.send(b'hi'); print(s.recvfrom(9))"
+be1's ICMP port unreachable (UDP port 7 of its IPv4 address: nothing listens), translated by natrix:
   ip netns exec ${P}client python3 -c "import socket; s = socket.socket(2, 2); s.connect(('$FRONTEND_IP', 7)); s.send(b'hi'); s.recv(9)"
-large and slow answers: http://$FRONTEND_IP/bytes/N, /drip/COUNT/SIZE/GAP, /hold
-backend access logs: $RUN/be{1,2,3}.log (health probes come from $MGMT_IP)
+large and slow answers: http://$FRONTEND_IP/bytes/N, /drip/COUNT/SIZE/GAP, /hold (and on [$FRONTEND_IP6])
+backend access logs: $RUN/be{1,2,3}.log (health probes come from $MGMT_IP and $MGMT_IP6)
 make be2 fail its health probes, and recover:
   scripts/netns-lab.sh backend-stop 2
   scripts/netns-lab.sh backend-start 2
@@ -339,6 +438,13 @@ cmd_up() {
         ip -n "${P}rt" link set dev eth1 mtu "$ROUTER_MTU"
         ip -n "${P}rt" addr add "$CLIENT_IP/24" dev eth0
         ip -n "${P}rt" addr add "$ROUTER_IP_C/24" dev eth1
+        if ((ROUTER_MTU >= 1280)); then
+            nsx "${P}rt" sysctl -qw net.ipv6.conf.all.forwarding=1
+            enable_ipv6 "${P}rt" eth0 link-local
+            enable_ipv6 "${P}rt" eth1 link-local
+            ip -n "${P}rt" addr add "$CLIENT_IP6/64" dev eth0 nodad
+            ip -n "${P}rt" addr add "$ROUTER_IP6_C/64" dev eth1 nodad
+        fi
         ip -n "${P}rt" link set dev eth0 up
         ip -n "${P}rt" link set dev eth1 up
     fi
@@ -365,28 +471,39 @@ cmd_up() {
     ip -n "${P}sw" link set dev "${P}slb" up
     ip -n "${P}sw" link set dev "${P}smg" up
 
-    # The management leg has the lb namespace's only address; no route
-    # beyond its /24 (the backends' segment).
+    # The management leg has the lb namespace's only addresses; no route
+    # beyond its /24 and /64 (the backends' segment).
+    enable_ipv6 "${P}lb" "${P}mgmt"
     ip -n "${P}lb" addr add "$MGMT_IP/24" dev "${P}mgmt"
+    ip -n "${P}lb" addr add "$MGMT_IP6/64" dev "${P}mgmt" nodad
     ip -n "${P}lb" link set dev "${P}mgmt" up
     for i in 1 2 3; do
         ip -n "${P}sw" link set dev "${P}s$i" up
     done
 
+    enable_ipv6 "${P}client" eth0
     if [ -z "$ROUTER_MTU" ]; then
         ip -n "${P}client" addr add "$CLIENT_IP/24" dev eth0
+        ip -n "${P}client" addr add "$CLIENT_IP6/64" dev eth0 nodad
         ip -n "${P}client" link set dev eth0 up
     else
         ip -n "${P}client" addr add "$CLIENT_IP_R/24" dev eth0
         ip -n "${P}client" link set dev eth0 up
         ip -n "${P}client" route add default via "$ROUTER_IP_C" dev eth0
+        if ((ROUTER_MTU >= 1280)); then
+            ip -n "${P}client" addr add "$CLIENT_IP6_R/64" dev eth0 nodad
+            ip -n "${P}client" -6 route add default via "$ROUTER_IP6_C" dev eth0
+        fi
     fi
 
     write_server
     for i in 1 2 3; do
+        enable_ipv6 "${P}be$i" eth0
         ip -n "${P}be$i" addr add "${BE_IP[$((i - 1))]}/24" dev eth0
+        ip -n "${P}be$i" addr add "${BE_IP6[$((i - 1))]}/64" dev eth0 nodad
         ip -n "${P}be$i" link set dev eth0 up
         ip -n "${P}be$i" route add default via "$PRIVATE_IP" dev eth0
+        ip -n "${P}be$i" -6 route add default via "$PRIVATE_IP6" dev eth0
         start_backend "$i"
     done
     for i in 1 2 3; do
@@ -396,6 +513,8 @@ cmd_up() {
     for i in 1 2 3; do
         nsx "${P}lb" curl -sf --max-time 2 -o /dev/null "http://${BE_IP[$((i - 1))]}:$BE_PORT/" ||
             die "backend be$i does not answer $MGMT_IP over ${P}mgmt"
+        nsx "${P}lb" curl -gsf --max-time 2 -o /dev/null "http://[${BE_IP6[$((i - 1))]}]:$BE_PORT/" ||
+            die "backend be$i does not answer $MGMT_IP6 over ${P}mgmt"
     done
     UP_DONE=1
 
@@ -450,7 +569,7 @@ cmd_status() {
             found=1
             echo "namespace $ns:"
             ip -n "$ns" -br link show | sed 's/^/  link /'
-            ip -n "$ns" -br -4 addr show | sed 's/^/  addr /'
+            ip -n "$ns" -br addr show | sed 's/^/  addr /'
             local pids
             pids="$(ip netns pids "$ns" | tr '\n' ' ')"
             if [ -n "$pids" ]; then
@@ -464,7 +583,7 @@ cmd_status() {
             if [ -f "$RUN/be$i.pid" ]; then
                 pid="$(cat "$RUN/be$i.pid")"
                 if kill -0 "$pid" 2>/dev/null; then
-                    echo "backend be$i: pid $pid, $(wc -l <"$RUN/be$i.log") requests logged ($(grep -c "^$MGMT_IP " "$RUN/be$i.log") health probes)"
+                    echo "backend be$i: pid $pid, $(grep -c '"GET ' "$RUN/be$i.log") requests logged ($(grep -c -e "^$MGMT_IP " -e "^$MGMT_IP6 " "$RUN/be$i.log") health probes), $(grep -c '^udp ' "$RUN/be$i.log") datagrams echoed"
                 else
                     echo "backend be$i: pid $pid not running"
                 fi
@@ -481,16 +600,19 @@ cmd_status() {
 cmd_config() {
     cat <<EOF
 # natrix in the network-namespace lab (scripts/netns-lab.sh): a two-arm
-# appliance between a client namespace and three HTTP backends.
+# appliance between a client namespace and three HTTP backends, over IPv4
+# and IPv6.
 # Generated by \`scripts/netns-lab.sh config\`; the MAC addresses are the
 # lab's fixed ones, the same for every PREFIX.
 
 [appliance]
 # natrix's one MAC, the source of all it sends: ${P}pub and ${P}priv carry it.
 mac = "$MAC_NATRIX"
-# Answered to ARP: the public side, and the backends' default gateway.
-addresses = ["$PUBLIC_IP", "$PRIVATE_IP"]
-# The client's eth0: replies to clients go straight to it (on-link).
+# Answered to ARP and Neighbor Solicitations: the public side, and the
+# backends' default gateway, in each family.
+addresses = ["$PUBLIC_IP", "$PRIVATE_IP", "$PUBLIC_IP6", "$PRIVATE_IP6"]
+# The client's eth0: replies to clients go straight to it (on-link), in
+# both families.
 gateway_mac = "$MAC_CLIENT"
 flow_table_size = 65536
 transitory_timeout = 10
@@ -558,6 +680,77 @@ frontend = "echo"
 address = "${BE_IP[0]}"
 port = 7
 mac = "${MAC_BE[0]}"
+
+# IPv6: the same web service on the IPv6 frontend, over the backends' IPv6
+# addresses (their default gateway is natrix's $PRIVATE_IP6), probed over
+# the management leg ($MGMT_IP6) the same way.
+[[frontend]]
+name = "web6"
+address = "$FRONTEND_IP6"
+port = 80
+protocol = "tcp"
+
+[[pool]]
+name = "web6"
+
+[pool.health]
+protocol = "http"
+path = "/"
+interval = 1
+timeout = 0.5
+unhealthy_threshold = 2
+healthy_threshold = 1
+
+[[pool.backend]]
+address = "${BE_IP6[0]}"
+port = $BE_PORT
+mac = "${MAC_BE[0]}"
+
+[[pool.backend]]
+address = "${BE_IP6[1]}"
+port = $BE_PORT
+mac = "${MAC_BE[1]}"
+
+[[pool.backend]]
+address = "${BE_IP6[2]}"
+port = $BE_PORT
+mac = "${MAC_BE[2]}"
+
+[[rule]]
+frontend = "web6"
+pool = "web6"
+mode = "random"
+
+# UDP port $ECHO_PORT of the IPv6 frontend: the backends' UDP echo (on their
+# IPv6 addresses only), shared by the three; no health probes.
+[[frontend]]
+name = "echo6"
+address = "$FRONTEND_IP6"
+port = $ECHO_PORT
+protocol = "udp"
+
+[[pool]]
+name = "echo6"
+
+[[pool.backend]]
+address = "${BE_IP6[0]}"
+port = $ECHO_PORT
+mac = "${MAC_BE[0]}"
+
+[[pool.backend]]
+address = "${BE_IP6[1]}"
+port = $ECHO_PORT
+mac = "${MAC_BE[1]}"
+
+[[pool.backend]]
+address = "${BE_IP6[2]}"
+port = $ECHO_PORT
+mac = "${MAC_BE[2]}"
+
+[[rule]]
+frontend = "echo6"
+pool = "echo6"
+mode = "random"
 EOF
 }
 

@@ -7,13 +7,14 @@
 //! these tests with `--ignored` (scripts/setup.sh installs the tools), and
 //! there a missing prerequisite is a failure. Every namespace and
 //! interface is named after a prefix unique to this run and removed when the
-//! test ends, failed or not. Only 198.18.0.0/15 is used, inside those
-//! namespaces.
+//! test ends, failed or not. Only 198.18.0.0/15 and, for IPv6, 2001:2::/48
+//! (RFC 5180) are used, inside those namespaces.
 //!
 //! The lab's configuration probes the backends (`[pool.health]`, HTTP, every
 //! second) from natrix's management thread through the lb namespace's kernel
-//! and its management leg (198.19.1.2), never through natrix's ports: the
-//! probes show in the backends' logs, never in natrix's counters.
+//! and its management leg (198.19.1.2 and 2001:2:1:1::2), never through
+//! natrix's ports: the probes show in the backends' logs, never in natrix's
+//! counters.
 #![cfg(feature = "dpdk")]
 
 mod support;
@@ -33,6 +34,24 @@ const FRONTEND_URL: &str = "http://198.18.1.10/";
 /// The lb namespace's kernel on the management leg: the probes' source.
 const MGMT_IP: &str = "198.19.1.2";
 const BACKENDS: [&str; 3] = ["198.19.1.11:8080", "198.19.1.12:8080", "198.19.1.13:8080"];
+/// The IPv6 frontend (TCP port 80: `web6`, UDP port 7: `echo6`).
+const FRONTEND6: &str = "2001:2:0:1::10";
+const FRONTEND_URL6: &str = "http://[2001:2:0:1::10]/";
+/// The client's IPv6 address (without the router).
+const CLIENT6: &str = "2001:2:0:1::2";
+/// The management leg's IPv6 address: the IPv6 probes' source.
+const MGMT_IP6: &str = "2001:2:1:1::2";
+const BACKENDS6: [&str; 3] = [
+    "[2001:2:1:1::11]:8080",
+    "[2001:2:1:1::12]:8080",
+    "[2001:2:1:1::13]:8080",
+];
+/// The backends' UDP echo behind the `echo6` frontend.
+const ECHO_BACKENDS6: [&str; 3] = [
+    "[2001:2:1:1::11]:7",
+    "[2001:2:1:1::12]:7",
+    "[2001:2:1:1::13]:7",
+];
 const SINGLE_REQUESTS: usize = 30;
 const LOAD_REQUESTS: usize = 3000;
 const LOAD_CONCURRENCY: usize = 30;
@@ -156,21 +175,25 @@ impl Lab {
         self.backend_gets(|from_mgmt| !from_mgmt)
     }
 
-    /// Health probes (requests from the management leg) each backend has
-    /// logged so far.
+    /// Health probes (requests from the management leg, IPv4 or IPv6) each
+    /// backend has logged so far.
     fn backend_probes(&self) -> [usize; 3] {
         self.backend_gets(|from_mgmt| from_mgmt)
     }
 
     fn backend_gets(&self, wanted: impl Fn(bool) -> bool) -> [usize; 3] {
-        let mgmt = format!("{MGMT_IP} ");
+        let mgmt = [format!("{MGMT_IP} "), format!("{MGMT_IP6} ")];
+        self.backend_lines(|l| {
+            l.contains("\"GET ") && wanted(mgmt.iter().any(|m| l.starts_with(m)))
+        })
+    }
+
+    /// Lines each backend's log holds so far that pass `wanted`.
+    fn backend_lines(&self, wanted: impl Fn(&str) -> bool) -> [usize; 3] {
         let mut n = [0; 3];
         for (i, slot) in n.iter_mut().enumerate() {
             let log = std::fs::read_to_string(self.backend_log(i + 1)).unwrap_or_default();
-            *slot = log
-                .lines()
-                .filter(|l| l.contains("\"GET ") && wanted(l.starts_with(&mgmt)))
-                .count();
+            *slot = log.lines().filter(|l| wanted(l)).count();
         }
         n
     }
@@ -184,16 +207,16 @@ impl Lab {
 /// One GET from the lab's client, on a new connection: (HTTP status, body);
 /// status 0 when curl failed. Takes the prefix only, for client threads.
 fn client_curl(prefix: &str) -> (u32, String) {
+    client_get(prefix, &[FRONTEND_URL])
+}
+
+/// One GET from the lab's client with curl `args` (ending with the URL), as
+/// [`client_curl`].
+fn client_get(prefix: &str, args: &[&str]) -> (u32, String) {
     let out = run(Command::new("ip")
         .args(["netns", "exec", &format!("{prefix}client"), "curl"])
-        .args([
-            "-s",
-            "--max-time",
-            "2",
-            "-w",
-            "\n%{http_code}",
-            FRONTEND_URL,
-        ]));
+        .args(["-s", "--max-time", "2", "-w", "\n%{http_code}"])
+        .args(args));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
     let code = if out.status.success() {
@@ -915,13 +938,18 @@ fn http_through_natrix_in_the_lab() {
     let backends = stats["backends"]
         .as_array()
         .unwrap_or_else(|| panic!("statistics have no backends list: {stats}"));
-    // The web pool's three, and the echo NAT rule's one (be1, port 7).
+    // The web pool's three, and the echo NAT rule's one (be1, port 7); and
+    // the IPv6 frontends' six (web6, echo6), which this test does not use.
     assert_eq!(
         backends.iter().filter(|b| b["frontend"] == "web").count(),
         3,
         "{stats}"
     );
-    assert_eq!(backends.len(), 4, "{stats}");
+    let ipv6 = backends
+        .iter()
+        .filter(|b| b["frontend"] == "web6" || b["frontend"] == "echo6")
+        .count();
+    assert_eq!((backends.len() - ipv6, ipv6), (4, 6), "{stats}");
     let per_backend: u64 = backends
         .iter()
         .map(|b| {
@@ -2065,6 +2093,483 @@ fn fragmented_udp(prefix: &str, workers: u16) {
     ] {
         assert_eq!(count(&stats, &["drops", d]), 0, "{d}: {stats}");
     }
+    let dir = r.dir.clone();
+    drop(r);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// Issue 9's lab tests: IPv6 through natrix with real tools (curl -6, ab, a
+// UDP client, a router's Packet Too Big), with 1 and 2 workers.
+
+/// Whether the IPv6 web pool's three backends are probed healthy.
+fn all_healthy6(backends: &[Value]) -> bool {
+    BACKENDS6
+        .iter()
+        .all(|a| backend_health(backends, a) == ("active", Some(true)))
+}
+
+/// natrix in the lab as `setup` says, once the IPv6 web pool's backends are
+/// probed healthy too (over the management leg's IPv6 address) and the
+/// IPv6 frontend answers the client's `curl -6` (its kernel resolves the
+/// frontend, or the router does, by a Neighbor Solicitation that natrix
+/// answers). Also returns the `curl -6` runs it took (the last one was
+/// answered).
+fn start6(prefix: &str, setup: &LabSetup) -> (Running, usize) {
+    let mut r = Running::start_with(prefix, setup);
+    if let Err(last) = r
+        .natrix
+        .wait_backends(Duration::from_secs(10), all_healthy6)
+    {
+        panic!(
+            "the IPv6 backends are not all probed healthy within 10 s: {last}\n{}",
+            r.natrix.output()
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut attempts = 0;
+    loop {
+        r.natrix.assert_running();
+        attempts += 1;
+        if client_get(prefix, &["-6", "-g", FRONTEND_URL6]).0 == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the IPv6 frontend did not answer within 20 s\n{}",
+            r.natrix.output()
+        );
+        sleep(Duration::from_millis(250));
+    }
+    (r, attempts)
+}
+
+/// The backends of one frontend in natrix's statistics: (address,
+/// connections).
+fn frontend_backends(stats: &Value, frontend: &str) -> Vec<(String, u64)> {
+    stats["backends"]
+        .as_array()
+        .unwrap_or_else(|| panic!("statistics have no backends list: {stats}"))
+        .iter()
+        .filter(|b| b["frontend"] == frontend)
+        .map(|b| {
+            (
+                b["address"].as_str().unwrap_or_default().to_string(),
+                b["connections"]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("backend without connections: {b}")),
+            )
+        })
+        .collect()
+}
+
+/// The counters of a statistics map (`drops`, `events`) that are not 0.
+fn nonzero(map: &Value) -> Vec<(String, u64)> {
+    map.as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_u64().filter(|&n| n > 0).map(|n| (k.clone(), n)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Single requests of the IPv6 HTTP test, each on a new connection.
+const SINGLE_REQUESTS6: usize = 10;
+/// ab's requests over IPv6, and its concurrency.
+const LOAD_REQUESTS6: usize = 200;
+const LOAD_CONCURRENCY6: usize = 10;
+
+/// `curl -6` and `ab` reach the IPv6 frontend (`web6`, TCP port 80) through
+/// natrix, with 1 and 2 workers. The client's kernel resolves the frontend
+/// by Neighbor Discovery, the backends' kernels their IPv6 default gateway
+/// (natrix's private address): natrix answers both. Every request is
+/// answered 200 by a backend, the three backends share them (their logs and
+/// natrix's per-backend connections agree), and natrix accounts for every
+/// packet.
+#[test]
+#[ignore = "needs root and the lab's tools: scripts/test.sh runs it"]
+fn http_over_ipv6_with_curl_and_ab() {
+    with_one_and_two_workers('6', http_over_ipv6);
+}
+
+fn http_over_ipv6(prefix: &str, workers: u16) {
+    let (mut r, attempts) = start6(
+        prefix,
+        &LabSetup {
+            workers,
+            capture: false,
+            ..LabSetup::default()
+        },
+    );
+    let natrix_mac = r.config.appliance.mac.to_string();
+    let client = format!("{CLIENT6} ");
+    let from_client = |l: &str| l.starts_with(&client) && l.contains("\"GET ");
+    let before = r.lab.backend_lines(from_client);
+
+    // Single requests with curl -6: each answered, by a backend.
+    for i in 0..SINGLE_REQUESTS6 {
+        let (code, body) = client_get(prefix, &["-6", "-g", FRONTEND_URL6]);
+        assert_eq!(
+            (code, backend_of(&body) != 0),
+            (200, true),
+            "{workers} worker(s): IPv6 request {i}: status {code}, body {body:?}"
+        );
+    }
+
+    // ab over IPv6: no failures.
+    let out = client_run(
+        &r.lab,
+        Duration::from_secs(120),
+        "ab",
+        &[
+            "-n",
+            &LOAD_REQUESTS6.to_string(),
+            "-c",
+            &LOAD_CONCURRENCY6.to_string(),
+            "-s",
+            "10",
+            FRONTEND_URL6,
+        ],
+    );
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let failure = format!(
+        "{workers} worker(s): ab over IPv6 ({}):\n{report}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        r.natrix.output()
+    );
+    assert!(out.status.success(), "{failure}");
+    assert_eq!(
+        ab_field(&report, "Complete requests:"),
+        Some(LOAD_REQUESTS6 as u64),
+        "{failure}"
+    );
+    assert_eq!(ab_field(&report, "Failed requests:"), Some(0), "{failure}");
+    assert_eq!(ab_field(&report, "Non-2xx responses:"), None, "{failure}");
+
+    // The backends logged every request (a server logs after answering:
+    // wait for the last lines), and each served its share. (A request of
+    // start6 that curl gave up on may still be logged late.)
+    let expected = SINGLE_REQUESTS6 + LOAD_REQUESTS6;
+    let most_logged = expected + attempts - 1;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let served = loop {
+        let after = r.lab.backend_lines(from_client);
+        let served = [0, 1, 2].map(|i| after[i] - before[i]);
+        if served.iter().sum::<usize>() >= expected || Instant::now() >= deadline {
+            break served;
+        }
+        sleep(Duration::from_millis(50));
+    };
+    assert!(
+        (expected..=most_logged).contains(&served.iter().sum::<usize>()),
+        "{workers} worker(s): the backends logged {served:?} IPv6 requests for {expected}"
+    );
+    for (i, n) in served.iter().enumerate() {
+        // A third each on average; a tenth is far out of chance's reach.
+        assert!(
+            *n >= expected / 10,
+            "{workers} worker(s): be{} answered {n} of {expected} IPv6 requests: {served:?}",
+            i + 1
+        );
+    }
+
+    // Neighbor Discovery, answered by natrix: the client's entry for the
+    // frontend and each backend's for its gateway hold natrix's MAC.
+    let neigh = run_ok(
+        r.lab
+            .exec("client", "ip")
+            .args(["-6", "neigh", "show", FRONTEND6]),
+    );
+    assert!(
+        neigh.contains(&format!("lladdr {natrix_mac}")),
+        "the client's neighbour entry for {FRONTEND6} is not natrix's MAC {natrix_mac}: {neigh:?}"
+    );
+    for i in 1..=3 {
+        let neigh = run_ok(r.lab.exec(&format!("be{i}"), "ip").args([
+            "-6",
+            "neigh",
+            "show",
+            "2001:2:1:1::1",
+        ]));
+        assert!(
+            neigh.contains(&format!("lladdr {natrix_mac}")),
+            "be{i}'s neighbour entry for its gateway 2001:2:1:1::1 is not natrix's MAC \
+             {natrix_mac}: {neigh:?}"
+        );
+    }
+
+    // natrix's own account: every packet sent or dropped under a reason; the
+    // web6 backends' connections are the client's IPv6 connections (the
+    // probes never cross natrix; ab may open up to its concurrency more
+    // connections than it sends requests on, and start6's curl runs that
+    // were not answered may have opened one each).
+    let stats = stop_and_account(&mut r.natrix);
+    let web6 = frontend_backends(&stats, "web6");
+    assert_eq!(web6.len(), 3, "{stats}");
+    let connections: u64 = web6.iter().map(|(_, n)| n).sum();
+    let least = (1 + expected) as u64;
+    let most = (attempts + expected + LOAD_CONCURRENCY6) as u64;
+    assert!(
+        (least..=most).contains(&connections),
+        "{workers} worker(s): the web6 backends have {connections} connections; the client \
+         opened at least {least}: {web6:?}"
+    );
+    assert!(
+        web6.iter().all(|(_, n)| *n > 0),
+        "{workers} worker(s): a web6 backend has no connection: {web6:?}"
+    );
+    assert!(
+        count(&stats, &["events", "nd-answered"]) >= 4,
+        "{workers} worker(s): the client and the three backends resolved natrix by Neighbor \
+         Discovery: {stats}"
+    );
+    eprintln!(
+        "netns_lab IPv6 HTTP, {workers} worker(s): backends served {served:?}; web6 \
+         connections {web6:?}; Neighbor Solicitations answered {}; drops {:?}",
+        stats["events"]["nd-answered"],
+        nonzero(&stats["drops"])
+    );
+    let dir = r.dir.clone();
+    drop(r);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A UDP client over IPv6: from each of SOCKETS sockets (each its own
+/// source port, so its own connection in natrix), one datagram of each
+/// size to FRONTEND port PORT, each waited for (up to three tries, 2 s
+/// each) with its source checked. Prints {"sent", "answered", "retries",
+/// "wrong" (replies from another source or with other bytes), "lost"}.
+const UDP_ECHO_CLIENT6: &str = r#"
+import json, socket, sys
+frontend, port, sockets = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sizes = [16, 100, 1000, 1452]
+result = {"sent": 0, "answered": 0, "retries": 0, "wrong": [], "lost": 0}
+kept = []
+for i in range(sockets):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    kept.append(s)
+    for size in sizes:
+        payload = ("%d:%d:" % (i, size)).encode().ljust(size, b"n")
+        result["sent"] += 1
+        for attempt in range(3):
+            if attempt:
+                result["retries"] += 1
+            s.sendto(payload, (frontend, port))
+            try:
+                data, peer = s.recvfrom(65535)
+            except socket.timeout:
+                continue
+            if data != payload or peer[:2] != (frontend, port):
+                result["wrong"].append([peer[0], peer[1], len(data)])
+            else:
+                result["answered"] += 1
+            break
+        else:
+            result["lost"] += 1
+print(json.dumps(result))
+"#;
+
+/// A UDP client exchanges datagrams with the IPv6 UDP frontend (`echo6`,
+/// port 7, the backends' UDP echo), with 1 and 2 workers: every datagram
+/// comes back intact from the frontend's address and port, the three
+/// backends share the client's sockets, and natrix has one connection per
+/// socket.
+#[test]
+#[ignore = "needs root and the lab's tools: scripts/test.sh runs it"]
+fn udp_echo_over_ipv6() {
+    with_one_and_two_workers('e', udp_echo6);
+}
+
+fn udp_echo6(prefix: &str, workers: u16) {
+    let (mut r, _) = start6(
+        prefix,
+        &LabSetup {
+            workers,
+            capture: false,
+            ..LabSetup::default()
+        },
+    );
+    const SOCKETS: usize = 30;
+    let client = format!("udp {CLIENT6} ");
+    let echoed = |l: &str| l.starts_with(&client);
+    let before = r.lab.backend_lines(echoed);
+    let out = client_run(
+        &r.lab,
+        Duration::from_secs(120),
+        "python3",
+        &["-c", UDP_ECHO_CLIENT6, FRONTEND6, "7", &SOCKETS.to_string()],
+    );
+    let result = script_result(&out, "the IPv6 UDP client");
+    let sent = result["sent"].as_u64().unwrap_or(0);
+    assert!(
+        sent == 4 * SOCKETS as u64
+            && result["answered"].as_u64() == Some(sent)
+            && result["wrong"].as_array().is_some_and(|w| w.is_empty()),
+        "{workers} worker(s): the IPv6 UDP client: {result}\n{}",
+        r.natrix.output()
+    );
+    // Each backend echoed some (a server logs after answering).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let echoes = loop {
+        let after = r.lab.backend_lines(echoed);
+        let echoes = [0, 1, 2].map(|i| after[i] - before[i]);
+        if echoes.iter().sum::<usize>() as u64 >= sent || Instant::now() >= deadline {
+            break echoes;
+        }
+        sleep(Duration::from_millis(50));
+    };
+    assert!(
+        echoes.iter().sum::<usize>() as u64 >= sent && echoes.iter().all(|&n| n > 0),
+        "{workers} worker(s): datagrams the backends echoed: {echoes:?} for {sent} answered"
+    );
+    let stats = stop_and_account(&mut r.natrix);
+    let echo6 = frontend_backends(&stats, "echo6");
+    let connections: u64 = echo6.iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        connections, SOCKETS as u64,
+        "{workers} worker(s): the echo6 backends' connections, one per client socket: {echo6:?}"
+    );
+    for a in ECHO_BACKENDS6 {
+        assert!(
+            echo6.iter().any(|(b, n)| b == a && *n > 0),
+            "{workers} worker(s): echo6 backend {a} has no connection: {echo6:?}"
+        );
+    }
+    eprintln!(
+        "netns_lab IPv6 UDP, {workers} worker(s): {result}; backends echoed {echoes:?}; \
+         echo6 connections {echo6:?}; drops {:?}",
+        nonzero(&stats["drops"])
+    );
+    let dir = r.dir.clone();
+    drop(r);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Path MTU discovery over IPv6 through natrix, with 1 and 2 workers: the
+/// router between the client and natrix has an MTU of 1280 toward the
+/// client (IPv6's minimum), the client 1500, so it announces an MSS of 1440
+/// and the backends' full-size segments cannot cross the router. IPv6
+/// routers never fragment: it answers each with an ICMPv6 Packet Too Big to
+/// the frontend address, which natrix must pass to the connection's
+/// backend. Each of 20 downloads of 5 MB comes from its own client address
+/// (a kernel caches the path MTU per destination), and every one completes;
+/// each backend's kernel shows the MTU it learnt for the client address it
+/// served.
+#[test]
+#[ignore = "needs root and the lab's tools: scripts/test.sh runs it"]
+fn path_mtu_discovery_over_ipv6_through_a_router() {
+    with_one_and_two_workers('p', path_mtu_downloads6);
+}
+
+fn path_mtu_downloads6(prefix: &str, workers: u16) {
+    let (mut r, _) = start6(
+        prefix,
+        &LabSetup {
+            workers,
+            router_mtu: Some(1280),
+            capture: false,
+            ..LabSetup::default()
+        },
+    );
+    const CONNECTIONS: u16 = 20;
+    let size = 5_000_000u64;
+    let sources: Vec<String> = (0..CONNECTIONS)
+        .map(|i| format!("2001:2:0:2::{:x}", 0x100 + i))
+        .collect();
+    for a in &sources {
+        run_ok(r.lab.exec("client", "ip").args([
+            "addr",
+            "add",
+            &format!("{a}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]));
+    }
+    let url = format!("{FRONTEND_URL6}bytes/{size}");
+    let limit = Duration::from_secs(120);
+    let mut downloads: Vec<(String, KillOnDrop)> = sources
+        .iter()
+        .map(|a| {
+            let file = r.dir.join(format!("download-{a}"));
+            let child = spawn_client_download(
+                &r.lab,
+                &url,
+                &file,
+                &[
+                    "-6",
+                    "-g",
+                    "--interface",
+                    a,
+                    "--max-time",
+                    &limit.as_secs().to_string(),
+                ],
+            );
+            (a.clone(), KillOnDrop(Some(child)))
+        })
+        .collect();
+    let deadline = Instant::now() + limit + Duration::from_secs(10);
+    let mut results = Vec::new();
+    for (a, d) in downloads.iter_mut() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let out = d.wait(left);
+        results.push((a.clone(), out.as_ref().map(curl_result)));
+    }
+    // The path MTU each backend's kernel learnt, per client address.
+    let learnt: String = (1..=3)
+        .map(|i| {
+            run_ok(
+                r.lab
+                    .exec(&format!("be{i}"), "ip")
+                    .args(["-6", "route", "show", "cache"]),
+            )
+        })
+        .collect();
+    let stats = stop_and_account(&mut r.natrix);
+    let failed: Vec<&(String, Option<(u32, u64)>)> = results
+        .iter()
+        .filter(|(_, res)| *res != Some((200, size)))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{workers} worker(s): {} of {CONNECTIONS} IPv6 downloads of {size} bytes did not \
+         complete (client address, (status, bytes)): {failed:?}\nnatrix: {stats}",
+        failed.len()
+    );
+    let without: Vec<&String> = sources
+        .iter()
+        .filter(|a| {
+            !learnt.lines().any(|l| {
+                l.split_whitespace().next() == Some(a.as_str()) && l.contains(" mtu 1280 ")
+            })
+        })
+        .collect();
+    assert!(
+        without.is_empty(),
+        "{workers} worker(s): no backend learnt the path MTU 1280 toward {without:?}; their \
+         route caches:\n{learnt}"
+    );
+    let forwarded = count(&stats, &["events", "icmp-error-forwarded"]);
+    assert!(
+        forwarded >= u64::from(CONNECTIONS),
+        "{workers} worker(s): {forwarded} ICMPv6 errors forwarded for {CONNECTIONS} connections \
+         that each needed one: {stats}"
+    );
+    for reason in ["icmp-no-flow", "no-flow"] {
+        assert_eq!(
+            count(&stats, &["drops", reason]),
+            0,
+            "{workers} worker(s): {reason}: {stats}"
+        );
+    }
+    eprintln!(
+        "netns_lab IPv6 path MTU: {CONNECTIONS} downloads of {size} bytes, {workers} worker(s) \
+         (received {}); {forwarded} Packet Too Big forwarded; drops {:?}",
+        stats["worker_packets"],
+        nonzero(&stats["drops"])
+    );
     let dir = r.dir.clone();
     drop(r);
     let _ = std::fs::remove_dir_all(&dir);

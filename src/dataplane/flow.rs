@@ -411,7 +411,6 @@ pub enum Claim {
 
 pub struct FlowTable<K = u64> {
     buckets: Vec<Bucket<K>>,
-    mask: u64,
     seed: u64,
     occupied: usize,
     /// The bucket the next [`FlowTable::sweep`] starts at.
@@ -438,7 +437,6 @@ impl<K: FlowKey> FlowTable<K> {
         buckets.resize(n as usize, Bucket::default());
         FlowTable {
             buckets,
-            mask: n - 1,
             seed,
             occupied: 0,
             sweep_at: 0,
@@ -500,11 +498,13 @@ impl<K: FlowKey> FlowTable<K> {
         }
     }
 
+    /// Buckets for `connections`: 25% more slots than connections (the
+    /// two-choice table with its cuckoo moves fills past 90%), in any
+    /// number of buckets: a key's buckets are its hash's halves scaled to
+    /// that number ([`FlowTable::buckets_of`]), not masked to a power of two,
+    /// which would take up to twice the memory.
     fn buckets_for(connections: u32) -> u64 {
-        (connections as u64 * 5 / 4)
-            .div_ceil(WAYS as u64)
-            .max(2)
-            .next_power_of_two()
+        (connections as u64 * 5 / 4).div_ceil(WAYS as u64).max(2)
     }
 
     /// Entry slots of a table made for `connections` connections.
@@ -535,14 +535,18 @@ impl<K: FlowKey> FlowTable<K> {
         key.mix(self.seed)
     }
 
+    /// A key's two buckets: each half of its hash scaled to the number of
+    /// buckets (a multiply and a shift, Lemire's "fast range"), the second
+    /// moved on by one if they meet.
     #[inline(always)]
     fn buckets_of(&self, hash: u64) -> (usize, usize) {
-        let b1 = hash & self.mask;
-        let mut b2 = (hash >> 32) & self.mask;
+        let n = self.buckets.len() as u64;
+        let b1 = ((hash & 0xffff_ffff) * n) >> 32;
+        let mut b2 = ((hash >> 32) * n) >> 32;
         if b2 == b1 {
-            b2 = b1 ^ 1;
+            b2 = if b1 + 1 == n { 0 } else { b1 + 1 };
         }
-        (b1 as usize, b2 as usize & self.mask as usize)
+        (b1 as usize, b2 as usize)
     }
 
     /// Starts loading both candidate buckets of `hash` into the cache.
@@ -769,7 +773,11 @@ impl<K: FlowKey> FlowTable<K> {
                     freed += 1;
                 }
             }
-            at = (at + 1) & self.mask as usize;
+            at = if at + 1 == self.buckets.len() {
+                0
+            } else {
+                at + 1
+            };
         }
         self.sweep_at = at;
         self.occupied -= freed;
@@ -1138,6 +1146,53 @@ mod tests {
         }
         assert_eq!(t.occupied(), n as usize);
         assert!(t.memory_bytes() / n as usize <= 64);
+    }
+
+    #[test]
+    fn memory_per_connection_of_both_families() {
+        // 25% headroom over the nominal size, in any number of buckets:
+        // IPv4 at 20 bytes a connection, IPv6 at 40 (the aim: 64).
+        for n in [1_000u32, 100_000, 1_000_000, 1_234_567] {
+            let v4: FlowTable<u64> = FlowTable::new(n, 1);
+            let v6: FlowTable<Key6> = FlowTable::new(n, 1);
+            let per = |bytes: usize| bytes as f64 / n as f64;
+            assert!(
+                per(v4.memory_bytes()) <= 20.5,
+                "IPv4 at {n}: {}",
+                per(v4.memory_bytes())
+            );
+            assert!(
+                per(v6.memory_bytes()) <= 41.0,
+                "IPv6 at {n}: {}",
+                per(v6.memory_bytes())
+            );
+            assert!(v6.capacity() >= n as usize * 5 / 4);
+        }
+    }
+
+    #[test]
+    fn ipv6_table_fills_to_nominal_capacity() {
+        let n = 100_000u32;
+        let mut t: FlowTable<Key6> = FlowTable::new(n, 9);
+        let base: u128 = 0x2001_0db8 << 96;
+        for i in 0..n {
+            let k = Key6::new(
+                base | (i as u128) << 40 | i as u128,
+                (i % 60000) as u16 + 1,
+                2,
+            );
+            let h = t.hash(k);
+            let slot = match t.lookup(k, h) {
+                Lookup::Miss(Some(s)) => s,
+                Lookup::Miss(None) => match t.reclaim(h, 0, |_| 1000) {
+                    Some((s, Claim::Free)) => s,
+                    other => panic!("connection {i}: {other:?}"),
+                },
+                Lookup::Hit(_) => panic!("duplicate key {i}"),
+            };
+            t.put(slot, k, 0, 0, 0);
+        }
+        assert_eq!(t.occupied(), n as usize);
     }
 
     #[test]

@@ -175,6 +175,17 @@ enum ErrorTo {
     Client,
 }
 
+/// The packet an ICMP or ICMPv6 error quotes: its addresses, ports and
+/// protocol (TCP or UDP).
+#[derive(Clone, Copy, Debug)]
+struct QuotedTuple<A> {
+    src: A,
+    dst: A,
+    sport: u16,
+    dport: u16,
+    proto: IpProtocol,
+}
+
 /// Which port of a TCP or UDP header a rewrite replaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PortSide {
@@ -592,70 +603,20 @@ impl Dataplane {
         if !matches!(q.proto, IpProtocol::Tcp | IpProtocol::Udp) {
             return Verdict::Drop(DropReason::IcmpUnsupported);
         }
-        // Either way, an error goes to the source of the packet it quotes.
-        if dst != q.src {
-            return Verdict::Drop(DropReason::IcmpUnsupported);
-        }
-        // Its own handle on the snapshot (errors are rare): the flow table
-        // is looked up while backend entries are borrowed.
+        let quoted = QuotedTuple {
+            src: q.src,
+            dst: q.dst,
+            sport: q.sport,
+            dport: q.dport,
+            proto: q.proto,
+        };
+        let (id, to, fe_addr, fe_port) = match self.error_route::<V4>(&quoted, dst) {
+            Ok(r) => r,
+            Err(v) => return v,
+        };
         let snap = self.snap.clone();
         let snap = &*snap;
-        let (be, to, fe_addr, fe_port) = if let Some(s) = snap.frontend(q.src, q.sport, q.proto) {
-            // From the client side, about a packet a frontend sent (a reply):
-            // to the backend of the connection.
-            let svc = &snap.services[s as usize];
-            let id = if svc.kind == ServiceKind::Nat {
-                svc.members[0]
-            } else {
-                if let Some(v) = self.elsewhere(q.dst) {
-                    return v;
-                }
-                // The connection, if live; an error does not refresh it.
-                let key = flow::flow_key(q.dst, q.dport, s);
-                let Lookup::Hit(slot) = self.flows.lookup(key, self.flows.hash(key)) else {
-                    return Verdict::Drop(DropReason::IcmpNoFlow);
-                };
-                let e = self.flows.get(slot);
-                if e.is_expired(self.now, e.timeout(&svc.timeouts)) {
-                    return Verdict::Drop(DropReason::IcmpNoFlow);
-                }
-                e.backend
-            };
-            match snap.backends.get(id as usize) {
-                Some(be) if be.status != BackendStatus::Removed => {
-                    (be, ErrorTo::Backend, q.src, q.sport)
-                }
-                _ => return Verdict::Drop(DropReason::IcmpNoFlow),
-            }
-        } else if let Some(id) = snap.return_backend(q.dst, q.dport, q.proto) {
-            // From a backend, about a packet it was sent (a client's): to the
-            // client, from the frontend. Never from the public side of two-arm,
-            // nor to a martian.
-            if self.from_public_arm {
-                return Verdict::Drop(DropReason::BackendOnPublic);
-            }
-            if is_martian(dst) {
-                return Verdict::Drop(DropReason::MartianDestination);
-            }
-            let be = &snap.backends[id as usize];
-            let svc = &snap.services[be.service as usize];
-            if svc.kind != ServiceKind::Nat {
-                if let Some(v) = self.elsewhere(q.src) {
-                    return v;
-                }
-                // Only about a connection natrix tracks, as for the
-                // backend's own packets; an error does not refresh it.
-                let key = flow::flow_key(q.src, q.sport, be.service);
-                if !self.tracked::<V4>(key, self.flows.hash(key), id, None)
-                    && !self.hashed_to::<V4>(svc, key, q.proto, id)
-                {
-                    return Verdict::Drop(DropReason::IcmpNoFlow);
-                }
-            }
-            (be, ErrorTo::Client, svc.addr_raw, svc.port)
-        } else {
-            return Verdict::Drop(DropReason::IcmpUnsupported);
-        };
+        let be = &snap.backends[id as usize];
         if ttl <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
@@ -673,6 +634,89 @@ impl Dataplane {
                 Verdict::ToPublic
             }
         }
+    }
+
+    /// Where an ICMP or ICMPv6 error about the `quoted` packet goes, the
+    /// error being addressed to `dst`: to the backend of the connection
+    /// when it came from the client side about a frontend's reply, or to
+    /// the client, from the frontend, when it came from the private side
+    /// about a client's packet. Returns the backend id, the direction, and
+    /// the frontend's address and port; or the verdict (a drop, or the
+    /// handoff to the connection's owner). An error does not refresh its
+    /// connection.
+    #[inline(never)]
+    fn error_route<F: Family>(
+        &mut self,
+        q: &QuotedTuple<F::Addr>,
+        dst: F::Addr,
+    ) -> Result<(u16, ErrorTo, F::Addr, u16), Verdict> {
+        use DropReason::{BackendOnPublic, IcmpNoFlow, IcmpUnsupported, MartianDestination};
+        // Either way, an error goes to the source of the packet it quotes.
+        if dst != q.src {
+            return Err(Verdict::Drop(IcmpUnsupported));
+        }
+        // Its own handle on the snapshot (errors are rare): the flow table
+        // is looked up while backend entries are borrowed.
+        let snap = self.snap.clone();
+        let snap = &*snap;
+        if let Some(s) = F::frontend(snap, q.src, q.sport, q.proto) {
+            // From the client side, about a packet a frontend sent (a reply):
+            // to the backend of the connection.
+            let svc = &snap.services[s as usize];
+            let id = if svc.kind == ServiceKind::Nat {
+                svc.members[0]
+            } else {
+                if let Some(v) = self.elsewhere(F::owner_input(q.dst)) {
+                    return Err(v);
+                }
+                // The connection, if live.
+                let key = F::flow_key(q.dst, q.dport, s);
+                let flows = F::pick(&self.flows, &self.flows6);
+                let Lookup::Hit(slot) = flows.lookup(key, flows.hash(key)) else {
+                    return Err(Verdict::Drop(IcmpNoFlow));
+                };
+                let e = flows.get(slot);
+                if e.is_expired(self.now, e.timeout(&svc.timeouts)) {
+                    return Err(Verdict::Drop(IcmpNoFlow));
+                }
+                e.backend
+            };
+            return match snap.backends.get(id as usize) {
+                Some(be) if be.status != BackendStatus::Removed => {
+                    Ok((id, ErrorTo::Backend, q.src, q.sport))
+                }
+                _ => Err(Verdict::Drop(IcmpNoFlow)),
+            };
+        }
+        let Some(id) = F::return_backend(snap, q.dst, q.dport, q.proto) else {
+            return Err(Verdict::Drop(IcmpUnsupported));
+        };
+        // From a backend (or a router on the private side), about a packet
+        // it was sent (a client's): to the client, from the frontend. Never
+        // from the public side of two-arm, nor to a martian.
+        if self.from_public_arm {
+            return Err(Verdict::Drop(BackendOnPublic));
+        }
+        if F::is_martian_destination(dst) {
+            return Err(Verdict::Drop(MartianDestination));
+        }
+        let be = &snap.backends[id as usize];
+        let svc = &snap.services[be.service as usize];
+        if svc.kind != ServiceKind::Nat {
+            if let Some(v) = self.elsewhere(F::owner_input(q.src)) {
+                return Err(v);
+            }
+            // Only about a connection natrix tracks, as for the backend's
+            // own packets.
+            let key = F::flow_key(q.src, q.sport, be.service);
+            let hash = F::pick(&self.flows, &self.flows6).hash(key);
+            if !self.tracked::<F>(key, hash, id, None)
+                && !self.hashed_to::<F>(svc, key, q.proto, id)
+            {
+                return Err(Verdict::Drop(IcmpNoFlow));
+            }
+        }
+        Ok((id, ErrorTo::Client, F::frontend_addr(svc), svc.port))
     }
 
     /// Second pass: find or create the connection, then rewrite.
@@ -892,6 +936,25 @@ impl Dataplane {
 /// to their own copies.
 trait Family {
     type Key: FlowKey;
+    /// An address of the family, as a number.
+    type Addr: Copy + PartialEq;
+    /// The service of a frontend endpoint.
+    fn frontend(snap: &Snapshot, addr: Self::Addr, port: u16, proto: IpProtocol) -> Option<u16>;
+    /// The backend id of a backend endpoint.
+    fn return_backend(
+        snap: &Snapshot,
+        addr: Self::Addr,
+        port: u16,
+        proto: IpProtocol,
+    ) -> Option<u16>;
+    /// The flow key of `client`'s connection from `port` to `service`.
+    fn flow_key(client: Self::Addr, port: u16, service: u16) -> Self::Key;
+    /// What chooses the owner worker of `client`'s connections.
+    fn owner_input(client: Self::Addr) -> u32;
+    /// A destination no translated packet may have.
+    fn is_martian_destination(addr: Self::Addr) -> bool;
+    /// The frontend's address of `svc`.
+    fn frontend_addr(svc: &Service) -> Self::Addr;
     /// This family's of the two tables (taking both fields, so that the
     /// caller keeps its other fields, such as the snapshot, borrowed).
     fn pick<'a>(v4: &'a FlowTable, v6: &'a FlowTable<Key6>) -> &'a FlowTable<Self::Key>;
@@ -936,6 +999,31 @@ struct V4;
 
 impl Family for V4 {
     type Key = u64;
+    type Addr = u32;
+
+    fn frontend(snap: &Snapshot, addr: u32, port: u16, proto: IpProtocol) -> Option<u16> {
+        snap.frontend(addr, port, proto)
+    }
+
+    fn return_backend(snap: &Snapshot, addr: u32, port: u16, proto: IpProtocol) -> Option<u16> {
+        snap.return_backend(addr, port, proto)
+    }
+
+    fn flow_key(client: u32, port: u16, service: u16) -> u64 {
+        flow::flow_key(client, port, service)
+    }
+
+    fn owner_input(client: u32) -> u32 {
+        client
+    }
+
+    fn is_martian_destination(addr: u32) -> bool {
+        is_martian(addr)
+    }
+
+    fn frontend_addr(svc: &Service) -> u32 {
+        svc.addr_raw
+    }
 
     #[inline(always)]
     fn pick<'a>(v4: &'a FlowTable, _: &'a FlowTable<Key6>) -> &'a FlowTable {
@@ -1004,6 +1092,31 @@ struct V6;
 
 impl Family for V6 {
     type Key = Key6;
+    type Addr = u128;
+
+    fn frontend(snap: &Snapshot, addr: u128, port: u16, proto: IpProtocol) -> Option<u16> {
+        snap.frontend6(addr, port, proto)
+    }
+
+    fn return_backend(snap: &Snapshot, addr: u128, port: u16, proto: IpProtocol) -> Option<u16> {
+        snap.return_backend6(addr, port, proto)
+    }
+
+    fn flow_key(client: u128, port: u16, service: u16) -> Key6 {
+        Key6::new(client, port, service)
+    }
+
+    fn owner_input(client: u128) -> u32 {
+        v6::owner_input(client)
+    }
+
+    fn is_martian_destination(addr: u128) -> bool {
+        v6::is_martian_destination(addr)
+    }
+
+    fn frontend_addr(svc: &Service) -> u128 {
+        svc.addr6
+    }
 
     #[inline(always)]
     fn pick<'a>(_: &'a FlowTable, v6: &'a FlowTable<Key6>) -> &'a FlowTable<Key6> {

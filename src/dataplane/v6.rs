@@ -9,11 +9,13 @@
 //! a UDP checksum that may not be 0 (RFC 8200 section 8.1), and Neighbor
 //! Discovery in place of ARP.
 
-use super::{bump, patch_l4, Dataplane, ErrorTo, Offsets, Pending, PortSide, Stage, Verdict};
+use super::{
+    bump, patch_l4, Dataplane, ErrorTo, Offsets, Pending, PortSide, QuotedTuple, Stage, Verdict, V6,
+};
 use crate::dataplane::counters::{Counters, DropReason, Event};
-use crate::dataplane::flow::{Key6, Lookup};
+use crate::dataplane::flow::Key6;
 use crate::dataplane::fragment;
-use crate::dataplane::snapshot::{BackendEntry, BackendStatus, ServiceKind, Snapshot};
+use crate::dataplane::snapshot::{BackendEntry, ServiceKind, Snapshot};
 use crate::wire::ipv6::{self, ChainError};
 use crate::wire::{checksum, ethernet, icmpv6, tcp, udp, IpProtocol, MacAddr};
 use std::net::Ipv6Addr;
@@ -51,6 +53,13 @@ pub fn owner_input(client: u128) -> u32 {
 #[inline(always)]
 fn is_martian6(addr: u128) -> bool {
     addr <= 1 || (addr >> 120) == 0xff || (addr >> 32) == 0xffff
+}
+
+/// A destination no translated IPv6 packet may have: a martian, or a
+/// link-local address.
+#[inline(always)]
+pub(super) fn is_martian_destination(addr: u128) -> bool {
+    is_martian6(addr) || is_link_local6(addr)
 }
 
 /// Link-local (fe80::/10): such an address cannot be translated to another
@@ -275,65 +284,20 @@ impl Dataplane {
         let (Some((qsport, qdport)), IpProtocol::Tcp | IpProtocol::Udp) = (q.ports, q.proto) else {
             return Verdict::Drop(DropReason::IcmpUnsupported);
         };
-        // Either way, an error goes to the source of the packet it quotes.
-        if dst != q.src {
-            return Verdict::Drop(DropReason::IcmpUnsupported);
-        }
+        let quoted = QuotedTuple {
+            src: q.src,
+            dst: q.dst,
+            sport: qsport,
+            dport: qdport,
+            proto: q.proto,
+        };
+        let (id, to, fe_addr, fe_port) = match self.error_route::<V6>(&quoted, dst) {
+            Ok(r) => r,
+            Err(v) => return v,
+        };
         let snap = self.snap.clone();
         let snap = &*snap;
-        let (be, to, fe_addr, fe_port) = if let Some(s) = snap.frontend6(q.src, qsport, q.proto) {
-            // From the client side, about a reply a frontend sent: to the
-            // backend of the connection.
-            let svc = &snap.services[s as usize];
-            let id = if svc.kind == ServiceKind::Nat {
-                svc.members[0]
-            } else {
-                if let Some(v) = self.elsewhere(owner_input(q.dst)) {
-                    return v;
-                }
-                let key = Key6::new(q.dst, qdport, s);
-                let Lookup::Hit(slot) = self.flows6.lookup(key, self.flows6.hash(key)) else {
-                    return Verdict::Drop(DropReason::IcmpNoFlow);
-                };
-                let e = self.flows6.get(slot);
-                if e.is_expired(self.now, e.timeout(&svc.timeouts)) {
-                    return Verdict::Drop(DropReason::IcmpNoFlow);
-                }
-                e.backend
-            };
-            match snap.backends.get(id as usize) {
-                Some(be) if be.status != BackendStatus::Removed => {
-                    (be, ErrorTo::Backend, q.src, qsport)
-                }
-                _ => return Verdict::Drop(DropReason::IcmpNoFlow),
-            }
-        } else if let Some(id) = snap.return_backend6(q.dst, qdport, q.proto) {
-            // From a backend, or a router on the private side, about a
-            // client's packet: to the client, from the frontend.
-            if self.from_public_arm {
-                return Verdict::Drop(DropReason::BackendOnPublic);
-            }
-            if is_martian6(dst) || is_link_local6(dst) {
-                return Verdict::Drop(DropReason::MartianDestination);
-            }
-            let be = &snap.backends[id as usize];
-            let svc = &snap.services[be.service as usize];
-            if svc.kind != ServiceKind::Nat {
-                if let Some(v) = self.elsewhere(owner_input(q.src)) {
-                    return v;
-                }
-                let key = Key6::new(q.src, qsport, be.service);
-                let hash = self.flows6.hash(key);
-                if !self.tracked::<super::V6>(key, hash, id, None)
-                    && !self.hashed_to::<super::V6>(svc, key, q.proto, id)
-                {
-                    return Verdict::Drop(DropReason::IcmpNoFlow);
-                }
-            }
-            (be, ErrorTo::Client, svc.addr6, svc.port)
-        } else {
-            return Verdict::Drop(DropReason::IcmpUnsupported);
-        };
+        let be = &snap.backends[id as usize];
         if hops <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }

@@ -3,20 +3,23 @@
 //! many bytes of an Ethernet frame; every 32
 //! frames make one burst, and the clock moves on one second per burst. The
 //! frames go through one `Dataplane` built from the translation tests'
-//! configuration (every mode, NAT rules, a pool of drained backends).
+//! configuration (every mode, NAT rules, a pool of drained backends), with
+//! IPv6 frontends, pools and a NAT rule added ([`IPV6`]).
 //!
 //! On every burst it checks:
 //! 1. nothing panics;
 //! 2. packets in = packets out + drops, and each drop reason's counter moved
 //!    by exactly the number of packets dropped under it;
-//! 3. every frame sent has a valid IPv4 header checksum and, when it holds a
-//!    whole datagram whose TCP, UDP or ICMP checksum was valid on the way in,
+//! 3. every frame sent has a valid IPv4 header checksum (IPv6: consistent
+//!    lengths) and, when it holds a whole datagram whose TCP, UDP, ICMP or
+//!    ICMPv6 checksum was valid on the way in,
 //!    a valid one on the way out (RFC 1071 sums, written here, not natrix's
 //!    own; natrix patches checksums and does not verify them, so a damaged
 //!    one stays damaged);
 //! 4. nothing is sent that no rule allows: toward the private side only to a
 //!    configured backend, toward the public side and as a reply only from
-//!    one of natrix's own addresses, and nothing but IPv4 and ARP at all.
+//!    one of natrix's own addresses, and nothing but IPv4, IPv6 and ARP at
+//!    all.
 
 use natrix::config::Config;
 use natrix::control::plane::ControlPlane;
@@ -26,8 +29,74 @@ use natrix::dataplane::{Dataplane, Verdict};
 use natrix::ports::{HeapBuf, PacketBuf, BURST};
 use std::sync::{Arc, OnceLock};
 
-/// The configuration every input runs against.
+/// The configuration every input runs against: the translation tests'
+/// and [`IPV6`].
 const CONFIG: &str = include_str!("../fixtures/translation.toml");
+
+/// IPv6 frontends (TCP 80 over three backends, UDP 53 by Maglev, a NAT
+/// rule on 2222) added to [`CONFIG`], and an IPv6 appliance address.
+pub const IPV6: &str = r#"
+[[frontend]]
+name = "web6"
+address = "2001:db8::10"
+port = 80
+protocol = "tcp"
+
+[[frontend]]
+name = "dns6"
+address = "2001:db8::10"
+port = 53
+protocol = "udp"
+
+[[frontend]]
+name = "ssh6"
+address = "2001:db8::10"
+port = 2222
+protocol = "tcp"
+
+[[pool]]
+name = "web6"
+next_hop_mac = "02:00:00:00:01:fe"
+
+[[pool.backend]]
+address = "2001:db8:1::11"
+port = 8080
+
+[[pool.backend]]
+address = "2001:db8:1::12"
+port = 8080
+
+[[pool.backend]]
+address = "2001:db8:1::13"
+port = 8080
+
+[[pool]]
+name = "dns6"
+next_hop_mac = "02:00:00:00:01:fe"
+
+[[pool.backend]]
+address = "2001:db8:1::21"
+port = 5353
+
+[[pool.backend]]
+address = "2001:db8:1::22"
+port = 5353
+
+[[rule]]
+frontend = "web6"
+pool = "web6"
+
+[[rule]]
+frontend = "dns6"
+pool = "dns6"
+mode = "maglev"
+
+[[nat_rule]]
+frontend = "ssh6"
+address = "2001:db8:1::22"
+port = 22
+mac = "02:00:00:00:01:16"
+"#;
 
 /// Flow-table size: small, so that inputs reach the table-full paths.
 const FLOWS: u32 = 1024;
@@ -38,7 +107,11 @@ const MAX_FRAME: usize = 1600;
 fn control_plane() -> &'static ControlPlane {
     static CP: OnceLock<ControlPlane> = OnceLock::new();
     CP.get_or_init(|| {
-        let config = Config::parse(CONFIG, "tests/fixtures/translation.toml")
+        let text = CONFIG.replace(
+            r#"addresses = ["198.18.0.1", "198.18.0.2"]"#,
+            r#"addresses = ["198.18.0.1", "198.18.0.2", "2001:db8::1"]"#,
+        ) + IPV6;
+        let config = Config::parse(&text, "tests/fixtures/translation.toml + IPv6")
             .expect("the fuzzer's configuration is valid");
         ControlPlane::new(config).expect("the fuzzer's control plane builds")
     })
@@ -169,6 +242,7 @@ fn check_sent(snap: &Snapshot, v: Verdict, input: &[u8], f: &[u8]) {
             );
         }
         0x0800 => check_ipv4(snap, v, input, f, &f[l3..]),
+        0x86dd => check_ipv6(snap, v, input, f, &f[l3..]),
         other => panic!("sent a frame of ethertype {other:#06x}"),
     }
 }
@@ -206,8 +280,60 @@ fn check_ipv4(snap: &Snapshot, v: Verdict, input: &[u8], f: &[u8], ip: &[u8]) {
     }
 }
 
+fn addr6(b: &[u8]) -> u128 {
+    u128::from_be_bytes(b[..16].try_into().unwrap())
+}
+
+fn check_ipv6(snap: &Snapshot, v: Verdict, input: &[u8], f: &[u8], ip: &[u8]) {
+    assert!(ip.len() >= 40, "sent a short IPv6 header");
+    assert_eq!(ip[0] >> 4, 6, "sent IPv6 with version {}", ip[0] >> 4);
+    let payload = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    assert!(
+        40 + payload <= ip.len(),
+        "sent an IPv6 payload length past the frame"
+    );
+    let (src, dst) = (addr6(&ip[8..]), addr6(&ip[24..]));
+    match v {
+        Verdict::ToPrivate => assert!(
+            snap.backends
+                .iter()
+                .any(|b| b.addr6 == dst && b.address.is_ipv6()),
+            "sent toward the private side to {dst:#x}, which is no backend"
+        ),
+        Verdict::ToPublic | Verdict::Reply => assert!(
+            snap.is_local6(src),
+            "sent from {src:#x}, which is not one of natrix's addresses"
+        ),
+        Verdict::Drop(_) | Verdict::Hold(_) => unreachable!(),
+        Verdict::Handoff(_) => panic!("one worker handed a packet over"),
+    }
+    if l4_checksum_ok(input).unwrap_or(false) {
+        assert_eq!(
+            l4_checksum_ok(f),
+            Some(true),
+            "a TCP, UDP or ICMPv6 checksum that was right on the way in is wrong on the way out"
+        );
+    }
+}
+
+/// [`l4_checksum_ok`] of an IPv6 packet without extension headers (`None`
+/// with any).
+fn l4_checksum_ok6(ip: &[u8]) -> Option<bool> {
+    let payload = usize::from(u16::from_be_bytes([*ip.get(4)?, *ip.get(5)?]));
+    let l4 = ip.get(40..40 + payload)?;
+    let next = *ip.get(6)?;
+    let pseudo = sum16(0, &ip[8..40]) + u32::from(next) + l4.len() as u32;
+    match next {
+        6 if l4.len() >= 20 => Some(fold(sum16(pseudo, l4)) == 0xffff),
+        17 if l4.len() >= 8 => Some(fold(sum16(pseudo, l4)) == 0xffff),
+        58 if l4.len() >= 4 => Some(fold(sum16(pseudo, l4)) == 0xffff),
+        _ => None,
+    }
+}
+
 /// Whether the TCP, UDP or ICMP checksum of an Ethernet frame's IPv4
-/// datagram is right; `None` when the frame holds no whole such datagram.
+/// datagram (or IPv6 packet) is right; `None` when the frame holds no whole
+/// such datagram.
 /// natrix patches checksums, it does not verify them: a wrong one stays
 /// wrong, and a right one must stay right.
 fn l4_checksum_ok(f: &[u8]) -> Option<bool> {
@@ -216,6 +342,9 @@ fn l4_checksum_ok(f: &[u8]) -> Option<bool> {
     while ethertype == 0x8100 || ethertype == 0x88a8 {
         ethertype = u16::from_be_bytes([*f.get(l3 + 2)?, *f.get(l3 + 3)?]);
         l3 += 4;
+    }
+    if ethertype == 0x86dd {
+        return l4_checksum_ok6(f.get(l3..)?);
     }
     if ethertype != 0x0800 {
         return None;
