@@ -548,10 +548,11 @@ pub fn client_of6(snap: &Snapshot, frame: &[u8], l3: usize) -> Option<u32> {
         if snap.is_local6(dst) {
             return Some(owner_input(src));
         }
-        let from_backend = snap
-            .backends
-            .iter()
-            .any(|b| b.address.is_ipv6() && b.addr6 == src && b.status != BackendStatus::Removed);
+        let from_backend = snap.backends.iter().any(|b| {
+            b.address.is_ipv6()
+                && b.addr6 == src
+                && b.status != crate::dataplane::snapshot::BackendStatus::Removed
+        });
         return from_backend.then_some(owner_input(dst));
     }
     let l4 = frame.get(l3 + chain.l4_offset..l3 + ip.total_len())?;
