@@ -1988,7 +1988,7 @@ print(json.dumps({"ok": ok, "backends": by, "errors": errors}))
 "#;
 
 /// The lab's configuration with a UDP frontend, 198.18.1.10:9000, served by
-/// the web pool's three backends on port 9000 (random mode).
+/// the IPv4 web pool's three backends on port 9000 (random mode).
 fn with_udp_pool(text: String) -> String {
     let mut pool = String::from(
         "\n[[frontend]]\nname = \"udp\"\naddress = \"198.18.1.10\"\nport = 9000\nprotocol = \"udp\"\n\n[[pool]]\nname = \"udp\"\n",
@@ -1997,9 +1997,12 @@ fn with_udp_pool(text: String) -> String {
     while let Some(i) = rest.find("[[pool.backend]]\n") {
         let block = &rest[i..];
         let end = block[1..].find("\n\n").map_or(block.len(), |e| e + 1);
-        pool += "\n";
-        pool += &block[..end].replace("port = 8080", "port = 9000");
-        pool += "\n";
+        // The IPv4 backends only (a pool has one address family).
+        if !block[..end].contains("address = \"2001:") {
+            pool += "\n";
+            pool += &block[..end].replace("port = 8080", "port = 9000");
+            pool += "\n";
+        }
         rest = &block[end..];
     }
     pool += "\n[[rule]]\nfrontend = \"udp\"\npool = \"udp\"\nmode = \"random\"\n";
