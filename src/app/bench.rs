@@ -28,7 +28,7 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
 }
 
 /// [`bench_config`] for connections of `family`: the IPv6 one has the
-/// frontend [2001:db8::10]:80 and the backends [2001:db8:1::10-13]:8080
+/// frontend `[2001:db8::10]:80` and the backends `[2001:db8:1::10-13]:8080`
 /// (and the appliance the address 2001:db8::1 besides 198.18.0.1).
 pub fn bench_config_for(flows_per_worker: u32, family: Family) -> Config {
     let mut config = bench_config_v4(flows_per_worker);

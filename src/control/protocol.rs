@@ -231,7 +231,7 @@ pub struct WorkerStats {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct FrontendStats {
     pub name: String,
-    /// "ip:port" (IPv6: "[ip]:port").
+    /// `ip:port` (IPv6: `[ip]:port`).
     pub address: String,
     /// "ipv4" or "ipv6".
     #[serde(default)]
@@ -249,7 +249,7 @@ pub struct FrontendStats {
 pub struct BackendStats {
     pub pool: String,
     pub frontend: String,
-    /// "ip:port" (IPv6: "[ip]:port").
+    /// `ip:port` (IPv6: `[ip]:port`).
     pub address: String,
     /// "ipv4" or "ipv6".
     #[serde(default)]

@@ -69,15 +69,16 @@ reasons! {
         /// Source is one of natrix's own addresses (a frontend or the
         /// appliance's): hairpinning is not supported.
         OwnSource = "own-source",
-        /// A fragment of an ICMP message or of another protocol than TCP
-        /// and UDP: natrix forwards only TCP and UDP fragments.
+        /// A fragment of an ICMP or ICMPv6 message or of another protocol
+        /// than TCP and UDP: natrix forwards only TCP and UDP fragments.
         IpFragment = "ip-fragment",
         /// A first fragment that does not hold its whole TCP or UDP header
         /// (RFC 1858's tiny fragment), or a fragment other than the last
         /// whose payload is not a multiple of 8 bytes (RFC 791).
         FragmentTooSmall = "fragment-too-small",
         /// A TCP fragment at offset 8 or 16, inside the TCP header (RFC 1858),
-        /// or a second first fragment of a datagram translated otherwise.
+        /// an IPv6 fragment starting inside its first fragment's data (RFC
+        /// 5722), or a second first fragment of a datagram translated otherwise.
         FragmentOverlap = "fragment-overlap",
         /// A fragment whose first fragment did not come within
         /// `appliance.fragment_timeout` (or before the run ended).

@@ -25,9 +25,18 @@
 //! connection is ever evicted for a fragment. A record ends when its
 //! datagram's bytes have all been seen, or at its timeout.
 //!
-//! Keys hold 128-bit addresses (IPv4 mapped as `::ffff:a.b.c.d`) and a
-//! 32-bit identification, so that IPv6 fragments (matched on source,
-//! destination and identification, protocol 0 in the key) share the table.
+//! IPv6 fragments (RFC 8200 section 4.5) take the same path and share the
+//! table and the hold area: keys hold 128-bit addresses (IPv4 mapped as
+//! `::ffff:a.b.c.d`) and a 32-bit identification, and an IPv6 datagram is
+//! matched on source, destination and identification alone (protocol 0 in
+//! the key: the Next Header values of one packet's fragments may differ).
+//! The header chain walker ([`ipv6::Packet::chain`]) has checked what RFC
+//! 8200 and RFC 7112 ask of a fragment: lengths in multiples of 8 bytes,
+//! and a first fragment that holds the whole chain and the TCP or UDP
+//! header. A later IPv6 fragment gets the first one's address and hop limit
+//! (there is no header checksum); its Fragment header and any other
+//! extension headers stay as they are. A later IPv6 fragment that starts
+//! inside the first one's data overlaps it (RFC 5722) and is dropped.
 
 use crate::dataplane::counters::{DropReason, Event};
 use crate::dataplane::select::mix64;
@@ -35,6 +44,8 @@ use crate::dataplane::snapshot::{Snapshot, TTL_DECREMENT_DELTA};
 use crate::dataplane::{Dataplane, Offsets, Pending, Stage, Verdict};
 use crate::ports::{Burst, PacketBuf, BURST};
 use crate::wire::ethernet;
+use crate::wire::ethernet::EtherType;
+use crate::wire::ipv6::{self, Chain};
 use crate::wire::{checksum, ipv4, IpProtocol, MacAddr};
 use arrayvec::ArrayVec;
 
@@ -187,6 +198,9 @@ struct Entry {
     seen: u32,
     /// The datagram's length, once its last fragment was seen (0 before).
     total: u32,
+    /// IPv6: the bytes of the first fragment's data; a later fragment
+    /// starting before this overlaps it (RFC 5722). 0 for IPv4.
+    first_end: u32,
 }
 
 const EMPTY: Entry = Entry {
@@ -208,6 +222,7 @@ const EMPTY: Entry = Entry {
     },
     seen: 0,
     total: 0,
+    first_end: 0,
 };
 
 /// One worker's datagrams: a fixed array, each key in a window of
@@ -223,6 +238,8 @@ pub struct Table {
     released: ArrayVec<u16, BURST>,
     /// Backend addresses, sorted: the sources of return traffic.
     backends: Vec<u32>,
+    /// The same for IPv6 backends.
+    backends6: Vec<u128>,
 }
 
 impl Table {
@@ -237,6 +254,7 @@ impl Table {
             limits,
             released: ArrayVec::new(),
             backends: Vec::new(),
+            backends6: Vec::new(),
         }
     }
 
@@ -259,20 +277,31 @@ impl Table {
 
     /// Takes in a new snapshot's backends (between bursts).
     pub fn on_snapshot(&mut self, snap: &Snapshot) {
-        self.backends.clear();
-        self.backends.extend(
+        let live = || {
             snap.backends
                 .iter()
                 .filter(|b| b.status != crate::dataplane::snapshot::BackendStatus::Removed)
-                .map(|b| b.addr_raw),
-        );
+        };
+        self.backends.clear();
+        self.backends
+            .extend(live().filter(|b| b.address.is_ipv4()).map(|b| b.addr_raw));
         self.backends.sort_unstable();
         self.backends.dedup();
+        self.backends6.clear();
+        self.backends6
+            .extend(live().filter(|b| b.address.is_ipv6()).map(|b| b.addr6));
+        self.backends6.sort_unstable();
+        self.backends6.dedup();
     }
 
     #[inline(always)]
     fn is_backend(&self, addr: u32) -> bool {
         self.backends.binary_search(&addr).is_ok()
+    }
+
+    #[inline(always)]
+    fn is_backend6(&self, addr: u128) -> bool {
+        self.backends6.binary_search(&addr).is_ok()
     }
 
     /// The live entry of `key`.
@@ -334,35 +363,60 @@ impl Table {
     }
 }
 
-/// A fragment's IPv4 header, read once.
+/// A fragment's IP header (and IPv6 Fragment header), read once.
 struct Frag {
-    src: u32,
-    dst: u32,
+    key: Key,
+    /// IPv4: the protocol. IPv6: the Next Header of the upper layer in a
+    /// first fragment, of the Fragment header in a later one.
     proto: IpProtocol,
-    id: u16,
-    /// Offset in the datagram, bytes.
+    /// Offset in the datagram (IPv6: in its fragmentable part), bytes.
     offset: u32,
     more: bool,
-    /// Payload of this fragment, bytes.
+    /// Payload of this fragment (IPv6: its data, after the Fragment
+    /// header), bytes.
     payload: u32,
+    v6: bool,
 }
 
 impl Frag {
     fn read(data: &[u8], at: Offsets) -> Frag {
         let ip = ipv4::Packet::new_unchecked(&data[at.l3()..at.end()]);
+        let proto = ip.protocol();
         Frag {
-            src: ip.src_addr_raw(),
-            dst: ip.dst_addr_raw(),
-            proto: ip.protocol(),
-            id: ip.ident(),
+            key: Key::v4(
+                ip.src_addr_raw(),
+                ip.dst_addr_raw(),
+                ip.ident(),
+                proto.number(),
+            ),
+            proto,
             offset: ip.frag_offset() as u32,
             more: ip.more_frags(),
             payload: (at.end() - at.l4()) as u32,
+            v6: false,
         }
     }
 
-    fn key(&self) -> Key {
-        Key::v4(self.src, self.dst, self.id, self.proto.number())
+    /// An IPv6 fragment at `l3`, its chain walked (`chain.fragment` is set).
+    fn read6(data: &[u8], l3: usize, chain: &Chain) -> Option<Frag> {
+        let f = chain.fragment?;
+        let ip = ipv6::Packet::new_unchecked(&data[l3..]);
+        let end = l3 + ip.total_len();
+        Some(Frag {
+            key: Key::v6(ip.src_addr_raw(), ip.dst_addr_raw(), f.ident),
+            proto: chain.protocol,
+            offset: f.offset as u32,
+            more: f.more,
+            payload: end.saturating_sub(l3 + f.data_offset()) as u32,
+            v6: true,
+        })
+    }
+
+    /// Where its headers lie: the IP header, the fragment's data (IPv4) or
+    /// its upper-layer header (the first IPv6 fragment), the end.
+    fn offsets6(data: &[u8], l3: usize, chain: &Chain) -> Offsets {
+        let ip = ipv6::Packet::new_unchecked(&data[l3..]);
+        Offsets::new(l3, l3 + chain.l4_offset, l3 + ip.total_len())
     }
 }
 
@@ -413,17 +467,18 @@ impl Dataplane {
             return Step::Done(Verdict::Drop(FragmentTooSmall));
         }
         let snap = &*self.snap;
+        let (src, dst) = (f.key.src as u32, f.key.dst as u32);
         // The client, whose owner handles every fragment of the datagram: the
         // source of what is sent to a frontend, the destination of what a
         // backend sends. Nothing else is natrix's to forward.
-        let inbound = snap.is_local(f.dst);
+        let inbound = snap.is_local(dst);
         let client = if inbound {
-            f.src
-        } else if self.frags.is_backend(f.src) {
+            src
+        } else if self.frags.is_backend(src) {
             if self.from_public_arm {
                 return Step::Done(Verdict::Drop(BackendOnPublic));
             }
-            f.dst
+            dst
         } else {
             return Step::Done(Verdict::Drop(NoService));
         };
@@ -433,7 +488,7 @@ impl Dataplane {
         if let Some(v) = self.elsewhere(client) {
             return Step::Done(v);
         }
-        let key = f.key();
+        let key = f.key;
         let now = self.now;
         if f.offset == 0 {
             // The first fragment must hold the whole TCP or UDP header: the
@@ -472,6 +527,79 @@ impl Dataplane {
         Step::Done(self.later(data, at, &f, slot, false))
     }
 
+    /// An IPv6 fragment (first pass), its header chain walked and checked
+    /// ([`ipv6::Packet::chain`]: lengths, and a first fragment that holds
+    /// the whole chain and upper-layer header): as [`Dataplane::fragment_v4`].
+    #[inline(never)]
+    pub(super) fn fragment_v6(&mut self, data: &mut [u8], l3: usize, chain: &Chain) -> Step {
+        use DropReason::*;
+        let Some(f) = Frag::read6(data, l3, chain) else {
+            return Step::Done(Verdict::Drop(IpFragment));
+        };
+        let at = Frag::offsets6(data, l3, chain);
+        // The walker checked the multiples of 8 (RFC 8200 section 4.5), not
+        // an empty fragment.
+        if f.more && f.payload == 0 {
+            return Step::Done(Verdict::Drop(FragmentTooSmall));
+        }
+        let first = f.offset == 0;
+        // A first fragment names its upper layer: only TCP and UDP are
+        // forwarded. A later one names the first header of the fragmentable
+        // part, which may be an extension header; ICMPv6 (a large echo) is
+        // dropped at once, the rest follows its first fragment.
+        let forwarded = matches!(f.proto, IpProtocol::Tcp | IpProtocol::Udp);
+        if (first && !forwarded) || f.proto == IpProtocol::Icmpv6 {
+            return Step::Done(Verdict::Drop(IpFragment));
+        }
+        let hops = ipv6::Packet::new_unchecked(&data[l3..]).hop_limit();
+        let snap = &*self.snap;
+        let (src, dst) = (f.key.src, f.key.dst);
+        let client = if snap.is_local6(dst) {
+            src
+        } else if self.frags.is_backend6(src) {
+            if self.from_public_arm {
+                return Step::Done(Verdict::Drop(BackendOnPublic));
+            }
+            dst
+        } else {
+            return Step::Done(Verdict::Drop(NoService));
+        };
+        // (A first fragment's hop limit is checked by the data path, which
+        // records the drop for the later fragments.)
+        if !first && hops <= 1 {
+            return Step::Done(Verdict::Drop(TtlExpired));
+        }
+        if let Some(v) = self.elsewhere(super::v6::owner_input(client)) {
+            return Step::Done(v);
+        }
+        let now = self.now;
+        if first {
+            let l4 = &data[at.l4()..at.end()];
+            if f.proto == IpProtocol::Udp && (u16::from_be_bytes([l4[4], l4[5]]) as usize) < 8 {
+                return Step::Done(Verdict::Drop(MalformedUdp));
+            }
+            return match self.frags.claim(&f.key, now) {
+                Some(slot) => {
+                    let e = &mut self.frags.entries[slot as usize];
+                    if e.state == State::Waiting {
+                        e.state = State::Claimed;
+                    }
+                    Step::First(slot)
+                }
+                None => Step::Done(Verdict::Drop(FragmentTableFull)),
+            };
+        }
+        // RFC 1858 3.2, as for IPv4: a TCP fragment starting inside the
+        // smallest TCP header.
+        if f.proto == IpProtocol::Tcp && f.offset < 20 {
+            return Step::Done(Verdict::Drop(FragmentOverlap));
+        }
+        let Some(slot) = self.frags.claim(&f.key, now) else {
+            return Step::Done(Verdict::Drop(FragmentTableFull));
+        };
+        Step::Done(self.later(data, at, &f, slot, false))
+    }
+
     /// A later fragment of the datagram in `slot`: rewritten as its first
     /// fragment was, dropped as it was, or held for it (never when
     /// `released`: the first came).
@@ -486,12 +614,19 @@ impl Dataplane {
     ) -> Verdict {
         let e = &mut self.frags.entries[slot as usize];
         match e.state {
+            // IPv6: it would overwrite what the first fragment carried, the
+            // translated ports among it (RFC 5722: overlaps are attacks).
+            State::Forward if f.offset < e.first_end => Verdict::Drop(DropReason::FragmentOverlap),
             State::Forward => {
                 // (A backend's fragment on the public arm of two-arm never
                 // comes this far: `fragment_v4`.)
                 let rw = e.rewrite;
                 self.frags.account(slot, f.offset, f.payload, f.more);
-                rewrite_v4(data, at, &rw, self.snap.mac);
+                if f.v6 {
+                    rewrite_v6(data, at, &rw, self.snap.mac);
+                } else {
+                    rewrite_v4(data, at, &rw, self.snap.mac);
+                }
                 self.counters.event(Event::FragmentForwarded);
                 if let Some(c) = self.counters.backend_packets.get_mut(rw.backend as usize) {
                     *c += 1;
@@ -520,9 +655,12 @@ impl Dataplane {
     #[inline(never)]
     pub(super) fn first_fragment(&mut self, data: &[u8], p: &Pending, v: Verdict) -> Verdict {
         let slot = p.frag;
-        let Ok((l3, _)) = ethernet::Frame::new_unchecked(data).l3_offset() else {
+        let Ok((l3, ethertype)) = ethernet::Frame::new_unchecked(data).l3_offset() else {
             return v;
         };
+        if ethertype == EtherType::Ipv6 {
+            return self.first_fragment6(data, l3, p, v);
+        }
         let ip = ipv4::Packet::new_unchecked(&data[l3..]);
         let at = Offsets::new(
             l3,
@@ -539,7 +677,6 @@ impl Dataplane {
         );
         let mac = ethernet::Frame::new_unchecked(data).dst_addr();
         let snap = &*self.snap;
-        let now = self.now;
         let e = &mut self.frags.entries[slot as usize];
         let state = match v {
             Verdict::ToPrivate | Verdict::ToPublic => {
@@ -578,6 +715,75 @@ impl Dataplane {
             },
             _ => return v,
         };
+        self.record_first(slot, state, payload);
+        v
+    }
+
+    /// The IPv6 half of [`Dataplane::first_fragment`]: the same record,
+    /// with 128-bit addresses and no header checksum delta.
+    fn first_fragment6(&mut self, data: &[u8], l3: usize, p: &Pending, v: Verdict) -> Verdict {
+        let slot = p.frag;
+        let ip = ipv6::Packet::new_unchecked(&data[l3..]);
+        let Ok(chain) = ip.chain() else {
+            return v;
+        };
+        let Some(f) = Frag::read6(data, l3, &chain) else {
+            return v;
+        };
+        let (new_src, new_dst) = (ip.src_addr_raw(), ip.dst_addr_raw());
+        let proto = chain.protocol;
+        let l4 = &data[l3 + chain.l4_offset..];
+        let (sport, dport) = (
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        );
+        let mac = ethernet::Frame::new_unchecked(data).dst_addr();
+        let snap = &*self.snap;
+        let e = &mut self.frags.entries[slot as usize];
+        let state = match v {
+            Verdict::ToPrivate | Verdict::ToPublic => {
+                let (addr, backend) = if v == Verdict::ToPrivate {
+                    let b = snap.return_backend6(new_dst, dport, proto);
+                    (new_dst, b.unwrap_or(u16::MAX))
+                } else {
+                    let b = if p.stage == Stage::Return6 {
+                        p.service
+                    } else {
+                        snap.frontend6(new_src, sport, proto)
+                            .and_then(|s| snap.services[s as usize].members.first().copied())
+                            .unwrap_or(u16::MAX)
+                    };
+                    (new_src, b)
+                };
+                let rw = Rewrite {
+                    verdict: v,
+                    addr,
+                    mac,
+                    delta: 0,
+                    backend,
+                };
+                if e.state == State::Forward && e.rewrite != rw {
+                    return Verdict::Drop(DropReason::FragmentOverlap);
+                }
+                e.rewrite = rw;
+                State::Forward
+            }
+            Verdict::Drop(r) => match e.state {
+                State::Forward | State::Dropped(_) => return v,
+                _ => State::Dropped(r),
+            },
+            _ => return v,
+        };
+        e.first_end = f.payload;
+        self.record_first(slot, state, f.payload);
+        v
+    }
+
+    /// Records what became of the first fragment of the datagram in `slot`
+    /// (`payload` bytes of it), and lets the fragments held for it go.
+    fn record_first(&mut self, slot: u16, state: State, payload: u32) {
+        let now = self.now;
+        let e = &mut self.frags.entries[slot as usize];
         // A duplicate first fragment is not counted again, so that it does
         // not end the record before the datagram's other fragments came.
         let duplicate = matches!(e.state, State::Forward | State::Dropped(_));
@@ -592,7 +798,6 @@ impl Dataplane {
         if !duplicate {
             self.frags.account(slot, 0, payload, true);
         }
-        v
     }
 
     /// Sends fragments held for a first fragment that has come: each is
@@ -623,9 +828,22 @@ impl Dataplane {
 
     fn release_one(&mut self, data: &mut [u8]) -> Verdict {
         // Checked when it came.
-        let Ok((l3, _)) = ethernet::Frame::new_unchecked(&*data).l3_offset() else {
+        let Ok((l3, ethertype)) = ethernet::Frame::new_unchecked(&*data).l3_offset() else {
             return Verdict::Drop(DropReason::FragmentNoFirst);
         };
+        if ethertype == EtherType::Ipv6 {
+            let chain = ipv6::Packet::new_unchecked(&data[l3..]).chain();
+            let Some((f, at)) = chain.ok().and_then(|c| {
+                let f = Frag::read6(data, l3, &c)?;
+                Some((f, Frag::offsets6(data, l3, &c)))
+            }) else {
+                return Verdict::Drop(DropReason::FragmentNoFirst);
+            };
+            return match self.frags.lookup(&f.key, self.now) {
+                Some(slot) => self.later(data, at, &f, slot, true),
+                None => Verdict::Drop(DropReason::FragmentNoFirst),
+            };
+        }
         let at = {
             let ip = ipv4::Packet::new_unchecked(&data[l3..]);
             Offsets::new(
@@ -635,7 +853,7 @@ impl Dataplane {
             )
         };
         let f = Frag::read(data, at);
-        match self.frags.lookup(&f.key(), self.now) {
+        match self.frags.lookup(&f.key, self.now) {
             Some(slot) => self.later(data, at, &f, slot, true),
             None => Verdict::Drop(DropReason::FragmentNoFirst),
         }
@@ -671,6 +889,26 @@ fn rewrite_v4(data: &mut [u8], at: Offsets, rw: &Rewrite, mac: MacAddr) {
     ip.set_ttl(ttl - 1);
     let c = checksum::apply(ip.checksum(), rw.delta);
     ip.set_checksum(c);
+}
+
+/// A later IPv6 fragment's rewrite: the address its first fragment's
+/// translation changed, the hop limit and the MACs. Its Fragment header and
+/// any other extension headers stay as they are.
+#[inline]
+fn rewrite_v6(data: &mut [u8], at: Offsets, rw: &Rewrite, mac: MacAddr) {
+    {
+        let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
+        eth.set_dst_addr(rw.mac);
+        eth.set_src_addr(mac);
+    }
+    let mut ip = ipv6::Packet::new_unchecked(&mut data[at.l3()..]);
+    if rw.verdict == Verdict::ToPrivate {
+        ip.set_dst_addr_raw(rw.addr);
+    } else {
+        ip.set_src_addr_raw(rw.addr);
+    }
+    let hops = ip.hop_limit();
+    ip.set_hop_limit(hops - 1);
 }
 
 /// A held fragment.

@@ -3,7 +3,7 @@
 //! ICMPv6 errors that follow their connection.
 //!
 //! The connection path itself (flow lookup, backend choice, TCP state) is
-//! the one of IPv4, run over the IPv6 flow table through [`super::Family`].
+//! the one of IPv4, run over the IPv6 flow table through the data path's `Family` trait.
 //! IPv6 differs where the wire does: no header checksum, a hop limit for a
 //! TTL, a header chain walked with a fixed limit ([`ipv6::Packet::chain`]),
 //! a UDP checksum that may not be 0 (RFC 8200 section 8.1), and Neighbor
@@ -98,7 +98,6 @@ impl Dataplane {
         p: &mut Pending,
     ) -> Verdict {
         use DropReason::*;
-        let snap = &*self.snap;
         let Ok(ip) = ipv6::Packet::new_checked(&data[l3..]) else {
             return Verdict::Drop(MalformedIp);
         };
@@ -111,11 +110,21 @@ impl Dataplane {
             Ok(c) => c,
             Err(e) => return Verdict::Drop(chain_drop(e)),
         };
-        if chain.is_fragment() {
-            return Verdict::Drop(IpFragment);
-        }
         let at = Offsets::new(l3, l3 + chain.l4_offset, l3 + ip.total_len());
         let hops = ip.hop_limit();
+        let mut frag = fragment::NONE;
+        if chain.is_fragment() {
+            // Neighbor Discovery is never fragmented (RFC 6980).
+            if multicast {
+                return Verdict::Drop(NotOurMac);
+            }
+            match self.fragment_v6(data, l3, &chain) {
+                fragment::Step::First(slot) => frag = slot,
+                fragment::Step::Done(v) => return v,
+            }
+            p.frag = frag;
+        }
+        let snap = &*self.snap;
         let proto = chain.protocol;
         let l4 = &data[at.l4()..at.end()];
         let (sport, dport, flags) = match proto {
@@ -128,6 +137,15 @@ impl Dataplane {
                 // over IPv6 (and natrix's patch could not keep it).
                 Ok(u) if u.checksum() == 0 => return Verdict::Drop(UdpZeroChecksum),
                 Ok(u) => (u.src_port(), u.dst_port(), 0),
+                // A first fragment: its length covers the whole datagram
+                // (the chain's walk checked that the header is here).
+                Err(_) if frag != fragment::NONE => {
+                    let u = udp::Packet::new_unchecked(l4);
+                    if u.checksum() == 0 {
+                        return Verdict::Drop(UdpZeroChecksum);
+                    }
+                    (u.src_port(), u.dst_port(), 0)
+                }
                 Err(_) => return Verdict::Drop(MalformedUdp),
             },
             IpProtocol::Icmpv6 => {
@@ -174,7 +192,7 @@ impl Dataplane {
                 proto,
                 tcp_flags: flags,
                 stage: Stage::Connect6,
-                frag: fragment::NONE,
+                frag,
             };
             return Verdict::ToPrivate;
         }
@@ -219,7 +237,7 @@ impl Dataplane {
                 proto,
                 tcp_flags: flags,
                 stage: Stage::Return6,
-                frag: fragment::NONE,
+                frag,
             };
             return Verdict::ToPublic;
         }
@@ -518,14 +536,25 @@ fn answer_echo6(
 }
 
 /// The owner worker's input for an IPv6 frame's client, as
-/// [`handoff::client_of`] needs it for replay's software RSS.
+/// [`super::handoff::client_of`] needs it for replay's software RSS.
 pub fn client_of6(snap: &Snapshot, frame: &[u8], l3: usize) -> Option<u32> {
     let ip = ipv6::Packet::new_checked(&frame[l3..]).ok()?;
     let chain = ip.chain().ok()?;
-    if chain.is_fragment() {
-        return None;
-    }
     let (src, dst) = (ip.src_addr_raw(), ip.dst_addr_raw());
+    if chain.is_fragment() {
+        // As the data path tells a fragment's client (`fragment`): later
+        // fragments carry no ports, and every fragment of a datagram, NAT
+        // rules' included, goes to the owner.
+        if snap.is_local6(dst) {
+            return Some(owner_input(src));
+        }
+        let from_backend = snap.backends.iter().any(|b| {
+            b.address.is_ipv6()
+                && b.addr6 == src
+                && b.status != crate::dataplane::snapshot::BackendStatus::Removed
+        });
+        return from_backend.then_some(owner_input(dst));
+    }
     let l4 = frame.get(l3 + chain.l4_offset..l3 + ip.total_len())?;
     let stateful = |service: u16| snap.services[service as usize].kind != ServiceKind::Nat;
     match chain.protocol {
