@@ -1064,18 +1064,18 @@ fn fingerprint(frames: &[Frame]) -> u64 {
 
 /// The IPv4 output is byte for byte what it was before `gen` learnt IPv6:
 /// the fingerprints were taken from the generator that skipped IPv6
-/// frontends (commit a231813).
+/// frontends (commit 837edd9, with the fragment stray of issue 9; the lab's
+/// configuration has IPv6 frontends since, and is not among these).
 #[test]
 fn ipv4_output_is_unchanged_by_ipv6_support() {
     let cases = [
-        ("web.toml", small(21), 0x8012_e0fa_5733_4236u64),
-        ("web.toml", GenOptions::default(), 0xa3b9_d9b9_5706_4521),
-        ("corpus.toml", small(22), 0x5015_9720_b172_f614),
-        ("maglev.toml", small(23), 0xac23_bbb3_eed9_92e6),
-        ("weighted.toml", small(24), 0x5fc7_cedb_2773_ab97),
-        ("lab.toml", small(25), 0x1f69_b2aa_f978_1868),
-        ("health.toml", small(26), 0x34d1_da92_09b8_7e6d),
-        ("minimal.toml", small(27), 0x6d66_fbdf_cfab_98fe),
+        ("web.toml", small(21), 0xe5ad_1631_d99d_6754u64),
+        ("web.toml", GenOptions::default(), 0x827c_9284_a3f0_6a8a),
+        ("corpus.toml", small(22), 0x8805_df69_5f18_ba7f),
+        ("maglev.toml", small(23), 0x2833_3bb9_f857_48d5),
+        ("weighted.toml", small(24), 0x649e_43fe_e5df_4d7f),
+        ("health.toml", small(26), 0x6b61_327d_d29d_2dad),
+        ("minimal.toml", small(27), 0xf0e0_c7ea_77dc_a6b8),
     ];
     let mut bad = Vec::new();
     for (name, opts, want) in cases {
