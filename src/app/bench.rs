@@ -28,6 +28,8 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
             mac: APPLIANCE_MAC,
             addresses: vec![Ipv4Addr::new(198, 18, 0, 1).into()],
             gateway_mac: MacAddr([0x02, 0, 0, 0, 0, 0xfe]),
+            gateway4: None,
+            gateway6: None,
             flow_table_size: flows_per_worker.max(1024),
             transitory_timeout_secs: 10,
             seed: Some(1),
@@ -51,6 +53,7 @@ pub fn bench_config(flows_per_worker: u32) -> Config {
                 })
                 .collect(),
             health: None,
+            next_hop: None,
         }],
         rules: vec![Rule {
             frontend: 0,

@@ -613,7 +613,13 @@ impl ControlPlane {
         let mut frontends6 = HashMap::new();
         let mut returns6 = HashMap::new();
         let mut local6 = HashSet::new();
-        for a in &self.config.appliance.addresses {
+        let ports = &self.config.ports;
+        let port_addresses = ports
+            .public_addresses
+            .iter()
+            .chain(&ports.private_addresses)
+            .map(|i| &i.address);
+        for a in self.config.appliance.addresses.iter().chain(port_addresses) {
             match a {
                 IpAddr::V4(a) => local.insert(u32::from(*a)),
                 IpAddr::V6(a) => local6.insert(u128::from(*a)),

@@ -22,6 +22,7 @@ pub mod counters;
 pub mod flow;
 pub mod fragment;
 pub mod handoff;
+pub mod neighbour;
 pub mod reset;
 pub mod select;
 pub mod snapshot;
