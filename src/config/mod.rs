@@ -629,8 +629,17 @@ pub fn check_backend<'f>(
     b: &Backend,
     frontends: impl IntoIterator<Item = &'f Frontend>,
 ) -> Result<(), Problem> {
-    check_unicast(b.address)?;
     check_mac(b.mac)?;
+    check_resolved_backend(b, frontends)
+}
+
+/// [`check_backend`] for a backend whose MAC is resolved (zero here): all
+/// but the MAC.
+pub fn check_resolved_backend<'f>(
+    b: &Backend,
+    frontends: impl IntoIterator<Item = &'f Frontend>,
+) -> Result<(), Problem> {
+    check_unicast(b.address)?;
     check_backend_mac(b.mac)?;
     for fe in frontends {
         check_family(b.address, fe)?;

@@ -28,10 +28,14 @@
 //! Time is a [`Duration`] since an arbitrary start, passed in by the
 //! caller, so the tests drive a fake clock.
 
-use crate::dataplane::neighbour::{Arm, Seen, Sighting};
-use crate::wire::MacAddr;
+use crate::config::{Config, Interface, Topology};
+use crate::control::plane::ControlPlane;
+use crate::dataplane::neighbour::{Arm, Link, Outgoing, Seen, Sighting};
+use crate::wire::{arp, ethernet, icmpv6, ipv4, ipv6, MacAddr};
+use hashbrown::HashMap;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The state of one entry (RFC 4861 section 7.3.2; PROBE and DELAY are
@@ -372,6 +376,233 @@ impl Cache {
         }
         out
     }
+}
+
+/// The management side of neighbour resolution: the cache, fed with what
+/// the workers saw and told what the configuration needs, its probes sent
+/// as frames through a worker, its MACs given to the control plane (which
+/// publishes a snapshot when one changes).
+pub struct Resolver {
+    cache: Cache,
+    link: Arc<Link>,
+    /// natrix's MAC and addresses on each port (the sources of its probes).
+    mac: MacAddr,
+    public: Vec<Interface>,
+    private: Vec<Interface>,
+    /// Frames that did not fit in the queue to the sending worker.
+    pub lost: u64,
+}
+
+impl Resolver {
+    pub fn new(config: &Config, link: Arc<Link>, params: Params) -> Resolver {
+        let ports = &config.ports;
+        Resolver {
+            cache: Cache::new(params),
+            link,
+            mac: config.appliance.mac,
+            public: ports.public_addresses.clone(),
+            private: match ports.topology {
+                Topology::OneArm => ports.public_addresses.clone(),
+                Topology::TwoArm => ports.private_addresses.clone(),
+            },
+            lost: 0,
+        }
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// One turn, at `now`: takes in what the workers saw, follows the
+    /// addresses the control plane needs, sends the probes that are due,
+    /// and hands the usable MACs to the control plane.
+    pub fn run(&mut self, cp: &mut ControlPlane, now: Duration) {
+        let wanted = cp.neighbours_wanted();
+        for &(ip, arm) in &wanted {
+            self.cache.want(ip, arm, now);
+        }
+        self.cache.retain(|ip| wanted.iter().any(|(w, _)| w == ip));
+        let cache = &mut self.cache;
+        self.link.drain_seen(|s| {
+            cache.observe(&s, now);
+        });
+        for p in self.cache.tick(now) {
+            if let Some(o) = self.probe(&p) {
+                if !self.link.send(o) {
+                    self.lost += 1;
+                }
+            }
+        }
+        cp.set_neighbours(self.macs());
+    }
+
+    /// The usable MACs.
+    pub fn macs(&self) -> HashMap<IpAddr, MacAddr> {
+        self.cache
+            .entries
+            .keys()
+            .filter_map(|&ip| self.cache.mac(ip).map(|m| (ip, m)))
+            .collect()
+    }
+
+    /// The frame of probe `p`: from natrix's address in `p.ip`'s prefix on
+    /// its port.
+    fn probe(&self, p: &Probe) -> Option<Outgoing> {
+        let on = match p.arm {
+            Arm::Public => &self.public,
+            Arm::Private => &self.private,
+        };
+        let from = on.iter().find(|i| i.contains(p.ip))?.address;
+        match (from, p.ip) {
+            (IpAddr::V4(me), IpAddr::V4(them)) => Outgoing::build(p.arm, |b| {
+                arp::emit_request(b, self.mac, me, them, p.unicast)
+            }),
+            (IpAddr::V6(me), IpAddr::V6(them)) => Outgoing::build(p.arm, |b| {
+                icmpv6::emit_solicitation(b, self.mac, me, them, p.unicast)
+            }),
+            _ => None,
+        }
+    }
+
+    /// Queues a gratuitous ARP or an unsolicited Neighbor Advertisement for
+    /// each of natrix's addresses (`announcements`); returns how many.
+    pub fn announce(&mut self, config: &Config) -> usize {
+        let mut n = 0;
+        for (ip, arm) in announcements(config) {
+            let o = match ip {
+                IpAddr::V4(a) => Outgoing::build(arm, |b| arp::emit_gratuitous(b, self.mac, a)),
+                IpAddr::V6(a) => Outgoing::build(arm, |b| {
+                    icmpv6::emit_unsolicited_advertisement(b, self.mac, a)
+                }),
+            };
+            match o {
+                Some(o) if self.link.send(o) => n += 1,
+                _ => self.lost += 1,
+            }
+        }
+        n
+    }
+}
+
+/// The addresses natrix announces, each once, and the port it announces
+/// them on: the frontends and `appliance.addresses` toward the clients, the
+/// ports' own addresses on their ports.
+pub fn announcements(config: &Config) -> Vec<(IpAddr, Arm)> {
+    let mut out: Vec<(IpAddr, Arm)> = Vec::new();
+    let mut add = |ip: IpAddr, arm: Arm| {
+        if !out.contains(&(ip, arm)) {
+            out.push((ip, arm));
+        }
+    };
+    for f in &config.frontends {
+        add(f.address, Arm::Public);
+    }
+    for &a in &config.appliance.addresses {
+        add(a, Arm::Public);
+    }
+    for i in &config.ports.public_addresses {
+        add(i.address, Arm::Public);
+    }
+    for i in &config.ports.private_addresses {
+        add(i.address, Arm::Private);
+    }
+    out
+}
+
+/// What a capture says about the addresses in `wanted`, for `replay`, which
+/// has no wire to ask: the sender of an ARP packet, the source of a Neighbor
+/// Solicitation or the target of an Advertisement with their link-layer
+/// options, the source MAC of an IP packet from the address; and for a
+/// gateway (`gateways`), which sends no packet of its own, the source MAC
+/// of the frames to a frontend (`frontends`), which it forwarded. The
+/// first MAC found wins.
+pub fn from_capture<'a>(
+    frames: impl IntoIterator<Item = &'a [u8]>,
+    wanted: &[IpAddr],
+    gateways: &[IpAddr],
+    frontends: &[IpAddr],
+) -> HashMap<IpAddr, MacAddr> {
+    let mut out: HashMap<IpAddr, MacAddr> = HashMap::new();
+    let put = |ip: IpAddr, mac: MacAddr, out: &mut HashMap<IpAddr, MacAddr>| {
+        if mac != MacAddr::ZERO && !mac.is_multicast() {
+            out.entry(ip).or_insert(mac);
+        }
+    };
+    let family_gateway = |v6: bool| {
+        gateways
+            .iter()
+            .copied()
+            .find(|g| g.is_ipv6() == v6 && wanted.contains(g))
+    };
+    for data in frames {
+        let Ok(eth) = ethernet::Frame::new_checked(data) else {
+            continue;
+        };
+        let Ok((l3, kind)) = eth.l3_offset() else {
+            continue;
+        };
+        let src_mac = eth.src_addr();
+        match kind {
+            ethernet::EtherType::Arp => {
+                if let Ok(a) = arp::Packet::new_checked(&data[l3..]) {
+                    let ip = IpAddr::V4(a.sender_protocol_addr());
+                    if wanted.contains(&ip) {
+                        put(ip, a.sender_hardware_addr(), &mut out);
+                    }
+                }
+            }
+            ethernet::EtherType::Ipv4 => {
+                if let Ok(p) = ipv4::Packet::new_checked(&data[l3..]) {
+                    let (src, dst) = (IpAddr::V4(p.src_addr()), IpAddr::V4(p.dst_addr()));
+                    if wanted.contains(&src) {
+                        put(src, src_mac, &mut out);
+                    } else if frontends.contains(&dst) {
+                        if let Some(g) = family_gateway(false) {
+                            put(g, src_mac, &mut out);
+                        }
+                    }
+                }
+            }
+            ethernet::EtherType::Ipv6 => {
+                let Ok(p) = ipv6::Packet::new_checked(&data[l3..]) else {
+                    continue;
+                };
+                let (src, dst) = (IpAddr::V6(p.src_addr()), IpAddr::V6(p.dst_addr()));
+                if let Ok(chain) = p.chain() {
+                    let l4 = p.upper_layer(&chain);
+                    if let Ok(m) = icmpv6::Packet::new_checked(l4) {
+                        let said = match m.msg_type() {
+                            icmpv6::Message::NeighborAdvert => m
+                                .target_addr()
+                                .map(|t| (IpAddr::V6(t), icmpv6::NdpOptionType::TargetLinkAddr)),
+                            icmpv6::Message::NeighborSolicit => {
+                                Some((src, icmpv6::NdpOptionType::SourceLinkAddr))
+                            }
+                            _ => None,
+                        };
+                        if let Some((ip, kind)) = said {
+                            if let (true, Ok(Some(mac))) =
+                                (wanted.contains(&ip), m.ndp_options().link_addr(kind))
+                            {
+                                put(ip, mac, &mut out);
+                            }
+                            continue;
+                        }
+                    }
+                }
+                if wanted.contains(&src) {
+                    put(src, src_mac, &mut out);
+                } else if frontends.contains(&dst) {
+                    if let Some(g) = family_gateway(true) {
+                        put(g, src_mac, &mut out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]
