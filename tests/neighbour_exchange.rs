@@ -456,3 +456,111 @@ fn a_silent_neighbour_fails_and_its_packets_stay_dropped() {
     // Three tries each, then the slower retries.
     assert_eq!(outgoing(&link).len(), 4 * 3);
 }
+
+/// `natrix replay` has no wire to ask: the next hops are resolved from the
+/// capture (the backend's ARP reply, the gateway as the source of the
+/// clients' frames), and forwarded to; with one worker and with two.
+#[test]
+fn replay_resolves_from_the_capture() {
+    use natrix::app::replay::{replay_capture, resolve_from_capture, ReplayOptions};
+    use natrix::ports::capture::{Capture, Frame};
+    let frame = |data: Vec<u8>| Frame {
+        timestamp: Duration::from_secs(1),
+        ethernet: true,
+        data,
+    };
+    let cap = Capture {
+        frames: vec![
+            frame(arp(OURS, 2, (BE, v4("10.1.0.11")), (OURS, v4("10.1.0.1")))),
+            frame(syn4(OURS)),
+            frame(synack4()),
+        ],
+        damaged: None,
+    };
+    for workers in [1, 2] {
+        let d = std::env::temp_dir().join(format!(
+            "natrix-nbr-replay-{}-{workers}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        let out = d.join("out.pcap");
+        let mut cp = ControlPlane::new(Config::parse(CONFIG, "nbr.toml").unwrap()).unwrap();
+        let table = resolve_from_capture(&mut cp, &cap);
+        assert_eq!(
+            table,
+            [
+                ("10.1.0.11".parse().unwrap(), MacAddr(BE)),
+                ("198.51.100.1".parse().unwrap(), MacAddr(GW)),
+            ]
+        );
+        let opts = ReplayOptions {
+            workers,
+            out: Some(out.clone()),
+            ..ReplayOptions::default()
+        };
+        let s = replay_capture(&cp, &cap, &opts).unwrap();
+        assert_eq!(s.packets_out, 2, "{workers} worker(s)");
+        let sent = natrix::ports::capture::read(&out).unwrap().frames;
+        assert_eq!(sent[0].data[..6], BE);
+        assert_eq!(sent[1].data[..6], GW);
+        std::fs::remove_dir_all(&d).ok();
+    }
+}
+
+/// A backend whose neighbour fails is marked down, as a failed health
+/// probe would (new connections go elsewhere), and comes back when its
+/// neighbour answers.
+#[test]
+fn a_failed_neighbour_takes_its_backend_down() {
+    use natrix::control::mgmt::Management;
+    use natrix::dataplane::snapshot::BackendStatus;
+    let cp = ControlPlane::new(Config::parse(CONFIG, "nbr.toml").unwrap()).unwrap();
+    let link = Arc::new(Link::new(1));
+    let mut m = Management::new(cp, Vec::new(), None);
+    m.enable_neighbours(link.clone(), Params::default());
+    for t in 0..5 {
+        m.tick_at(secs(t as f64));
+    }
+    let stats = m.stats();
+    assert!(
+        stats
+            .backends
+            .iter()
+            .all(|b| b.state == BackendStatus::Down),
+        "{:?}",
+        stats.backends
+    );
+    let row = stats
+        .neighbours
+        .iter()
+        .find(|n| n.address == "10.1.0.11")
+        .unwrap();
+    assert_eq!(row.state, "failed");
+    assert_eq!(row.port, "private");
+    // The backend answers at last.
+    let cell = m.control_plane().cell();
+    let mut dp = Dataplane::new(cell, 1024, 0);
+    dp.set_neighbour_link(link.clone());
+    dp.set_arm(Arm::Private);
+    let mut b = HeapBuf::new(2048);
+    b.fill(&arp(OURS, 2, (BE, v4("10.1.0.11")), (OURS, v4("10.1.0.1"))));
+    let mut verdicts = [Verdict::Drop(DropReason::NoService); BURST];
+    dp.process(&mut [b], &mut verdicts);
+    m.tick_at(secs(5.5));
+    let stats = m.stats();
+    let v4_backend = stats
+        .backends
+        .iter()
+        .find(|b| b.address == "10.1.0.11:8080")
+        .unwrap();
+    assert_eq!(v4_backend.state, BackendStatus::Active);
+    let row = stats
+        .neighbours
+        .iter()
+        .find(|n| n.address == "10.1.0.11")
+        .unwrap();
+    assert_eq!(
+        (row.state.as_str(), row.mac.as_deref()),
+        ("reachable", Some("02:00:00:00:01:0b"))
+    );
+}
