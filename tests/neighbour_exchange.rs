@@ -564,3 +564,28 @@ fn a_failed_neighbour_takes_its_backend_down() {
         ("reachable", Some("02:00:00:00:01:0b"))
     );
 }
+
+/// `announce` travels in the typed control protocol; a natrix without a
+/// wire (a replay) says it has nothing to announce on.
+#[test]
+fn announce_is_a_protocol_command() {
+    use natrix::control::mgmt::Management;
+    use natrix::control::protocol::{Command, Request};
+    let r = Request::parse(r#"{"version":1,"command":"announce"}"#).unwrap();
+    assert_eq!(r.command, Command::Announce);
+    let cp = ControlPlane::new(Config::parse(CONFIG, "nbr.toml").unwrap()).unwrap();
+    let mut m = Management::new(cp, Vec::new(), None);
+    let answer = m.handle(&Command::Announce);
+    assert_eq!(
+        answer.result,
+        Err("nothing to announce on: this natrix has no network port (a replay)".to_string())
+    );
+    let link = Arc::new(Link::new(1));
+    m.enable_neighbours(link.clone(), Params::default());
+    let answer = m.handle(&Command::Announce);
+    assert!(
+        matches!(&answer.result, Ok(natrix::control::protocol::Outcome::Done { message }) if message.starts_with("announced 6 address(es)")),
+        "{answer:?}"
+    );
+    assert_eq!(outgoing(&link).len(), 6);
+}

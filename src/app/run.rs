@@ -387,24 +387,6 @@ fn build_workers<'pool>(
         .collect()
 }
 
-/// The neighbour cache's timers: RFC 4861's defaults, except that
-/// `NATRIX_NEIGHBOUR_REACHABLE_MS` shortens how long a confirmation holds
-/// (the namespace lab uses it to see a replaced MAC picked up quickly).
-fn neighbour_params() -> Params {
-    let mut p = Params::default();
-    if let Some(ms) = std::env::var("NATRIX_NEIGHBOUR_REACHABLE_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|&ms| ms >= 100)
-    {
-        p.reachable = Duration::from_millis(ms);
-        p.refresh_margin = p.reachable / 4;
-        p.retrans = (p.reachable / 10).min(p.retrans);
-        p.failed_retry = (p.reachable / 2).min(p.failed_retry);
-    }
-    p
-}
-
 /// Sets the flag when dropped: every way out of a scope stops the workers.
 struct StopOnDrop<'a>(&'a AtomicBool);
 
@@ -451,7 +433,7 @@ fn launch(
         let started = Instant::now();
         let mut mgmt = Management::new(cp, shared.to_vec(), opts.config_path.clone());
         mgmt.enable_health();
-        mgmt.enable_neighbours(link, neighbour_params());
+        mgmt.enable_neighbours(link, Params::default());
         // Announced at start, when the configuration says natrix's
         // addresses on its ports (the neighbour-resolving setup): neighbours
         // that knew another appliance (or this one's former MAC) switch at

@@ -484,7 +484,8 @@ impl Management {
     /// Re-reads the configuration file and applies the differences in pools
     /// (backends added, removed, re-weighted) as changes. A file that does not
     /// validate, or that changes anything a running natrix cannot change
-    /// (appliance, ports, frontends, rules, NAT rules, pool names), is refused
+    /// (appliance, ports, frontends, rules, NAT rules, pool names and next
+    /// hops), is refused
     /// whole and the running configuration stays.
     pub fn reload(&mut self) -> Result<String, ReloadError> {
         let path = self.config_path.clone().ok_or(ReloadError::NoFile)?;
@@ -497,7 +498,10 @@ impl Management {
                 c.frontends.clone(),
                 c.rules.clone(),
                 c.nat_rules.clone(),
-                c.pools.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+                c.pools
+                    .iter()
+                    .map(|p| (p.name.clone(), p.next_hop))
+                    .collect::<Vec<_>>(),
             )
         };
         if fixed(&old) != fixed(&new) {
