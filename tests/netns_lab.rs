@@ -2102,10 +2102,17 @@ fn neighbour<'a>(stats: &'a Value, address: &str) -> Option<&'a Value> {
 #[test]
 #[ignore = "needs root and the lab's tools: scripts/test.sh runs it"]
 fn a_replaced_backend_interface_is_resolved_again() {
-    require_lab();
-    let _serial = LAB_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-    let prefix = format!("nx{:04x}n", std::process::id() & 0xffff);
-    let mut r = Running::start(&prefix);
+    with_one_and_two_workers('n', replaced_interface);
+}
+
+fn replaced_interface(prefix: &str, workers: u16) {
+    let mut r = Running::start_with(
+        prefix,
+        &LabSetup {
+            workers,
+            ..LabSetup::default()
+        },
+    );
     let text = run_ok(r.lab.script().arg("config"));
     let macs: Vec<&str> = text
         .lines()
@@ -2191,7 +2198,7 @@ fn a_replaced_backend_interface_is_resolved_again() {
     let stats = stop_and_account(&mut r.natrix);
     assert!(count(&stats, &["events", "neighbour-seen"]) >= 4, "{stats}");
     eprintln!(
-        "netns_lab neighbour: {} requests, {} failed while be1's interface was replaced; drops {}",
+        "netns_lab neighbour, {workers} worker(s): {} requests, {} failed while be1's interface was replaced; drops {}",
         samples.len(),
         failed.len(),
         stats["drops"]
