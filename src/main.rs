@@ -64,6 +64,13 @@ enum Command {
         #[command(flatten)]
         control: ControlArg,
     },
+    /// Make a running natrix send a gratuitous ARP or an unsolicited
+    /// Neighbor Advertisement for every frontend and own address (after a
+    /// failover, so that neighbours take the traffic to this appliance).
+    Announce {
+        #[command(flatten)]
+        control: ControlArg,
+    },
     /// Validate a configuration file.
     CheckConfig {
         /// The configuration file (TOML).
@@ -288,6 +295,9 @@ fn main() -> ExitCode {
         }
         Command::Reload { control } => {
             app::client::ask(&control.control, protocol::Command::Reload)
+        }
+        Command::Announce { control } => {
+            app::client::ask(&control.control, protocol::Command::Announce)
         }
         Command::CheckConfig { file } => app::client::check_config(&file),
     };

@@ -382,6 +382,7 @@ fn report(workers: usize, backends: usize) -> StatsReport {
                 pps: 10.0,
             })
             .collect(),
+        neighbours: Vec::new(),
     }
 }
 

@@ -51,6 +51,8 @@ fn bench_config_v4(flows_per_worker: u32) -> Config {
             mac: APPLIANCE_MAC,
             addresses: vec![Ipv4Addr::new(198, 18, 0, 1).into()],
             gateway_mac: MacAddr([0x02, 0, 0, 0, 0, 0xfe]),
+            gateway4: None,
+            gateway6: None,
             flow_table_size: flows_per_worker.max(1024),
             transitory_timeout_secs: 10,
             seed: Some(1),
@@ -74,6 +76,7 @@ fn bench_config_v4(flows_per_worker: u32) -> Config {
                 })
                 .collect(),
             health: None,
+            next_hop: None,
         }],
         rules: vec![Rule {
             frontend: 0,

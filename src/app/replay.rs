@@ -15,6 +15,7 @@ use crate::app::summary::{backend_summaries, Summary};
 use crate::config::Config;
 use crate::control::metrics::{self, MetricsServer};
 use crate::control::mgmt::Management;
+use crate::control::neighbour;
 use crate::control::plane::ControlPlane;
 use crate::control::socket::ControlServer;
 use crate::dataplane::counters::{Counters, DropReason, SharedCounters};
@@ -25,9 +26,10 @@ use crate::dataplane::Dataplane;
 use crate::ports::capture::{self, Capture, Frame, MAX_FRAME};
 use crate::ports::{Burst, HeapBuf, PacketBuf, Port, BURST};
 use crate::wire::ethernet::{self, EtherType};
-use crate::wire::{ipv4, IpProtocol};
+use crate::wire::{ipv4, IpProtocol, MacAddr};
 use crossbeam::queue::ArrayQueue;
 use std::io::IsTerminal;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -120,7 +122,7 @@ pub fn command(c: ReplayCommand) -> crate::app::CommandResult {
         }
         (None, _) => None,
     };
-    let cp = ControlPlane::new(Config::load(&c.config)?)?;
+    let mut cp = ControlPlane::new(Config::load(&c.config)?)?;
     let opts = ReplayOptions {
         workers: c.workers,
         loops: c.loops,
@@ -130,6 +132,7 @@ pub fn command(c: ReplayCommand) -> crate::app::CommandResult {
         rss: c.rss,
     };
     let cap = capture::read(&c.pcap)?;
+    let neighbours = resolve_from_capture(&mut cp, &cap);
     let s = match &c.control {
         None => replay_capture(&cp, &cap, &opts)?,
         Some(path) => {
@@ -140,6 +143,7 @@ pub fn command(c: ReplayCommand) -> crate::app::CommandResult {
             };
             let cell = cp.cell();
             let mut mgmt = Management::new(cp, Vec::new(), Some(c.config.clone()));
+            mgmt.set_replay_neighbours(neighbours);
             let mut started = false;
             let mut tick = |shared: &[Arc<SharedCounters>]| {
                 if !started {
@@ -380,6 +384,42 @@ impl Port for CapturePort<'_> {
     fn is_exhausted(&self) -> bool {
         self.pass >= self.loops
     }
+}
+
+/// Resolves the next hops of `cp` (gateways, backends without a MAC written
+/// by hand) from what `cap` shows of them: a replay has no wire to send ARP
+/// or Neighbor Discovery on, so the capture's own ARP and ND messages, the
+/// source MACs of the neighbours' packets, and for a gateway the source MAC
+/// of the clients' frames to a frontend, are taken (see
+/// [`neighbour::from_capture`]). What the capture does not show stays
+/// unresolved, and packets toward it are dropped as `neighbour-unresolved`.
+/// Returns the table, in address order.
+pub fn resolve_from_capture(cp: &mut ControlPlane, cap: &Capture) -> Vec<(IpAddr, MacAddr)> {
+    let wanted: Vec<IpAddr> = cp.neighbours_wanted().into_iter().map(|w| w.0).collect();
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let a = &cp.config().appliance;
+    let gateways: Vec<IpAddr> = a
+        .gateway4
+        .map(IpAddr::V4)
+        .into_iter()
+        .chain(a.gateway6.map(IpAddr::V6))
+        .collect();
+    let frontends: Vec<IpAddr> = cp.config().frontends.iter().map(|f| f.address).collect();
+    let macs = neighbour::from_capture(
+        cap.frames
+            .iter()
+            .filter(|f| f.ethernet)
+            .map(|f| &f.data[..]),
+        &wanted,
+        &gateways,
+        &frontends,
+    );
+    let mut table: Vec<(IpAddr, MacAddr)> = macs.iter().map(|(&ip, &m)| (ip, m)).collect();
+    table.sort();
+    cp.set_neighbours(macs);
+    table
 }
 
 /// Replays a capture file through a fresh control plane built from `config`.

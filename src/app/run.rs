@@ -14,10 +14,12 @@ use crate::app::summary::{backend_summaries, Summary};
 use crate::config::{Config, Topology};
 use crate::control::metrics::MetricsServer;
 use crate::control::mgmt::Management;
+use crate::control::neighbour::Params;
 use crate::control::plane::{ChangeError, ControlPlane};
 use crate::control::socket::ControlServer;
 use crate::dataplane::counters::{Counters, SharedCounters};
 use crate::dataplane::handoff::Handoff;
+use crate::dataplane::neighbour;
 use crate::dataplane::snapshot::MAX_BACKEND_IDS;
 use crate::dataplane::worker::Worker;
 use crate::dataplane::Dataplane;
@@ -288,9 +290,10 @@ pub fn run(config: Config, opts: &RunOptions) -> Result<RunReport, RunError> {
     let shared: Vec<Arc<SharedCounters>> = (0..workers)
         .map(|_| Arc::new(SharedCounters::new(MAX_BACKEND_IDS)))
         .collect();
+    let link = Arc::new(neighbour::Link::new(shared.len()));
     let synthetic = opts.synthetic_flows.map(|n| (n, opts.synthetic_family));
-    let jobs = build_workers(&cp, queues, &shared, synthetic);
-    let (mut mgmt, elapsed) = launch(eal, &lcores, jobs, cp, &shared, control, opts)?;
+    let jobs = build_workers(&cp, queues, &shared, synthetic, &link);
+    let (mut mgmt, elapsed) = launch(eal, &lcores, jobs, (cp, link), &shared, control, opts)?;
     Ok(report(&mut mgmt, &shared, &ports, elapsed))
 }
 
@@ -362,6 +365,7 @@ fn build_workers<'pool>(
     queues: Vec<Vec<Queue<'pool>>>,
     shared: &[Arc<SharedCounters>],
     synthetic_flows: Option<(u64, Family)>,
+    link: &Arc<neighbour::Link>,
 ) -> Vec<Worker<RunPort<'pool>>> {
     let cell = cp.cell();
     let table = cp.config().appliance.flow_table_size;
@@ -401,6 +405,8 @@ fn build_workers<'pool>(
             if let Some(g) = &group {
                 worker.set_handoff(g.clone(), w);
             }
+            // Worker 0 sends the neighbour cache's requests and announcements.
+            worker.set_neighbour_link(link.clone(), w == 0);
             worker
         })
         .collect()
@@ -417,13 +423,14 @@ impl Drop for StopOnDrop<'_> {
 
 /// Runs the workers, each on its own lcore (if one lcore short, the last
 /// worker runs on the main lcore and management on an ordinary thread), and
-/// the management loop until it stops them. Returns the management side and
+/// the management loop (with the neighbour cache, over the control plane's
+/// link to the workers) until it stops them. Returns the management side and
 /// how long the workers ran.
 fn launch(
     eal: &Eal,
     lcores: &[Lcore],
     mut workers: Vec<Worker<RunPort<'_>>>,
-    cp: ControlPlane,
+    (cp, link): (ControlPlane, Arc<neighbour::Link>),
     shared: &[Arc<SharedCounters>],
     control: Option<ControlServer>,
     opts: &RunOptions,
@@ -451,6 +458,23 @@ fn launch(
         let started = Instant::now();
         let mut mgmt = Management::new(cp, shared.to_vec(), opts.config_path.clone());
         mgmt.enable_health();
+        mgmt.enable_neighbours(link, Params::default());
+        // Announced at start, when the configuration says natrix's
+        // addresses on its ports (the neighbour-resolving setup): neighbours
+        // that knew another appliance (or this one's former MAC) switch at
+        // once. A configuration of MACs written by hand keeps its old start
+        // (nothing sent unasked); `natrix announce` works with both.
+        if !mgmt
+            .control_plane()
+            .config()
+            .ports
+            .public_addresses
+            .is_empty()
+        {
+            if let Ok(m) = mgmt.announce() {
+                log::info!("{m}");
+            }
+        }
         let status = opts.status_line && std::io::stderr().is_terminal();
         let stop_ref = &stop;
         let manage = move || {

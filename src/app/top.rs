@@ -8,7 +8,9 @@
 //! SIGTERM or SIGHUP (kill, or the ssh session closing), an error, or a panic
 //! (through a panic hook, since release builds abort).
 
-use crate::control::protocol::{BackendStats, FrontendStats, StatsReport, WorkerStats};
+use crate::control::protocol::{
+    BackendStats, FrontendStats, NeighbourStats, StatsReport, WorkerStats,
+};
 use crate::control::socket::{self, ClientError};
 use crate::dataplane::snapshot::BackendStatus;
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -408,7 +410,14 @@ fn render_tables(f: &mut Frame, s: &StatsReport, area: Rect) {
     if !side_by_side {
         constraints.push(Constraint::Length(drops_h));
     }
+    // The neighbour table, when natrix resolves any, at the bottom.
+    if !s.neighbours.is_empty() {
+        constraints.push(Constraint::Length(s.neighbours.len() as u16 + 3));
+    }
     let parts = Layout::vertical(constraints).split(area);
+    if let Some(last) = parts.last().filter(|_| !s.neighbours.is_empty()) {
+        render_neighbours(f, &s.neighbours, *last);
+    }
     render_workers(f, s, parts[0]);
     render_frontends(f, &s.frontends, parts[1]);
     if side_by_side {
@@ -615,6 +624,36 @@ fn render_backends(f: &mut Frame, backs: &[BackendStats], area: Rect) {
     );
 }
 
+fn render_neighbours(f: &mut Frame, neighbours: &[NeighbourStats], area: Rect) {
+    let rows = neighbours.iter().map(|n| {
+        let style = match n.state.as_str() {
+            "reachable" | "capture" => Style::new().fg(Color::Green),
+            "stale" | "incomplete" => Style::new().fg(Color::Yellow),
+            _ => Style::new().fg(Color::Red).bold(),
+        };
+        Row::new(vec![
+            Cell::from(n.address.clone()),
+            Cell::from(n.mac.clone().unwrap_or_else(|| "-".into())),
+            Cell::from(n.state.clone()).style(style),
+            Cell::from(n.port.clone()),
+            right(secs(n.age_seconds)),
+        ])
+    });
+    let widths = [
+        Constraint::Length(address_width(neighbours.iter().map(|n| &n.address))),
+        Constraint::Length(17),
+        Constraint::Length(10),
+        Constraint::Length(7),
+        Constraint::Length(8),
+    ];
+    f.render_widget(
+        Table::new(rows, widths)
+            .header(header_row(&["neighbour", "mac", "state", "port", "age"], 4))
+            .block(block(format!(" neighbours ({}) ", neighbours.len()))),
+        area,
+    );
+}
+
 fn render_drops(f: &mut Frame, drops: &[(&String, u64)], total: u64, area: Rect) {
     let rows: Vec<Row> = if drops.is_empty() {
         vec![Row::new(vec![Cell::from("no drops")]).style(Style::new().fg(Color::DarkGray))]
@@ -738,6 +777,7 @@ mod tests {
                 packets: 0,
                 pps: 0.0,
             }],
+            neighbours: Vec::new(),
         };
         let mut view = View::new(Path::new("/nonexistent"), Duration::from_secs(1));
         view.update(Ok(report), Instant::now());
@@ -745,5 +785,52 @@ mod tests {
         let text = lines.join("\n");
         assert!(text.contains("[2001:db8::10]:80"), "{text}");
         assert!(text.contains(long), "{text}");
+    }
+
+    #[test]
+    fn the_neighbour_table_is_shown() {
+        let report = StatsReport {
+            version: PROTOCOL_VERSION,
+            uptime_seconds: 1.0,
+            workers: vec![WorkerStats::default()],
+            total: WorkerStats::default(),
+            drops: Default::default(),
+            events: Default::default(),
+            frontends: Vec::new(),
+            backends: Vec::new(),
+            neighbours: vec![
+                NeighbourStats {
+                    address: "10.1.0.11".into(),
+                    mac: Some("02:00:00:00:01:0b".into()),
+                    state: "reachable".into(),
+                    port: "private".into(),
+                    age_seconds: 2.5,
+                },
+                NeighbourStats {
+                    address: "2001:db8:1::1".into(),
+                    mac: None,
+                    state: "incomplete".into(),
+                    port: "public".into(),
+                    age_seconds: 0.0,
+                },
+            ],
+        };
+        let mut view = View::new(Path::new("/nonexistent"), Duration::from_secs(1));
+        view.update(Ok(report), Instant::now());
+        let text = screen(&view, 140, 30).join("\n");
+        assert!(text.contains("neighbours (2)"), "{text}");
+        for want in [
+            "10.1.0.11",
+            "02:00:00:00:01:0b",
+            "reachable",
+            "private",
+            "2.5 s",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        assert!(
+            text.contains("2001:db8:1::1") && text.contains("incomplete"),
+            "{text}"
+        );
     }
 }

@@ -131,6 +131,27 @@ pub enum Problem {
     BackendWithoutMac {
         pool: String,
     },
+    /// A port address that is not `address/prefix-length`.
+    InvalidInterface(String),
+    /// `ports.private_addresses` in one-arm, which has one port.
+    PrivateAddressesOneArm,
+    /// No gateway toward the clients of a family that has frontends:
+    /// neither `appliance.gateway4`/`gateway6` nor `appliance.gateway_mac`.
+    NoGateway(Family),
+    /// A gateway or a pool's next hop of the wrong family (`gateway4` given
+    /// an IPv6 address, a next hop of another family than the pool's backends).
+    WrongFamily {
+        address: IpAddr,
+        expected: Family,
+    },
+    /// A gateway, a next hop or a backend to be resolved is in no prefix
+    /// of the port it is reached through.
+    NotOnLink {
+        address: IpAddr,
+        what: OnLink,
+        /// `ports.public_addresses` or `ports.private_addresses`.
+        key: &'static str,
+    },
     /// A pool with IPv4 and IPv6 backends (boxed: rare).
     MixedPool(Box<MixedPool>),
     /// `health.path` on a TCP probe.
@@ -253,6 +274,36 @@ pub struct FamilyMismatch {
     pub backend: IpAddr,
     pub frontend: String,
     pub frontend_address: IpAddr,
+}
+
+/// What [`Problem::NotOnLink`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnLink {
+    Gateway,
+    NextHop,
+    Backend,
+}
+
+impl OnLink {
+    fn hint(self, key: &str) -> String {
+        match self {
+            OnLink::Gateway => format!("expected an address on the clients' side, in ports.{key}"),
+            OnLink::NextHop => format!("expected a router on the backends' side, in ports.{key}"),
+            OnLink::Backend => {
+                format!("expected a backend in ports.{key}, a next_hop on its pool, or its own mac")
+            }
+        }
+    }
+}
+
+impl fmt::Display for OnLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnLink::Gateway => "gateway",
+            OnLink::NextHop => "next hop",
+            OnLink::Backend => "backend",
+        })
+    }
 }
 
 /// A pool's backend of another address family than the pool's first backend.
@@ -430,6 +481,35 @@ impl fmt::Display for Problem {
                 Family::of(m.first),
                 m.first_index,
                 m.first
+            ),
+            InvalidInterface(s) => write!(
+                f,
+                "\"{s}\" is not an address with its prefix length: expected natrix's address on the port and the on-link prefix length, like \"10.1.0.1/24\" or \"2001:db8:1::1/64\""
+            ),
+            PrivateAddressesOneArm => f.write_str(
+                "one-arm has a single port: write its addresses (clients' and backends' networks) in ports.public_addresses",
+            ),
+            NoGateway(family) => {
+                let key = match family {
+                    Family::Ipv4 => "gateway4",
+                    Family::Ipv6 => "gateway6",
+                };
+                write!(
+                    f,
+                    "no way to reach the {family} clients: expected appliance.{key} (the router's address, resolved with {}) or appliance.gateway_mac",
+                    match family {
+                        Family::Ipv4 => "ARP",
+                        Family::Ipv6 => "Neighbor Discovery",
+                    }
+                )
+            }
+            WrongFamily { address, expected } => {
+                write!(f, "{address} is not an {expected} address: expected {expected}")
+            }
+            NotOnLink { address, what, key } => write!(
+                f,
+                "{what} {address} is in no prefix of ports.{key}, so natrix cannot resolve its MAC: {}",
+                what.hint(key)
             ),
             BackendWithoutMac { pool } => write!(
                 f,

@@ -19,7 +19,7 @@ mod locate;
 mod raw;
 mod validate;
 
-pub use error::{Ambiguity, ConfigError, FamilyMismatch, MixedPool, Named, Problem, User};
+pub use error::{Ambiguity, ConfigError, FamilyMismatch, MixedPool, Named, OnLink, Problem, User};
 
 use crate::dataplane::flow::Timeouts;
 use crate::dataplane::select::Mode;
@@ -108,8 +108,15 @@ pub struct Appliance {
     /// The appliance's own addresses, IPv4 and IPv6 (answered to ARP and
     /// Neighbor Solicitation, besides the frontends).
     pub addresses: Vec<IpAddr>,
-    /// Next hop toward clients: the destination MAC of return traffic.
+    /// `appliance.gateway_mac`: the destination MAC of return traffic,
+    /// written by hand (both families); [`MacAddr::ZERO`] when not set, and
+    /// the gateways below are resolved instead.
     pub gateway_mac: MacAddr,
+    /// `appliance.gateway4`: the router toward the IPv4 clients, on the
+    /// public port, resolved with ARP (unless `gateway_mac` is set).
+    pub gateway4: Option<Ipv4Addr>,
+    /// `appliance.gateway6`: the same for IPv6, resolved with Neighbor Discovery.
+    pub gateway6: Option<Ipv6Addr>,
     /// Flow-table capacity per worker, in connections.
     pub flow_table_size: u32,
     /// `appliance.transitory_timeout`: the SYN-only (half-open) timeout,
@@ -172,6 +179,64 @@ pub struct Ports {
     pub workers: u16,
     /// mbufs in the packet pool.
     pub mbufs: u32,
+    /// `ports.public_addresses`: natrix's addresses on the public port (the
+    /// only one in one-arm), each with its on-link prefix.
+    pub public_addresses: Vec<Interface>,
+    /// `ports.private_addresses`: the same on the private port (two-arm).
+    pub private_addresses: Vec<Interface>,
+}
+
+/// An address of natrix on a port with the length of its on-link prefix,
+/// as `ip address` writes it (`10.1.0.1/24`): natrix answers ARP and
+/// Neighbor Solicitation for it, sends its own requests from it, and
+/// resolves the next hops in its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interface {
+    pub address: IpAddr,
+    pub prefix_len: u8,
+}
+
+impl Interface {
+    /// Whether `ip` is in this prefix (and of its family).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.address, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let m = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                u32::from(a) & m == u32::from(b) & m
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                let m = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                a.to_bits() & m == b.to_bits() & m
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Interface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix_len)
+    }
+}
+
+impl Ports {
+    /// The port addresses toward the backends: the private port's in
+    /// two-arm, the one port's in one-arm.
+    pub fn backend_addresses(&self) -> &[Interface] {
+        match self.topology {
+            Topology::OneArm => &self.public_addresses,
+            Topology::TwoArm => &self.private_addresses,
+        }
+    }
+
+    /// natrix's address on `addresses` whose prefix holds `ip`.
+    pub fn on_link(addresses: &[Interface], ip: IpAddr) -> Option<Interface> {
+        addresses.iter().copied().find(|i| i.contains(ip))
+    }
 }
 
 impl Default for Ports {
@@ -182,6 +247,8 @@ impl Default for Ports {
             private: 1,
             workers: DEFAULT_WORKERS,
             mbufs: DEFAULT_MBUFS,
+            public_addresses: Vec::new(),
+            private_addresses: Vec::new(),
         }
     }
 }
@@ -203,6 +270,10 @@ pub struct Pool {
     pub backends: Vec<Backend>,
     /// Health probes of the pool's backends (`[pool.health]`); none: always healthy.
     pub health: Option<HealthCheck>,
+    /// `next_hop`: the router its backends are reached through, resolved
+    /// on the backends' port (unless `next_hop_mac` or a backend's `mac`
+    /// is set); none: backends without a MAC are on-link.
+    pub next_hop: Option<IpAddr>,
 }
 
 /// Default `health.interval`, seconds.
@@ -313,7 +384,9 @@ pub struct Backend {
     pub port: u16,
     /// 0 means draining: no new connections, existing ones kept.
     pub weight: u32,
-    /// Destination MAC toward this backend: its own, or the pool's next hop.
+    /// Destination MAC toward this backend, written by hand: its own, or
+    /// the pool's `next_hop_mac`. [`MacAddr::ZERO`]: resolved (ARP or
+    /// Neighbor Discovery) at its pool's `next_hop`, or at its own address.
     pub mac: MacAddr,
 }
 
@@ -358,6 +431,13 @@ impl Rule {
 }
 
 impl Config {
+    /// The address natrix resolves to reach backend `b` of pool `pool`
+    /// (`None` for a NAT rule's), if its MAC is not written by hand: the
+    /// pool's next hop, or its own address.
+    pub fn next_hop(&self, pool: Option<&Pool>, b: &Backend) -> Option<IpAddr> {
+        (b.mac == MacAddr::ZERO).then(|| pool.and_then(|p| p.next_hop).unwrap_or(b.address))
+    }
+
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -515,11 +595,10 @@ pub fn check_mac(mac: MacAddr) -> Result<(), Problem> {
     Ok(())
 }
 
-/// The MAC a backend's packets are sent to: one station's, so neither
-/// zero nor a group (broadcast or multicast) address that would flood the
+/// The MAC a backend's packets are sent to: one station's (or zero, to
+/// be resolved), so not a group (broadcast or multicast) address that would flood the
 /// segment.
 pub fn check_backend_mac(mac: MacAddr) -> Result<(), Problem> {
-    check_mac(mac)?;
     if mac.is_multicast() {
         return Err(Problem::GroupBackendMac(mac));
     }
@@ -547,6 +626,16 @@ pub fn check_backend_endpoint(
 /// its MAC, its address family and its endpoint (its port and weight have their own limits,
 /// [`MIN_PORT`] and [`MAX_WEIGHT`]).
 pub fn check_backend<'f>(
+    b: &Backend,
+    frontends: impl IntoIterator<Item = &'f Frontend>,
+) -> Result<(), Problem> {
+    check_mac(b.mac)?;
+    check_resolved_backend(b, frontends)
+}
+
+/// [`check_backend`] for a backend whose MAC is resolved (zero here): all
+/// but the MAC.
+pub fn check_resolved_backend<'f>(
     b: &Backend,
     frontends: impl IntoIterator<Item = &'f Frontend>,
 ) -> Result<(), Problem> {

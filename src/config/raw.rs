@@ -33,6 +33,8 @@ pub(super) struct RawPorts {
     pub(super) private: Option<Spanned<i64>>,
     pub(super) workers: Option<Spanned<i64>>,
     pub(super) mbufs: Option<Spanned<i64>>,
+    pub(super) public_addresses: Option<Vec<Spanned<String>>>,
+    pub(super) private_addresses: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +43,8 @@ pub(super) struct RawAppliance {
     pub(super) mac: Option<Spanned<String>>,
     pub(super) addresses: Option<Vec<Spanned<String>>>,
     pub(super) gateway_mac: Option<Spanned<String>>,
+    pub(super) gateway4: Option<Spanned<String>>,
+    pub(super) gateway6: Option<Spanned<String>>,
     pub(super) flow_table_size: Option<Spanned<i64>>,
     pub(super) transitory_timeout: Option<Spanned<i64>>,
     pub(super) fragment_table_size: Option<Spanned<i64>>,
@@ -64,6 +68,7 @@ pub(super) struct RawFrontend {
 pub(super) struct RawPool {
     pub(super) name: Option<Spanned<String>>,
     pub(super) next_hop_mac: Option<Spanned<String>>,
+    pub(super) next_hop: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) backend: Vec<Spanned<RawBackend>>,
     pub(super) health: Option<Spanned<RawHealth>>,

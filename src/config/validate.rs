@@ -19,6 +19,15 @@ use crate::dataplane::fragment;
 use std::collections::HashMap;
 use toml::Spanned;
 
+/// How the backends of one pool are reached when they have no `mac`.
+struct Resolve<'p> {
+    next_hop_mac: Option<MacAddr>,
+    next_hop: Option<IpAddr>,
+    /// The addresses of the backends' port, and their key.
+    on_link: &'p [Interface],
+    on_link_key: &'static str,
+}
+
 /// A backend endpoint and protocol, the key of the return direction.
 type Endpoint = (IpAddr, u16, IpProtocol);
 
@@ -60,7 +69,8 @@ impl Cx<'_> {
         let appliance = self.appliance(raw)?;
         let ports = self.ports(raw)?;
         let frontends = self.frontends(&raw.frontend)?;
-        let pools = self.pools(&raw.pool)?;
+        self.gateways(raw, &appliance, &ports, &frontends)?;
+        let pools = self.pools(&raw.pool, &ports)?;
 
         let mut links = Links::new(&frontends, &pools);
         let rules = raw
@@ -80,7 +90,7 @@ impl Cx<'_> {
             .nat_rule
             .iter()
             .enumerate()
-            .map(|(i, r)| self.nat_rule(r, User::NatRule(i), &mut links))
+            .map(|(i, r)| self.nat_rule(r, User::NatRule(i), &mut links, &ports))
             .collect::<Result<Vec<_>, _>>()?;
         self.every_frontend_used(raw, &links)?;
         self.warn_unused_pools(&pools, &rules);
@@ -270,16 +280,41 @@ impl Cx<'_> {
             let v = a.mac.as_ref().expect("present");
             return Err(self.err(v.span(), "appliance.mac", Problem::MulticastMac(mac)));
         }
-        let gateway_mac = self.mac(
-            self.required(
-                &a.gateway_mac,
-                &span,
-                p,
-                "gateway_mac",
-                "the MAC address of the next hop toward clients",
-            )?,
-            "appliance.gateway_mac",
-        )?;
+        // A gateway to resolve, or its MAC by hand (or both: the MAC wins).
+        let gateway_mac = if a.gateway_mac.is_none()
+            && (a.gateway4.is_some() || a.gateway6.is_some())
+        {
+            MacAddr::ZERO
+        } else {
+            self.mac(
+                self.required(
+                    &a.gateway_mac,
+                    &span,
+                    p,
+                    "gateway_mac",
+                    "the MAC address of the next hop toward clients, or appliance.gateway4 and gateway6 to resolve it",
+                )?,
+                "appliance.gateway_mac",
+            )?
+        };
+        let gateway4 = match &a.gateway4 {
+            None => None,
+            Some(v) => match self.ip(v, "appliance.gateway4")? {
+                IpAddr::V4(g) => Some(g),
+                other => {
+                    return Err(self.wrong_family(v, "appliance.gateway4", other, Family::Ipv4))
+                }
+            },
+        };
+        let gateway6 = match &a.gateway6 {
+            None => None,
+            Some(v) => match self.ip(v, "appliance.gateway6")? {
+                IpAddr::V6(g) => Some(g),
+                other => {
+                    return Err(self.wrong_family(v, "appliance.gateway6", other, Family::Ipv6))
+                }
+            },
+        };
         let addresses = self.appliance_addresses(a)?;
 
         let flow_table_size = match &a.flow_table_size {
@@ -314,11 +349,115 @@ impl Cx<'_> {
             mac,
             addresses,
             gateway_mac,
+            gateway4,
+            gateway6,
             flow_table_size,
             transitory_timeout_secs,
             seed,
             fragments,
         })
+    }
+
+    fn wrong_family(
+        &self,
+        v: &Spanned<String>,
+        field: &str,
+        address: IpAddr,
+        expected: Family,
+    ) -> ConfigError {
+        self.err(v.span(), field, Problem::WrongFamily { address, expected })
+    }
+
+    /// The gateways toward the clients: one for each family that has
+    /// frontends, unless `gateway_mac` is set; each in a prefix of the
+    /// public port.
+    fn gateways(
+        &self,
+        raw: &RawConfig,
+        a: &Appliance,
+        ports: &Ports,
+        frontends: &[Frontend],
+    ) -> Result<(), ConfigError> {
+        let table = raw.appliance.as_ref().expect("checked");
+        let ra = table.get_ref();
+        for (family, given, value, key) in [
+            (
+                Family::Ipv4,
+                a.gateway4.map(IpAddr::V4),
+                &ra.gateway4,
+                "gateway4",
+            ),
+            (
+                Family::Ipv6,
+                a.gateway6.map(IpAddr::V6),
+                &ra.gateway6,
+                "gateway6",
+            ),
+        ] {
+            let field = format!("appliance.{key}");
+            match (given, value) {
+                (Some(g), Some(v)) if Ports::on_link(&ports.public_addresses, g).is_none() => {
+                    return Err(self.err(
+                        v.span(),
+                        field,
+                        Problem::NotOnLink {
+                            address: g,
+                            what: OnLink::Gateway,
+                            key: "public_addresses",
+                        },
+                    ));
+                }
+                (Some(_), _) => {}
+                _ if a.gateway_mac == MacAddr::ZERO
+                    && frontends.iter().any(|f| Family::of(f.address) == family) =>
+                {
+                    return Err(self.err(table.span(), field, Problem::NoGateway(family)));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// `ports.public_addresses` or `private_addresses`: `address/length`,
+    /// each address usable and listed once.
+    fn interfaces(
+        &self,
+        list: &Option<Vec<Spanned<String>>>,
+        key: &str,
+    ) -> Result<Vec<Interface>, ConfigError> {
+        let mut out: Vec<Interface> = Vec::new();
+        for (i, v) in list.iter().flatten().enumerate() {
+            let field = format!("ports.{key}[{i}]");
+            let bad = || {
+                self.err(
+                    v.span(),
+                    &field,
+                    Problem::InvalidInterface(v.get_ref().clone()),
+                )
+            };
+            let Some((addr, len)) = v.get_ref().split_once('/') else {
+                return Err(bad());
+            };
+            let addr_v = Spanned::new(v.span(), addr.to_string());
+            let address = self.ip(&addr_v, &field)?;
+            let max = match address {
+                IpAddr::V4(_) => 32,
+                IpAddr::V6(_) => 128,
+            };
+            let prefix_len = match len.parse::<u8>() {
+                Ok(n) if (1..=max).contains(&n) => n,
+                _ => return Err(bad()),
+            };
+            if out.iter().any(|o| o.address == address) {
+                return Err(self.err(v.span(), field, Problem::AddressTwice(address)));
+            }
+            out.push(Interface {
+                address,
+                prefix_len,
+            });
+        }
+        Ok(out)
     }
 
     /// `appliance.fragment_*`: each worker's fragment table and hold area.
@@ -424,6 +563,17 @@ impl Cx<'_> {
         if let Some(v) = &t.mbufs {
             out.mbufs = self.u32_in(v, "ports.mbufs", MIN_MBUFS, MAX_MBUFS, "a number of mbufs")?;
         }
+        out.public_addresses = self.interfaces(&t.public_addresses, "public_addresses")?;
+        out.private_addresses = self.interfaces(&t.private_addresses, "private_addresses")?;
+        if out.topology == Topology::OneArm {
+            if let Some(v) = t.private_addresses.as_ref().and_then(|l| l.first()) {
+                return Err(self.err(
+                    v.span(),
+                    "ports.private_addresses[0]",
+                    Problem::PrivateAddressesOneArm,
+                ));
+            }
+        }
         if out.topology == Topology::TwoArm && out.public == out.private {
             let span = t.private.as_ref().map_or(table.span(), |v| v.span());
             return Err(self.err(span, "ports.private", Problem::SamePorts(out.public)));
@@ -517,10 +667,10 @@ impl Cx<'_> {
 
     // ---- [[pool]] ------------------------------------------------------
 
-    fn pools(&self, raw: &[Spanned<RawPool>]) -> Result<Vec<Pool>, ConfigError> {
+    fn pools(&self, raw: &[Spanned<RawPool>], ports: &Ports) -> Result<Vec<Pool>, ConfigError> {
         let mut out: Vec<Pool> = Vec::with_capacity(raw.len());
         for (i, p) in raw.iter().enumerate() {
-            let pool = self.pool(p, &format!("pool[{i}]"), &out)?;
+            let pool = self.pool(p, &format!("pool[{i}]"), &out, ports)?;
             out.push(pool);
         }
         Ok(out)
@@ -532,6 +682,7 @@ impl Cx<'_> {
         raw: &Spanned<RawPool>,
         path: &str,
         before: &[Pool],
+        ports: &Ports,
     ) -> Result<Pool, ConfigError> {
         let span = raw.span();
         let p = raw.get_ref();
@@ -555,11 +706,51 @@ impl Cx<'_> {
             .map(|m| self.backend_mac(m, &format!("{path}.next_hop_mac")))
             .transpose()?;
 
+        let on_link = ports.backend_addresses();
+        let on_link_key = match ports.topology {
+            Topology::OneArm => "public_addresses",
+            Topology::TwoArm => "private_addresses",
+        };
+        let next_hop = match &p.next_hop {
+            None => None,
+            Some(v) => {
+                let field = format!("{path}.next_hop");
+                let hop = self.ip(v, &field)?;
+                if Ports::on_link(on_link, hop).is_none() {
+                    return Err(self.err(
+                        v.span(),
+                        field,
+                        Problem::NotOnLink {
+                            address: hop,
+                            what: OnLink::NextHop,
+                            key: on_link_key,
+                        },
+                    ));
+                }
+                Some((hop, v))
+            }
+        };
+        let resolve = Resolve {
+            next_hop_mac,
+            next_hop: next_hop.map(|(h, _)| h),
+            on_link,
+            on_link_key,
+        };
         let mut backends: Vec<Backend> = Vec::with_capacity(p.backend.len());
         for (j, b) in p.backend.iter().enumerate() {
             let path = format!("{path}.backend[{j}]");
-            let backend = self.backend(b, &path, &name, next_hop_mac, &backends)?;
+            let backend = self.backend(b, &path, &name, &resolve, &backends)?;
             backends.push(backend);
+        }
+        if let (Some((hop, v)), Some(first)) = (next_hop, backends.first()) {
+            if Family::of(hop) != Family::of(first.address) {
+                return Err(self.wrong_family(
+                    v,
+                    &format!("{path}.next_hop"),
+                    hop,
+                    Family::of(first.address),
+                ));
+            }
         }
         let health = p
             .health
@@ -570,6 +761,7 @@ impl Cx<'_> {
             name,
             backends,
             health,
+            next_hop: next_hop.map(|(h, _)| h),
         })
     }
 
@@ -579,7 +771,7 @@ impl Cx<'_> {
         raw: &Spanned<RawBackend>,
         path: &str,
         pool: &str,
-        next_hop_mac: Option<MacAddr>,
+        resolve: &Resolve,
         before: &[Backend],
     ) -> Result<Backend, ConfigError> {
         let span = raw.span();
@@ -630,18 +822,10 @@ impl Cx<'_> {
             None => DEFAULT_WEIGHT,
             Some(w) => self.u32_in(w, &format!("{path}.weight"), 0, MAX_WEIGHT, "a weight")?,
         };
-        let mac = match (&b.mac, next_hop_mac) {
+        let mac = match (&b.mac, resolve.next_hop_mac) {
             (Some(m), _) => self.backend_mac(m, &format!("{path}.mac"))?,
             (None, Some(m)) => m,
-            (None, None) => {
-                return Err(self.err(
-                    span,
-                    format!("{path}.mac"),
-                    Problem::BackendWithoutMac {
-                        pool: pool.to_string(),
-                    },
-                ))
-            }
+            (None, None) => self.resolved(resolve, address, address_raw, path, span, pool)?,
         };
         Ok(Backend {
             address,
@@ -649,6 +833,47 @@ impl Cx<'_> {
             weight,
             mac,
         })
+    }
+
+    /// The MAC of a backend without one, [`MacAddr::ZERO`]: resolved at its
+    /// pool's next hop, or at its own address, which must then be on-link.
+    /// Without any address of its family on the backends' port, the key
+    /// `mac` is missing (as before natrix resolved neighbours).
+    fn resolved(
+        &self,
+        resolve: &Resolve,
+        address: IpAddr,
+        address_raw: &Spanned<String>,
+        path: &str,
+        span: Span,
+        pool: &str,
+    ) -> Result<MacAddr, ConfigError> {
+        if resolve.next_hop.is_some() || Ports::on_link(resolve.on_link, address).is_some() {
+            return Ok(MacAddr::ZERO);
+        }
+        let family = Family::of(address);
+        if resolve
+            .on_link
+            .iter()
+            .any(|i| Family::of(i.address) == family)
+        {
+            return Err(self.err(
+                address_raw.span(),
+                format!("{path}.address"),
+                Problem::NotOnLink {
+                    address,
+                    what: OnLink::Backend,
+                    key: resolve.on_link_key,
+                },
+            ));
+        }
+        Err(self.err(
+            span,
+            format!("{path}.mac"),
+            Problem::BackendWithoutMac {
+                pool: pool.to_string(),
+            },
+        ))
     }
 
     // ---- [pool.health] -------------------------------------------------
@@ -959,6 +1184,7 @@ impl Cx<'_> {
         raw: &Spanned<RawNatRule>,
         user: User,
         links: &mut Links,
+        ports: &Ports,
     ) -> Result<NatRule, ConfigError> {
         let span = raw.span();
         let r = raw.get_ref();
@@ -979,10 +1205,33 @@ impl Cx<'_> {
             self.required(&r.port, &span, path, "port", "the backend's port")?,
             &format!("{path}.port"),
         )?;
-        let mac = self.backend_mac(
-            self.required(&r.mac, &span, path, "mac", "the backend's MAC address")?,
-            &format!("{path}.mac"),
-        )?;
+        // Without a mac, the backend is resolved on-link.
+        let on_link = ports.backend_addresses();
+        let mac = match &r.mac {
+            Some(m) => self.backend_mac(m, &format!("{path}.mac"))?,
+            None if Ports::on_link(on_link, address).is_some() => MacAddr::ZERO,
+            None if on_link
+                .iter()
+                .any(|i| Family::of(i.address) == Family::of(address)) =>
+            {
+                return Err(self.err(
+                    address_raw.span(),
+                    format!("{path}.address"),
+                    Problem::NotOnLink {
+                        address,
+                        what: OnLink::Backend,
+                        key: match ports.topology {
+                            Topology::OneArm => "public_addresses",
+                            Topology::TwoArm => "private_addresses",
+                        },
+                    },
+                ));
+            }
+            None => {
+                self.required(&r.mac, &span, path, "mac", "the backend's MAC address")?;
+                unreachable!("mac is missing")
+            }
+        };
 
         check_family(address, &links.frontends[frontend])
             .map_err(|p| self.err(address_raw.span(), format!("{path}.address"), p))?;

@@ -6,15 +6,18 @@
 
 use crate::config::{self, Config, ConfigError, Family};
 use crate::control::health::{BackendHealth, HealthChecker};
+use crate::control::neighbour::{Params, Resolver};
 use crate::control::plane::{ChangeError, ControlPlane};
 use crate::control::protocol::{
-    BackendStats, Command, FrontendStats, Outcome, Response, StatsReport, WorkerStats,
-    PROTOCOL_VERSION,
+    BackendStats, Command, FrontendStats, NeighbourStats, Outcome, Response, StatsReport,
+    WorkerStats, PROTOCOL_VERSION,
 };
 use crate::dataplane::counters::{Counters, DropReason, Event, SharedCounters};
 use crate::dataplane::flow::FlowTable;
-use crate::dataplane::snapshot::{BackendEntry, ServiceKind, Snapshot};
+use crate::dataplane::neighbour::Link;
+use crate::dataplane::snapshot::{BackendEntry, BackendStatus, ServiceKind, Snapshot};
 use crate::wire::ethernet::MacParseError;
+use crate::wire::MacAddr;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
@@ -33,6 +36,8 @@ pub enum CommandError {
     EmptyPool(String),
     Change(ChangeError),
     Reload(ReloadError),
+    /// `announce` where natrix has no port to send from (a replay).
+    NoWire,
 }
 
 impl fmt::Display for CommandError {
@@ -48,6 +53,9 @@ impl fmt::Display for CommandError {
             }
             CommandError::Change(e) => e.fmt(f),
             CommandError::Reload(e) => e.fmt(f),
+            CommandError::NoWire => f.write_str(
+                "nothing to announce on: this natrix has no network port (a replay)",
+            ),
         }
     }
 }
@@ -115,6 +123,12 @@ pub struct Management {
     /// Per service, the (connections, packets) of its freed backends: its
     /// frontend's row keeps counting them.
     retired: Vec<(u64, u64)>,
+    /// Neighbour resolution (`natrix run`; replays have no wire).
+    resolver: Option<Resolver>,
+    /// Backends marked down because their next hop's neighbour entry failed.
+    neighbour_down: HashSet<(String, SocketAddr)>,
+    /// The neighbour table of a replay: the MACs its capture gave.
+    replay_neighbours: Vec<(std::net::IpAddr, MacAddr)>,
 }
 
 /// How often rates are sampled.
@@ -142,7 +156,66 @@ impl Management {
             health_enabled: false,
             base: Vec::new(),
             retired: Vec::new(),
+            resolver: None,
+            neighbour_down: HashSet::new(),
+            replay_neighbours: Vec::new(),
         }
+    }
+
+    /// Resolves the gateways and backends through `link` (its workers send
+    /// the requests and pass the replies), with the cache's `params`.
+    pub fn enable_neighbours(&mut self, link: Arc<Link>, params: Params) {
+        self.resolver = Some(Resolver::new(self.cp.config(), link, params));
+    }
+
+    /// Says which MACs a replay's capture gave (its neighbour table).
+    pub fn set_replay_neighbours(&mut self, macs: Vec<(std::net::IpAddr, MacAddr)>) {
+        self.replay_neighbours = macs;
+    }
+
+    /// Queues a gratuitous ARP or unsolicited Neighbor Advertisement for
+    /// every frontend and own address; says how many.
+    pub fn announce(&mut self) -> Result<String, CommandError> {
+        let r = self.resolver.as_mut().ok_or(CommandError::NoWire)?;
+        let n = r.announce(self.cp.config());
+        Ok(format!(
+            "announced {n} address(es) with gratuitous ARP and unsolicited Neighbor Advertisements"
+        ))
+    }
+
+    /// One turn of neighbour resolution; a backend whose next hop failed is
+    /// marked down (as a failed health probe would), and up again when it
+    /// is resolved.
+    fn neighbours(&mut self, now: Duration) {
+        let Some(r) = &mut self.resolver else {
+            return;
+        };
+        r.run(&mut self.cp, now);
+        let snap = self.cp.snapshot();
+        let mut failed = HashSet::new();
+        for b in &snap.backends {
+            if b.pool == u16::MAX || b.status == BackendStatus::Removed {
+                continue;
+            }
+            if b.next_hop.is_some_and(|h| r.cache().failed(h)) {
+                failed.insert((
+                    snap.pool_name(b).to_string(),
+                    SocketAddr::new(b.address, b.port),
+                ));
+            }
+        }
+        for (pool, addr) in failed.difference(&self.neighbour_down) {
+            match self.cp.set_health(pool, *addr, false) {
+                Ok(()) => log::warn!("pool {pool:?}: backend {addr} is down (its neighbour does not answer ARP or Neighbor Discovery)"),
+                Err(e) => log::warn!("neighbour down for {addr} not applied: {e}"),
+            }
+        }
+        for (pool, addr) in self.neighbour_down.difference(&failed) {
+            if self.cp.set_health(pool, *addr, true).is_ok() {
+                log::warn!("pool {pool:?}: backend {addr} is up (its neighbour answers again)");
+            }
+        }
+        self.neighbour_down = failed;
     }
 
     /// Starts the health probes of every pool that has `[pool.health]`.
@@ -188,6 +261,7 @@ impl Management {
     /// [`Management::tick`] at `since_start` after this `Management` was
     /// created (tests inject the time here).
     pub fn tick_at(&mut self, since_start: Duration) {
+        self.neighbours(since_start);
         let freed = self.cp.expire(since_start.as_secs());
         if !freed.is_empty() {
             let mut sum = Counters::default();
@@ -234,6 +308,44 @@ impl Management {
         }
     }
 
+    /// The neighbour table: the cache's entries, or in a replay what the
+    /// capture gave.
+    fn neighbour_rows(&self) -> Vec<NeighbourStats> {
+        if let Some(r) = &self.resolver {
+            return r
+                .cache()
+                .rows(self.started.elapsed())
+                .into_iter()
+                .map(|row| NeighbourStats {
+                    address: row.ip.to_string(),
+                    mac: row.mac.map(|m| m.to_string()),
+                    state: row.state.name().to_string(),
+                    port: row.arm.name().to_string(),
+                    age_seconds: row.age.as_secs_f64(),
+                })
+                .collect();
+        }
+        let backend_port = match self.cp.config().ports.topology {
+            config::Topology::OneArm => "public",
+            config::Topology::TwoArm => "private",
+        };
+        let a = &self.cp.config().appliance;
+        self.replay_neighbours
+            .iter()
+            .map(|(ip, mac)| {
+                let gateway = a.gateway4.map(std::net::IpAddr::V4) == Some(*ip)
+                    || a.gateway6.map(std::net::IpAddr::V6) == Some(*ip);
+                NeighbourStats {
+                    address: ip.to_string(),
+                    mac: Some(mac.to_string()),
+                    state: "capture".to_string(),
+                    port: if gateway { "public" } else { backend_port }.to_string(),
+                    age_seconds: 0.0,
+                }
+            })
+            .collect()
+    }
+
     /// One statistics snapshot: totals now, rates over the last interval.
     pub fn stats(&self) -> StatsReport {
         let now = self.read();
@@ -274,6 +386,7 @@ impl Management {
             events: event_counts(&sum.now),
             frontends,
             backends,
+            neighbours: self.neighbour_rows(),
         }
     }
 
@@ -323,6 +436,7 @@ impl Management {
                 format!("{a} in pool {pool:?} now has weight {weight}")
             }
             Command::Reload => self.reload()?,
+            Command::Announce => self.announce()?,
         })
     }
 
@@ -341,13 +455,19 @@ impl Management {
             .iter()
             .find(|p| p.name == pool)
             .ok_or_else(|| ChangeError::NoPool(pool.to_string()))?;
+        // Without a mac: the pool's first backend's (zero when resolved:
+        // then this one is resolved too, or, with nothing to resolve it by,
+        // refused); an empty pool with a next hop or on-link addresses
+        // resolves it.
+        let resolves =
+            !self.cp.config().ports.backend_addresses().is_empty() || p.next_hop.is_some();
         let mac = match mac {
             Some(m) => m.parse().map_err(|e| CommandError::Mac(m.to_string(), e))?,
-            None => p
-                .backends
-                .first()
-                .map(|b| b.mac)
-                .ok_or_else(|| CommandError::EmptyPool(pool.to_string()))?,
+            None => match p.backends.first() {
+                Some(b) => b.mac,
+                None if resolves => MacAddr::ZERO,
+                None => return Err(CommandError::EmptyPool(pool.to_string())),
+            },
         };
         self.cp.add_backend(
             pool,
@@ -364,7 +484,8 @@ impl Management {
     /// Re-reads the configuration file and applies the differences in pools
     /// (backends added, removed, re-weighted) as changes. A file that does not
     /// validate, or that changes anything a running natrix cannot change
-    /// (appliance, ports, frontends, rules, NAT rules, pool names), is refused
+    /// (appliance, ports, frontends, rules, NAT rules, pool names and next
+    /// hops), is refused
     /// whole and the running configuration stays.
     pub fn reload(&mut self) -> Result<String, ReloadError> {
         let path = self.config_path.clone().ok_or(ReloadError::NoFile)?;
@@ -377,7 +498,10 @@ impl Management {
                 c.frontends.clone(),
                 c.rules.clone(),
                 c.nat_rules.clone(),
-                c.pools.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+                c.pools
+                    .iter()
+                    .map(|p| (p.name.clone(), p.next_hop))
+                    .collect::<Vec<_>>(),
             )
         };
         if fixed(&old) != fixed(&new) {
@@ -684,6 +808,20 @@ pub fn render_stats(s: &StatsReport) -> String {
             "  {:<12} {:<22} {:<9} {:<9} weight {:>4}  connections {:>10}  packets {:>12} ({:>10.0}/s)",
             b.pool, b.address, b.state.name(), health, b.weight, b.connections, b.packets, b.pps
         );
+    }
+    if !s.neighbours.is_empty() {
+        let _ = writeln!(o, "\nneighbours");
+        for n in &s.neighbours {
+            let _ = writeln!(
+                o,
+                "  {:<40} {:<17} {:<10} {:<7} age {:>8.1} s",
+                n.address,
+                n.mac.as_deref().unwrap_or("-"),
+                n.state,
+                n.port,
+                n.age_seconds
+            );
+        }
     }
     o
 }

@@ -8,6 +8,7 @@
 pub mod health;
 pub mod metrics;
 pub mod mgmt;
+pub mod neighbour;
 pub mod plane;
 pub mod protocol;
 pub mod socket;

@@ -3,6 +3,7 @@
 
 use crate::config::{self, Config};
 use crate::dataplane::flow::Timeouts;
+use crate::dataplane::neighbour::Arm;
 use crate::dataplane::select::{self, MaglevTable, Mode, WeightedTable};
 use crate::dataplane::snapshot::{
     endpoint_key, endpoint_key6, BackendEntry, BackendStatus, EndpointMap, Service, ServiceKind,
@@ -101,6 +102,9 @@ pub struct ControlPlane {
     cell: Arc<SnapshotCell>,
     /// The workers' seed: the configured one, else [`ControlPlane::set_seed`]'s.
     seed: u64,
+    /// The MACs the neighbour cache resolved (`control::neighbour`), for
+    /// the gateways and backends whose MAC is not written by hand.
+    neighbours: HashMap<IpAddr, MacAddr>,
 }
 
 /// A member's key in the Maglev table: its address and port.
@@ -144,20 +148,22 @@ impl ControlPlane {
                 weighted: WeightedTable::build(&[]),
                 maglev: MaglevTable::build(config::DEFAULT_MAGLEV_TABLE_SIZE, &[]),
             };
-            let mut list: Vec<(config::Backend, u16)> = Vec::new();
+            let mut list: Vec<(config::Backend, u16, Option<IpAddr>)> = Vec::new();
             if let Some(r) = rule {
                 svc.mode = r.mode;
                 svc.timeouts = r.timeouts();
                 svc.reset_on_idle = r.tcp_reset_on_idle;
                 svc.pool = r.pool as u16;
-                for b in &config.pools[r.pool].backends {
-                    list.push((b.clone(), r.pool as u16));
+                let pool = &config.pools[r.pool];
+                for b in &pool.backends {
+                    list.push((b.clone(), r.pool as u16, config.next_hop(Some(pool), b)));
                 }
             } else if let Some(n) = nat {
                 svc.kind = ServiceKind::Nat;
-                list.push((n.backend.clone(), u16::MAX));
+                let hop = config.next_hop(None, &n.backend);
+                list.push((n.backend.clone(), u16::MAX, hop));
             }
-            for (b, pool) in list {
+            for (b, pool, hop) in list {
                 let id = backends.len();
                 if id >= MAX_BACKEND_IDS {
                     return Err(ChangeError::TooManyBackends);
@@ -168,7 +174,9 @@ impl ControlPlane {
                     backend: SocketAddr::new(b.address, b.port),
                     problem,
                 })?;
-                backends.push(make_backend(fi as u16, pool, fe, &b));
+                let mut entry = make_backend(fi as u16, pool, fe, &b);
+                entry.next_hop = hop;
+                backends.push(entry);
                 ids.insert((fi as u16, b.address, b.port), id as u16);
                 svc.members.push(id as u16);
             }
@@ -198,9 +206,43 @@ impl ControlPlane {
             generation: 0,
             cell: Arc::new(SnapshotCell::new(Arc::new(empty_snapshot()))),
             seed,
+            neighbours: HashMap::new(),
         };
         cp.publish();
         Ok(cp)
+    }
+
+    /// The addresses natrix resolves, and on which port: the gateways
+    /// (public) and the next hops of the backends whose MAC is not written
+    /// by hand (private in two-arm, public in one-arm).
+    pub fn neighbours_wanted(&self) -> Vec<(IpAddr, Arm)> {
+        let c = &self.config;
+        let backend_arm = match c.ports.topology {
+            config::Topology::OneArm => Arm::Public,
+            config::Topology::TwoArm => Arm::Private,
+        };
+        let mut out = Vec::new();
+        if c.appliance.gateway_mac == MacAddr::ZERO {
+            out.extend(c.appliance.gateway4.map(|g| (IpAddr::V4(g), Arm::Public)));
+            out.extend(c.appliance.gateway6.map(|g| (IpAddr::V6(g), Arm::Public)));
+        }
+        for b in &self.backends {
+            if let (Some(hop), true) = (b.next_hop, b.status != BackendStatus::Removed) {
+                if !out.iter().any(|(a, _)| *a == hop) {
+                    out.push((hop, backend_arm));
+                }
+            }
+        }
+        out
+    }
+
+    /// Takes the MACs the neighbour cache resolved (an address missing has
+    /// none); publishes a snapshot if a gateway's or a backend's changed.
+    pub fn set_neighbours(&mut self, macs: HashMap<IpAddr, MacAddr>) {
+        if macs != self.neighbours {
+            self.neighbours = macs;
+            self.publish();
+        }
     }
 
     /// Applies `changes` as one: they run on a private copy of the state
@@ -279,6 +321,21 @@ impl ControlPlane {
             .collect()
     }
 
+    /// The address natrix resolves for backend `b` of pool `p` when it has
+    /// no MAC of its own: the pool's next hop, or its own address when that
+    /// is on-link on the backends' port. None: its MAC is written, or it
+    /// cannot be resolved (then the MAC check refuses it).
+    fn resolvable(&self, p: usize, b: &config::Backend) -> Option<IpAddr> {
+        if b.mac != MacAddr::ZERO {
+            return None;
+        }
+        let pool = &self.config.pools[p];
+        pool.next_hop.or_else(|| {
+            config::Ports::on_link(self.config.ports.backend_addresses(), b.address)
+                .map(|_| b.address)
+        })
+    }
+
     /// Adds a backend to a pool (or brings back a removed one). New connections
     /// may choose it at once; existing connections keep their backends. A
     /// backend the configuration file could not have is refused by the file's
@@ -290,12 +347,18 @@ impl ControlPlane {
             return Err(ChangeError::Port);
         }
         let svcs = self.services_of_pool(p);
-        config::check_backend(&b, svcs.iter().map(|&s| &self.config.frontends[s])).map_err(
-            |problem| ChangeError::Invalid {
+        let hop = self.resolvable(p, &b);
+        let check = if hop.is_some() {
+            config::check_resolved_backend
+        } else {
+            config::check_backend
+        };
+        check(&b, svcs.iter().map(|&s| &self.config.frontends[s])).map_err(|problem| {
+            ChangeError::Invalid {
                 backend: SocketAddr::new(b.address, b.port),
                 problem,
-            },
-        )?;
+            }
+        })?;
         // One address family per pool, even one that no rule uses yet.
         if let Some(first) = self.config.pools[p].backends.first() {
             if config::Family::of(first.address) != config::Family::of(b.address) {
@@ -346,10 +409,12 @@ impl ControlPlane {
             match self.ids.get(&key) {
                 Some(&id) => {
                     self.backends[id as usize] = make_backend(s as u16, p as u16, &fe, &b);
+                    self.backends[id as usize].next_hop = hop;
                     self.removed_at.remove(&id);
                 }
                 None => {
-                    let entry = make_backend(s as u16, p as u16, &fe, &b);
+                    let mut entry = make_backend(s as u16, p as u16, &fe, &b);
+                    entry.next_hop = hop;
                     let id = match self.free.pop() {
                         Some(id) => {
                             self.backends[id as usize] = entry;
@@ -613,7 +678,13 @@ impl ControlPlane {
         let mut frontends6 = HashMap::new();
         let mut returns6 = HashMap::new();
         let mut local6 = HashSet::new();
-        for a in &self.config.appliance.addresses {
+        let ports = &self.config.ports;
+        let port_addresses = ports
+            .public_addresses
+            .iter()
+            .chain(&ports.private_addresses)
+            .map(|i| &i.address);
+        for a in self.config.appliance.addresses.iter().chain(port_addresses) {
             match a {
                 IpAddr::V4(a) => local.insert(u32::from(*a)),
                 IpAddr::V6(a) => local6.insert(u128::from(*a)),
@@ -650,16 +721,28 @@ impl ControlPlane {
             }
         }
         let a = &self.config.appliance;
+        let resolved = |fixed: MacAddr, hop: Option<IpAddr>| {
+            if fixed != MacAddr::ZERO {
+                return fixed;
+            }
+            hop.and_then(|h| self.neighbours.get(&h).copied())
+                .unwrap_or(MacAddr::ZERO)
+        };
+        let mut backends = self.backends.clone();
+        for b in &mut backends {
+            b.mac = resolved(b.mac, b.next_hop);
+        }
         let snap = Snapshot {
             generation: self.generation,
             mac: a.mac,
-            gateway_mac: a.gateway_mac,
+            gateway_mac: resolved(a.gateway_mac, a.gateway4.map(IpAddr::V4)),
+            gateway_mac6: resolved(a.gateway_mac, a.gateway6.map(IpAddr::V6)),
             seed: self.seed,
             flow_table_size: a.flow_table_size,
             fragments: a.fragments,
             pool_names: self.config.pools.iter().map(|p| p.name.clone()).collect(),
             services: self.services.clone(),
-            backends: self.backends.clone(),
+            backends,
             frontends: EndpointMap::build(&frontends),
             returns: EndpointMap::build(&returns),
             local,
@@ -712,6 +795,7 @@ fn make_backend(
         address: b.address,
         port: b.port,
         mac: b.mac,
+        next_hop: None,
         weight: b.weight,
         status: if b.weight > 0 {
             BackendStatus::Active
@@ -773,6 +857,7 @@ fn empty_snapshot() -> Snapshot {
         generation: 0,
         mac: MacAddr::ZERO,
         gateway_mac: MacAddr::ZERO,
+        gateway_mac6: MacAddr::ZERO,
         seed: 0,
         flow_table_size: config::DEFAULT_FLOW_TABLE_SIZE,
         fragments: Default::default(),

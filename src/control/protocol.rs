@@ -55,6 +55,9 @@ pub enum Command {
     },
     /// Re-read the configuration file.
     Reload,
+    /// Send a gratuitous ARP or an unsolicited Neighbor Advertisement for
+    /// every frontend and own address.
+    Announce,
 }
 
 fn one() -> u32 {
@@ -276,6 +279,25 @@ pub struct StatsReport {
     pub events: BTreeMap<String, u64>,
     pub frontends: Vec<FrontendStats>,
     pub backends: Vec<BackendStats>,
+    /// The neighbour table (absent from older natrix: empty).
+    #[serde(default)]
+    pub neighbours: Vec<NeighbourStats>,
+}
+
+/// One entry of the neighbour cache: a next hop natrix resolves.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct NeighbourStats {
+    /// The gateway's, backend's or next hop's IPv4 or IPv6 address.
+    pub address: String,
+    /// Its MAC, if known (kept while failed, for the operator; not used).
+    pub mac: Option<String>,
+    /// `incomplete`, `reachable`, `stale` or `failed`; `capture` in a
+    /// replay (taken from the capture, never asked).
+    pub state: String,
+    /// `public` or `private`.
+    pub port: String,
+    /// Seconds since the state last changed or the entry was last confirmed.
+    pub age_seconds: f64,
 }
 
 // ------------------------------------------------------------ backend state
@@ -418,6 +440,7 @@ mod tests {
                 packets: 0,
                 pps: 0.0,
             }],
+            neighbours: Vec::new(),
         })));
         let line = serde_json::to_string(&stats).unwrap();
         assert!(line.contains(r#""state":"down-drop""#), "{line}");

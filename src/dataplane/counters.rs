@@ -140,6 +140,10 @@ reasons! {
         ReturnNoFlow = "return-no-flow",
         /// The ring to the worker that owns the packet's connection was full.
         HandoffFull = "handoff-full",
+        /// The next hop (the gateway toward the clients, a backend or its
+        /// pool's next hop) has no MAC yet, or its neighbour entry failed:
+        /// ARP or Neighbor Discovery has not resolved it.
+        NeighbourUnresolved = "neighbour-unresolved",
     }
 }
 
@@ -195,6 +199,18 @@ reasons! {
         FragmentHeld = "fragment-held",
         /// Held fragments sent (or dropped with it) once their first came.
         FragmentReleased = "fragment-released",
+        /// ARP messages and Neighbor Solicitations and Advertisements whose
+        /// sender's address and MAC went to the neighbour cache (the packet
+        /// itself is answered or dropped as before).
+        NeighbourSeen = "neighbour-seen",
+        /// Such sightings lost: the queue to the management thread was full.
+        NeighbourSeenLost = "neighbour-seen-lost",
+        /// Frames the management thread had this worker send: ARP requests,
+        /// Neighbor Solicitations, gratuitous ARP and unsolicited Neighbor
+        /// Advertisements (counted as originated packets).
+        NeighbourSent = "neighbour-sent",
+        /// Such frames not sent: the port had no buffer to give.
+        NeighbourNoBuffer = "neighbour-no-buffer",
     }
 }
 

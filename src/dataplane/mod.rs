@@ -22,6 +22,7 @@ pub mod counters;
 pub mod flow;
 pub mod fragment;
 pub mod handoff;
+pub mod neighbour;
 pub mod reset;
 pub mod select;
 pub mod snapshot;
@@ -222,6 +223,10 @@ pub struct Dataplane {
     resets: reset::Resets,
     /// The datagrams whose fragments this worker forwards (`fragment`).
     frags: fragment::Table,
+    /// Where the ARP and ND messages it sees go (the neighbour cache).
+    neighbours: Option<Arc<neighbour::Link>>,
+    /// The port of the bursts being processed.
+    arm: neighbour::Arm,
     pub counters: Counters,
 }
 
@@ -251,6 +256,8 @@ impl Dataplane {
             flow_table_size,
             frags,
             resets: reset::Resets::new(),
+            neighbours: None,
+            arm: neighbour::Arm::Public,
             cell,
             snap,
             now: 0,
@@ -304,6 +311,41 @@ impl Dataplane {
     #[inline]
     pub fn set_public_arm(&mut self, public_arm: bool) {
         self.from_public_arm = public_arm;
+    }
+
+    /// Sends what ARP and Neighbor Discovery messages say (sender address
+    /// and MAC) to the neighbour cache through `link`.
+    pub fn set_neighbour_link(&mut self, link: Arc<neighbour::Link>) {
+        self.neighbours = Some(link);
+    }
+
+    /// Says which port the next bursts come from (for what ARP and ND
+    /// messages say). Between bursts.
+    #[inline]
+    pub fn set_arm(&mut self, arm: neighbour::Arm) {
+        self.arm = arm;
+    }
+
+    /// Queues a sighting for the neighbour cache, counted.
+    #[inline(never)]
+    fn see(&mut self, ip: std::net::IpAddr, mac: MacAddr, seen: neighbour::Seen) {
+        let Some(link) = &self.neighbours else {
+            return;
+        };
+        if mac == MacAddr::ZERO || mac.is_multicast() || ip.is_unspecified() {
+            return;
+        }
+        let s = neighbour::Sighting {
+            ip,
+            mac,
+            arm: self.arm,
+            seen,
+        };
+        if link.seen(self.worker as usize, s) {
+            self.counters.event(Event::NeighbourSeen);
+        } else {
+            self.counters.event(Event::NeighbourSeenLost);
+        }
     }
 
     /// Drops, as `not-our-mac`, every frame whose destination MAC is not
@@ -407,7 +449,13 @@ impl Dataplane {
                 verdicts[i] = self.first_fragment(bufs[i].data(), &pending[i], verdicts[i]);
             }
         }
-        for v in &verdicts[..n] {
+        for (v, b) in verdicts[..n].iter_mut().zip(bufs.iter()) {
+            // A next hop not resolved: its MAC in the snapshot is zero.
+            if matches!(v, Verdict::ToPrivate | Verdict::ToPublic)
+                && b.data().get(..6) == Some(&[0u8; 6][..])
+            {
+                *v = Verdict::Drop(DropReason::NeighbourUnresolved);
+            }
             if let Verdict::Drop(r) = v {
                 self.counters.drop(*r);
             }
@@ -435,7 +483,10 @@ impl Dataplane {
         match ethertype {
             EtherType::Ipv4 if ours => {}
             EtherType::Arp if ours || dst_mac == MacAddr::BROADCAST => {
-                return answer_arp(snap, &mut self.counters, data, l3)
+                if self.neighbours.is_some() {
+                    self.see_arp(&data[l3..]);
+                }
+                return answer_arp(&self.snap, &mut self.counters, data, l3);
             }
             // Neighbor Discovery comes to a multicast MAC (33:33:...).
             EtherType::Ipv6 if ours || dst_mac.is_multicast() => {
@@ -1461,6 +1512,25 @@ fn translate_icmp_error(
         ErrorTo::Client => patch_l4(quoted_l4, q.proto, PortSide::Dst, fe_port, be.out_l4_delta),
     }
     icmp::Packet::new_unchecked(&mut data[at.l4()..at.end()]).fill_checksum();
+}
+
+impl Dataplane {
+    /// Tells the neighbour cache the sender of an ARP packet (RFC 826
+    /// merges every sender into an existing entry; replies answer natrix's
+    /// requests). Probes from 0.0.0.0 say nothing.
+    #[inline(never)]
+    fn see_arp(&mut self, packet: &[u8]) {
+        let Ok(a) = arp::Packet::new_checked(packet) else {
+            return;
+        };
+        let seen = match a.operation() {
+            arp::Operation::Request => neighbour::Seen::ArpRequest,
+            arp::Operation::Reply => neighbour::Seen::ArpReply,
+            arp::Operation::Unknown(_) => return,
+        };
+        let (ip, mac) = (a.sender_protocol_addr(), a.sender_hardware_addr());
+        self.see(ip.into(), mac, seen);
+    }
 }
 
 /// Answers an ARP request for a frontend or appliance address, in place (RFC 826).

@@ -196,11 +196,22 @@ impl Dataplane {
         match to {
             Dir::Client => {
                 let seg = Segment {
-                    macs: (snap.mac, snap.gateway_mac),
+                    macs: (
+                        snap.mac,
+                        if v6 {
+                            snap.gateway_mac6
+                        } else {
+                            snap.gateway_mac
+                        },
+                    ),
                     ports: (svc.port, cport),
                     seq: r.seqs.client_ack,
                     ack: r.seqs.client_next,
                 };
+                // No gateway MAC resolved: no RST toward the client.
+                if seg.macs.1 == MacAddr::ZERO {
+                    return false;
+                }
                 if v6 {
                     seg.write6(frame, Ipv6Addr::from(svc.addr6), client6);
                 } else {
@@ -221,6 +232,9 @@ impl Dataplane {
                     seq: r.seqs.client_next,
                     ack: r.seqs.client_ack,
                 };
+                if be.mac == MacAddr::ZERO {
+                    return false;
+                }
                 if v6 {
                     seg.write6(frame, client6, Ipv6Addr::from(be.addr6));
                 } else {

@@ -68,7 +68,12 @@ pub struct BackendEntry {
     /// IPv4 or IPv6; the raw forms below are what the data path uses.
     pub address: IpAddr,
     pub port: u16,
+    /// The destination MAC toward it (written by hand, or resolved);
+    /// [`MacAddr::ZERO`] while not resolved.
     pub mac: MacAddr,
+    /// The address whose MAC is resolved to reach it (its own or its
+    /// pool's next hop); none when its MAC is written by hand.
+    pub next_hop: Option<IpAddr>,
     /// The configured weight (0 while draining or removed; kept while down).
     pub weight: u32,
     pub status: BackendStatus,
@@ -162,7 +167,11 @@ impl Service {
 pub struct Snapshot {
     pub generation: u64,
     pub mac: MacAddr,
+    /// The destination MAC of IPv4 return traffic (the gateway toward the
+    /// clients); [`MacAddr::ZERO`] while not resolved.
     pub gateway_mac: MacAddr,
+    /// The same for IPv6 (the same MAC when written by hand).
+    pub gateway_mac6: MacAddr,
     pub seed: u64,
     /// Flow-table capacity per worker.
     pub flow_table_size: u32,

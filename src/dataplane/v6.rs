@@ -15,10 +15,11 @@ use super::{
 use crate::dataplane::counters::{Counters, DropReason, Event};
 use crate::dataplane::flow::Key6;
 use crate::dataplane::fragment;
+use crate::dataplane::neighbour;
 use crate::dataplane::snapshot::{BackendEntry, ServiceKind, Snapshot};
 use crate::wire::ipv6::{self, ChainError};
 use crate::wire::{checksum, ethernet, icmpv6, tcp, udp, IpProtocol, MacAddr};
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// Where the source address lies in an IPv6 header.
 const SRC: usize = 8;
@@ -216,7 +217,7 @@ impl Dataplane {
                     be,
                     svc.addr6,
                     svc.port,
-                    snap.gateway_mac,
+                    snap.gateway_mac6,
                     snap.mac,
                 );
                 self.counters.event(Event::NatRule);
@@ -263,6 +264,14 @@ impl Dataplane {
                 _ => return Verdict::Drop(DropReason::MalformedIcmp),
             }
         };
+        if self.neighbours.is_some()
+            && matches!(
+                msg_type,
+                icmpv6::Message::NeighborSolicit | icmpv6::Message::NeighborAdvert
+            )
+        {
+            self.see_nd(data, at, hops, code, src, msg_type);
+        }
         match msg_type {
             icmpv6::Message::NeighborSolicit => {
                 return answer_ns(&self.snap, &mut self.counters, data, at, hops, code, src)
@@ -311,7 +320,7 @@ impl Dataplane {
                 Verdict::ToPrivate
             }
             ErrorTo::Client => {
-                eth.set_dst_addr(snap.gateway_mac);
+                eth.set_dst_addr(snap.gateway_mac6);
                 Verdict::ToPublic
             }
         }
@@ -421,6 +430,52 @@ fn translate_icmp6_error(
     let (src, dst) = (addr_at(data, l3 + SRC), addr_at(data, l3 + DST));
     icmpv6::Packet::new_unchecked(&mut data[at.l4()..at.end()])
         .fill_checksum(Ipv6Addr::from(src), Ipv6Addr::from(dst));
+}
+
+impl Dataplane {
+    /// Tells the neighbour cache what a valid (RFC 4861 sections 7.1.1 and
+    /// 7.1.2) Neighbor Solicitation or Advertisement says: a solicitation's
+    /// source and its Source Link-Layer Address; an advertisement's target,
+    /// its Target Link-Layer Address and its flags.
+    #[inline(never)]
+    fn see_nd(
+        &mut self,
+        data: &[u8],
+        at: Offsets,
+        hops: u8,
+        code: u8,
+        src: u128,
+        msg_type: icmpv6::Message,
+    ) {
+        let message = &data[at.l4()..at.end()];
+        if hops != icmpv6::NDP_HOP_LIMIT
+            || code != icmpv6::ZERO_CODE
+            || message.len() < icmpv6::NDP_HEADER_LEN
+        {
+            return;
+        }
+        let m = icmpv6::Packet::new_unchecked(message);
+        let (ip, kind, seen) = match msg_type {
+            icmpv6::Message::NeighborSolicit if src != 0 => (
+                src,
+                icmpv6::NdpOptionType::SourceLinkAddr,
+                neighbour::Seen::Solicitation,
+            ),
+            icmpv6::Message::NeighborAdvert => (
+                addr_at(message, icmpv6::NDP_HEADER_LEN - 16),
+                icmpv6::NdpOptionType::TargetLinkAddr,
+                neighbour::Seen::Advertisement {
+                    solicited: m.na_solicited(),
+                    override_: m.na_override(),
+                },
+            ),
+            _ => return,
+        };
+        let Ok(Some(mac)) = m.ndp_options().link_addr(kind) else {
+            return;
+        };
+        self.see(IpAddr::V6(Ipv6Addr::from(ip)), mac, seen);
+    }
 }
 
 /// Answers a Neighbor Solicitation for a frontend or appliance address with

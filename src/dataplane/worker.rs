@@ -14,6 +14,7 @@ use crate::dataplane::counters::{DropReason, Event, SharedCounters};
 use crate::dataplane::flow::Dir;
 use crate::dataplane::fragment::Hold;
 use crate::dataplane::handoff::{Handed, Handoff};
+use crate::dataplane::neighbour::{self, Arm};
 use crate::dataplane::{Dataplane, Verdict};
 use crate::ports::{Burst, PacketBuf, Port, BURST};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +48,9 @@ pub struct Worker<P: Port> {
     finished: bool,
     /// Fragments ahead of their first fragment ([`Verdict::Hold`]).
     held: Hold<P::Buf>,
+    /// The frames the neighbour cache asks this worker to send (one
+    /// worker sends them all).
+    neighbour: Option<Arc<neighbour::Link>>,
 }
 
 /// Which of a worker's ports.
@@ -68,6 +72,7 @@ impl<P: Port> Worker<P> {
             since_publish: 0,
             handoff: None,
             finished: false,
+            neighbour: None,
         }
     }
 
@@ -82,6 +87,7 @@ impl<P: Port> Worker<P> {
             since_publish: 0,
             handoff: None,
             finished: false,
+            neighbour: None,
         }
     }
 
@@ -93,6 +99,58 @@ impl<P: Port> Worker<P> {
     pub fn set_handoff(&mut self, handoff: Arc<Handoff<P::Buf>>, worker: usize) {
         self.dp.set_workers(handoff.workers());
         self.handoff = Some((handoff, worker));
+    }
+
+    /// Connects this worker to the neighbour cache: what it sees of ARP and
+    /// Neighbor Discovery goes there through `link`, and if `sends`, it
+    /// sends the frames the cache queues (requests, solicitations,
+    /// announcements).
+    pub fn set_neighbour_link(&mut self, link: Arc<neighbour::Link>, sends: bool) {
+        self.dp.set_neighbour_link(link.clone());
+        if sends {
+            self.neighbour = Some(link);
+        }
+    }
+
+    /// Sends the frames the neighbour cache queued, from the port each
+    /// names, in buffers the port gives ([`Port::alloc`]), padded to the
+    /// 60 bytes of a minimal Ethernet frame. They count as originated
+    /// packets and as `neighbour-sent` events; a frame the port has no
+    /// buffer for as `neighbour-no-buffer`. Returns whether it sent any.
+    #[inline(never)]
+    fn send_neighbour(&mut self) -> bool {
+        let Some(link) = self.neighbour.take() else {
+            return false;
+        };
+        let two_arm = self.private.is_some();
+        let mut to_public: Burst<P::Buf> = Burst::new();
+        let mut to_private: Burst<P::Buf> = Burst::new();
+        let mut any = false;
+        while let Some(o) = link.next_outgoing() {
+            any = true;
+            if to_public.is_full() || to_private.is_full() {
+                self.flush_resets(&mut to_public, &mut to_private);
+            }
+            let side = match o.arm {
+                Arm::Private if two_arm => Side::Private,
+                _ => Side::Public,
+            };
+            let len = (o.len as usize).max(60);
+            let Some(mut buf) = self.port_mut(side).alloc(len) else {
+                self.dp.counters.event(Event::NeighbourNoBuffer);
+                continue;
+            };
+            buf.data_mut()[..len].copy_from_slice(&o.frame[..len]);
+            self.dp.counters.originated += 1;
+            self.dp.counters.event(Event::NeighbourSent);
+            match side {
+                Side::Public => to_public.push(buf),
+                Side::Private => to_private.push(buf),
+            }
+        }
+        self.flush_resets(&mut to_public, &mut to_private);
+        self.neighbour = Some(link);
+        any
     }
 
     /// Takes the worker apart (to carry its data path over to another
@@ -122,6 +180,9 @@ impl<P: Port> Worker<P> {
             if self.since_publish >= PUBLISH_EVERY || n < BURST {
                 self.dp.sweep(self.since_publish as usize * SWEEP_PER_BURST);
                 self.send_resets();
+                if self.neighbour.as_ref().is_some_and(|l| l.has_outgoing()) {
+                    self.send_neighbour();
+                }
                 self.publish();
             }
         } else {
@@ -143,7 +204,10 @@ impl<P: Port> Worker<P> {
             self.since_publish += 1;
         }
         let freed = self.dp.sweep(SWEEP_IDLE);
-        let reset = self.send_resets();
+        let mut reset = self.send_resets();
+        if self.neighbour.as_ref().is_some_and(|l| l.has_outgoing()) {
+            reset |= self.send_neighbour();
+        }
         if self.since_publish > 0 || reset {
             self.publish();
         } else if freed > 0 {
@@ -221,6 +285,10 @@ impl<P: Port> Worker<P> {
         self.dp.set_clock(now);
         let public_arm = side == Side::Public && self.private.is_some();
         self.dp.set_public_arm(public_arm);
+        self.dp.set_arm(match side {
+            Side::Public => Arm::Public,
+            Side::Private => Arm::Private,
+        });
         if self.held.due(now) {
             self.expire_held(now);
         }

@@ -252,6 +252,72 @@ impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
     }
 }
 
+/// Length of an Ethernet frame that carries an ARP packet (without the
+/// padding to 60 bytes that the NIC adds).
+pub const FRAME_LEN: usize = super::ethernet::HEADER_LEN + LEN;
+
+/// Writes a whole Ethernet frame with an ARP packet into `buf`: from `sha`
+/// to `dst`, `op` with sender (`sha`, `spa`) and target (`tha`, `tpa`).
+/// Returns its length, [`FRAME_LEN`]; `Err(Truncated)` if `buf` is shorter.
+fn emit_frame(
+    buf: &mut [u8],
+    dst: MacAddr,
+    op: Operation,
+    (sha, spa): (MacAddr, Ipv4Addr),
+    (tha, tpa): (MacAddr, Ipv4Addr),
+) -> Result<usize, Error> {
+    use super::ethernet::{EtherType, Frame, HEADER_LEN};
+    let buf = buf.get_mut(..FRAME_LEN).ok_or(Error::Truncated)?;
+    {
+        let mut eth = Frame::new_unchecked(&mut buf[..]);
+        eth.set_dst_addr(dst);
+        eth.set_src_addr(sha);
+        eth.set_ethertype(EtherType::Arp);
+    }
+    let mut a = Packet::new_unchecked(&mut buf[HEADER_LEN..]);
+    a.set_ethernet_ipv4();
+    a.set_operation(op);
+    a.set_sender_hardware_addr(sha);
+    a.set_sender_protocol_addr(spa);
+    a.set_target_hardware_addr(tha);
+    a.set_target_protocol_addr(tpa);
+    Ok(FRAME_LEN)
+}
+
+/// Writes an ARP request for `tpa` from (`sha`, `spa`) into `buf` (RFC 826):
+/// broadcast, or sent to `unicast` to refresh a known neighbour (RFC 1122
+/// section 2.3.2.1). The target hardware address is zero. Returns the
+/// frame's length.
+pub fn emit_request(
+    buf: &mut [u8],
+    sha: MacAddr,
+    spa: Ipv4Addr,
+    tpa: Ipv4Addr,
+    unicast: Option<MacAddr>,
+) -> Result<usize, Error> {
+    emit_frame(
+        buf,
+        unicast.unwrap_or(MacAddr::BROADCAST),
+        Operation::Request,
+        (sha, spa),
+        (MacAddr::ZERO, tpa),
+    )
+}
+
+/// Writes a gratuitous ARP for (`mac`, `ip`) into `buf`: a broadcast
+/// request whose sender and target protocol addresses are both `ip`
+/// (RFC 5227 section 3's ARP Announcement), which every host on the
+/// segment that knows `ip` takes into its cache. Returns the frame's length.
+pub fn emit_gratuitous(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr) -> Result<usize, Error> {
+    emit_frame(
+        buf,
+        MacAddr::BROADCAST,
+        Operation::Request,
+        (mac, ip),
+        (MacAddr::ZERO, ip),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

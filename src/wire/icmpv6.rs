@@ -844,6 +844,110 @@ impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
     }
 }
 
+/// The all-nodes multicast address ff02::1.
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+
+/// Length of the Ethernet frame of a Neighbor Solicitation or Advertisement
+/// with one link-layer address option: 14 + 40 + 24 + 8 bytes.
+pub const ND_FRAME_LEN: usize =
+    super::ethernet::HEADER_LEN + ipv6::HEADER_LEN + NDP_HEADER_LEN + LINK_ADDR_OPTION_LEN;
+
+/// Writes a whole Neighbor Discovery frame into `buf`: Ethernet from `mac`
+/// to `dst_mac`, IPv6 from `src` to `dst` with hop limit 255, the message
+/// of type `msg` about `target` (`flags` of an advertisement), and one
+/// link-layer address option `option` with `mac`. Returns its length.
+fn emit_nd(
+    buf: &mut [u8],
+    (mac, dst_mac): (MacAddr, MacAddr),
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+    msg: Message,
+    target: Ipv6Addr,
+    flags: Option<(bool, bool, bool)>,
+    option: NdpOptionType,
+) -> Result<usize, Error> {
+    use super::ethernet::{EtherType, Frame, HEADER_LEN as ETH};
+    let buf = buf.get_mut(..ND_FRAME_LEN).ok_or(Error::Truncated)?;
+    {
+        let mut eth = Frame::new_unchecked(&mut buf[..]);
+        eth.set_dst_addr(dst_mac);
+        eth.set_src_addr(mac);
+        eth.set_ethertype(EtherType::Ipv6);
+    }
+    let body = NDP_HEADER_LEN + LINK_ADDR_OPTION_LEN;
+    {
+        let mut ip = ipv6::Packet::new_unchecked(&mut buf[ETH..]);
+        ip.set_version(6);
+        ip.set_traffic_class(0);
+        ip.set_flow_label(0);
+        ip.set_payload_len(body as u16);
+        ip.set_next_header(IpProtocol::Icmpv6);
+        ip.set_hop_limit(NDP_HOP_LIMIT);
+        ip.set_src_addr(src);
+        ip.set_dst_addr(dst);
+    }
+    let mut m = Packet::new_unchecked(&mut buf[ETH + ipv6::HEADER_LEN..]);
+    m.set_msg_type(msg);
+    m.set_code(ZERO_CODE);
+    match flags {
+        Some((r, s, o)) => m.set_na_flags(r, s, o),
+        None => m.set_body_word(0),
+    }
+    m.set_target_addr(target);
+    emit_link_addr_option(m.ndp_options_mut(), option, mac)?;
+    m.fill_checksum(src, dst);
+    Ok(ND_FRAME_LEN)
+}
+
+/// Writes a Neighbor Solicitation for `target` from (`mac`, `src`) into
+/// `buf` (RFC 4861 section 7.2.2): to `target`'s solicited-node multicast
+/// group, or to `unicast` (the cached MAC, and `target` itself) to refresh
+/// a known neighbour; with a source link-layer address option. Returns the
+/// frame's length.
+pub fn emit_solicitation(
+    buf: &mut [u8],
+    mac: MacAddr,
+    src: Ipv6Addr,
+    target: Ipv6Addr,
+    unicast: Option<MacAddr>,
+) -> Result<usize, Error> {
+    let (dst_mac, dst) = match unicast {
+        Some(m) => (m, target),
+        None => {
+            let group = ipv6::solicited_node(target);
+            (ipv6::multicast_mac(group), group)
+        }
+    };
+    emit_nd(
+        buf,
+        (mac, dst_mac),
+        (src, dst),
+        Message::NeighborSolicit,
+        target,
+        None,
+        NdpOptionType::SourceLinkAddr,
+    )
+}
+
+/// Writes an unsolicited Neighbor Advertisement of (`mac`, `target`) into
+/// `buf` (RFC 4861 section 7.2.6): from `target` to all nodes, Override
+/// set and Solicited clear, with a target link-layer address option. Every
+/// node that caches `target` takes the new MAC. Returns the frame's length.
+pub fn emit_unsolicited_advertisement(
+    buf: &mut [u8],
+    mac: MacAddr,
+    target: Ipv6Addr,
+) -> Result<usize, Error> {
+    emit_nd(
+        buf,
+        (mac, ipv6::multicast_mac(ALL_NODES)),
+        (target, ALL_NODES),
+        Message::NeighborAdvert,
+        target,
+        Some((false, false, true)),
+        NdpOptionType::TargetLinkAddr,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

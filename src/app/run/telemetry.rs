@@ -161,6 +161,7 @@ fn empty_report() -> StatsReport {
         events: BTreeMap::new(),
         frontends: Vec::new(),
         backends: Vec::new(),
+        neighbours: Vec::new(),
     }
 }
 

@@ -524,6 +524,7 @@ mod tests {
                     pps: 0.0,
                 },
             ],
+            neighbours: Vec::new(),
         }
     }
 
