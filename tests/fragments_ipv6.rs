@@ -25,7 +25,8 @@ use support::translation::{
     replay_frames_in_phases, Lb, Want, BE_SIDE_MAC, GW_MAC, LB_MAC, PEER_MAC,
 };
 
-const CONFIG: &str = r#"
+const CONFIG: &str = concat!(
+    r#"
 [appliance]
 mac = "02:00:00:00:00:01"
 addresses = ["198.18.0.1", "2001:db8::1"]
@@ -51,34 +52,9 @@ address = "2001:db8::10"
 port = 514
 protocol = "udp"
 
-[[pool]]
-name = "web6"
-next_hop_mac = "02:00:00:00:01:fe"
-
-[[pool.backend]]
-address = "2001:db8:1::11"
-port = 8080
-
-[[pool.backend]]
-address = "2001:db8:1::12"
-port = 8080
-
-[[pool.backend]]
-address = "2001:db8:1::13"
-port = 8080
-
-[[pool]]
-name = "dns6"
-next_hop_mac = "02:00:00:00:01:fe"
-
-[[pool.backend]]
-address = "2001:db8:1::21"
-port = 5353
-
-[[pool.backend]]
-address = "2001:db8:1::22"
-port = 5353
-
+"#,
+    include_str!("fixtures/ipv6_pools.toml"),
+    r#"
 [[rule]]
 frontend = "web6"
 pool = "web6"
@@ -92,7 +68,8 @@ frontend = "syslog6"
 address = "2001:db8:1::31"
 port = 5514
 mac = "02:00:00:00:01:31"
-"#;
+"#
+);
 
 const BE_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0xfe];
 const NAT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x31];

@@ -13,7 +13,8 @@ use std::net::Ipv6Addr;
 mod support;
 use support::translation::{replay_frames, Lb, BE_SIDE_MAC, GW_MAC, LB_MAC, PEER_MAC};
 
-const CONFIG: &str = r#"
+const CONFIG: &str = concat!(
+    r#"
 [appliance]
 mac = "02:00:00:00:00:01"
 addresses = ["198.18.0.1", "2001:db8::1"]
@@ -43,34 +44,9 @@ address = "198.18.1.10"
 port = 80
 protocol = "tcp"
 
-[[pool]]
-name = "web6"
-next_hop_mac = "02:00:00:00:01:fe"
-
-[[pool.backend]]
-address = "2001:db8:1::11"
-port = 8080
-
-[[pool.backend]]
-address = "2001:db8:1::12"
-port = 8080
-
-[[pool.backend]]
-address = "2001:db8:1::13"
-port = 8080
-
-[[pool]]
-name = "dns6"
-next_hop_mac = "02:00:00:00:01:fe"
-
-[[pool.backend]]
-address = "2001:db8:1::21"
-port = 5353
-
-[[pool.backend]]
-address = "2001:db8:1::22"
-port = 5353
-
+"#,
+    include_str!("fixtures/ipv6_pools.toml"),
+    r#"
 [[pool]]
 name = "web4"
 next_hop_mac = "02:00:00:00:01:fe"
@@ -97,7 +73,8 @@ frontend = "ssh6"
 address = "2001:db8:1::22"
 port = 22
 mac = "02:00:00:00:01:16"
-"#;
+"#
+);
 
 const BE_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0xfe];
 const NAT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x16];

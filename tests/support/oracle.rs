@@ -35,7 +35,8 @@ const CONFIG: &str = include_str!("../fixtures/translation.toml");
 
 /// IPv6 frontends (TCP 80 over three backends, UDP 53 by Maglev, a NAT
 /// rule on 2222) added to [`CONFIG`], and an IPv6 appliance address.
-pub const IPV6: &str = r#"
+pub const IPV6: &str = concat!(
+    r#"
 [[frontend]]
 name = "web6"
 address = "2001:db8::10"
@@ -54,34 +55,9 @@ address = "2001:db8::10"
 port = 2222
 protocol = "tcp"
 
-[[pool]]
-name = "web6"
-next_hop_mac = "02:00:00:00:01:fe"
-
-[[pool.backend]]
-address = "2001:db8:1::11"
-port = 8080
-
-[[pool.backend]]
-address = "2001:db8:1::12"
-port = 8080
-
-[[pool.backend]]
-address = "2001:db8:1::13"
-port = 8080
-
-[[pool]]
-name = "dns6"
-next_hop_mac = "02:00:00:00:01:fe"
-
-[[pool.backend]]
-address = "2001:db8:1::21"
-port = 5353
-
-[[pool.backend]]
-address = "2001:db8:1::22"
-port = 5353
-
+"#,
+    include_str!("../fixtures/ipv6_pools.toml"),
+    r#"
 [[rule]]
 frontend = "web6"
 pool = "web6"
@@ -96,7 +72,8 @@ frontend = "ssh6"
 address = "2001:db8:1::22"
 port = 22
 mac = "02:00:00:00:01:16"
-"#;
+"#
+);
 
 /// Flow-table size: small, so that inputs reach the table-full paths.
 const FLOWS: u32 = 1024;
