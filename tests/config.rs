@@ -1817,7 +1817,7 @@ fn address_families_do_not_mix() {
             &[
                 "backend 198.19.1.11 is IPv4 but frontend \"web6\" (2001:db8::10) is IPv6",
                 "expected IPv6 backends",
-                "needs SIIT",
+                "needs SIIT: siit = true on the frontend",
             ],
         ),
         fails(
@@ -1840,7 +1840,7 @@ fn address_families_do_not_mix() {
             "nat_rule[0].address",
             &[
                 "backend 198.19.1.22 is IPv4 but frontend \"ssh6\"",
-                "needs SIIT",
+                "NAT rules are not translated",
             ],
         ),
         fails(
@@ -1862,6 +1862,142 @@ fn address_families_do_not_mix() {
             Line::Nth("\"2001:db8::10\"", 2),
             "nat_rule[0].address",
             &["backend [2001:db8::10]:22 is the endpoint of frontend \"ssh6\""],
+        ),
+    ]);
+}
+
+/// GOOD6 with SIIT: the IPv6 frontend web6 over the IPv4 pool app4.
+fn siit6() -> String {
+    GOOD6
+        .replace(
+            "addresses = [\"198.18.0.1\", \"2001:db8::1\"]",
+            "addresses = [\"198.18.0.1\", \"2001:db8::1\"]\nsiit_addresses = [\"198.19.0.100\"]",
+        )
+        .replace(
+            "address = \"2001:db8::10\"\nport = 80\nprotocol = \"tcp\"",
+            "address = \"2001:db8::10\"\nport = 80\nprotocol = \"tcp\"\nsiit = true",
+        )
+        .replace(
+            "frontend = \"web6\"\npool = \"app6\"",
+            "frontend = \"web6\"\npool = \"app4\"",
+        )
+        .replace(
+            "frontend = \"web4\"\npool = \"app4\"",
+            "frontend = \"web4\"\npool = \"app6\"\n",
+        )
+        .replace(
+            "name = \"web4\"\naddress = \"198.18.1.10\"",
+            "name = \"web4\"\naddress = \"2001:db8::14\"",
+        )
+}
+
+#[test]
+fn siit_is_off_by_default_and_checked_when_on() {
+    let c = ok(&siit6());
+    assert!(c.frontends[0].siit, "web6 translates");
+    assert!(
+        !c.frontends[1].siit && !c.frontends[2].siit,
+        "off by default"
+    );
+    assert_eq!(
+        c.appliance.siit_addresses,
+        vec![std::net::Ipv4Addr::new(198, 19, 0, 100)]
+    );
+    assert!(ok(GOOD6).appliance.siit_addresses.is_empty());
+    let many: Vec<String> = (0..17)
+        .map(|i| format!("\"198.19.0.{}\"", 100 + i))
+        .collect();
+    run(vec![
+        fails(
+            "siit on an IPv4 frontend",
+            GOOD6.replace(
+                "address = \"198.18.1.10\"\nport = 80\nprotocol = \"tcp\"",
+                "address = \"198.18.1.10\"\nport = 80\nprotocol = \"tcp\"\nsiit = true",
+            ),
+            Line::Of("siit = true"),
+            "frontend[2].siit",
+            &["siit = true on a frontend at 198.18.1.10", "expected an IPv6 frontend"],
+        ),
+        fails(
+            "siit without SIIT addresses",
+            siit6().replace("siit_addresses = [\"198.19.0.100\"]\n", ""),
+            Line::Of("siit = true"),
+            "frontend[0].siit",
+            &["siit = true needs appliance.siit_addresses"],
+        ),
+        fails(
+            "an IPv6 SIIT address",
+            siit6().replace("siit_addresses = [\"198.19.0.100\"]", "siit_addresses = [\"2001:db8::99\"]"),
+            Line::Of("siit_addresses"),
+            "appliance.siit_addresses[0]",
+            &["2001:db8::99"],
+        ),
+        fails(
+            "a SIIT address twice",
+            siit6().replace(
+                "siit_addresses = [\"198.19.0.100\"]",
+                "siit_addresses = [\"198.19.0.100\", \"198.19.0.100\"]",
+            ),
+            Line::Of("siit_addresses"),
+            "appliance.siit_addresses[1]",
+            &["198.19.0.100 is listed twice"],
+        ),
+        fails(
+            "a SIIT address that is an appliance address",
+            siit6().replace("siit_addresses = [\"198.19.0.100\"]", "siit_addresses = [\"198.18.0.1\"]"),
+            Line::Of("siit_addresses"),
+            "appliance.siit_addresses[0]",
+            &["SIIT address 198.18.0.1 is also in appliance.addresses"],
+        ),
+        fails(
+            "a SIIT address that is a frontend's",
+            siit6()
+                .replace("siit_addresses = [\"198.19.0.100\"]", "siit_addresses = [\"198.18.1.10\"]")
+                .replace("address = \"2001:db8::14\"", "address = \"198.18.1.10\"")
+                .replace("frontend = \"web4\"\npool = \"app6\"\n", "frontend = \"web4\"\npool = \"app4x\"\n"),
+            Line::Of("siit_addresses"),
+            "appliance.siit_addresses[0]",
+            &["SIIT address 198.18.1.10 is also frontend \"web4\"'s address"],
+        ),
+        fails(
+            "too many SIIT addresses",
+            siit6().replace(
+                "siit_addresses = [\"198.19.0.100\"]",
+                &format!("siit_addresses = [{}]", many.join(", ")),
+            ),
+            Line::Of("siit_addresses"),
+            "appliance.siit_addresses[16]",
+            &["17 SIIT addresses: expected at most 16"],
+        ),
+        fails(
+            "a SIIT frontend over an IPv6 pool",
+            siit6()
+                .replace("frontend = \"web6\"\npool = \"app4\"", "frontend = \"web6\"\npool = \"app6\"")
+                .replace("frontend = \"web4\"\npool = \"app6\"\n", "frontend = \"web4\"\npool = \"app4\"\n")
+                .replace("address = \"2001:db8::14\"", "address = \"198.18.1.10\""),
+            Line::Of("\"app6\"\n\n[[rule]]"),
+            "rule[0].pool",
+            &["backend 2001:db8:1::11 is IPv6 but frontend \"web6\" (2001:db8::10) translates to IPv4 (siit = true): expected IPv4 backends"],
+        ),
+        fails(
+            "SIIT with tcp_reset_on_idle",
+            siit6().replace(
+                "frontend = \"web6\"\npool = \"app4\"",
+                "frontend = \"web6\"\npool = \"app4\"\ntcp_reset_on_idle = true",
+            ),
+            Line::Of("tcp_reset_on_idle"),
+            "rule[0].tcp_reset_on_idle",
+            &["frontend \"web6\" translates with SIIT, which does not support tcp_reset_on_idle"],
+        ),
+        fails(
+            "a NAT rule on a SIIT frontend",
+            siit6().replace(
+                "address = \"2001:db8::10\"\nport = 22\nprotocol = \"tcp\"",
+                "address = \"2001:db8::10\"\nport = 22\nprotocol = \"tcp\"\nsiit = true",
+            ),
+            Line::Of("frontend = \"ssh6\""),
+            "nat_rule[0].frontend",
+            &["frontend \"ssh6\" translates with SIIT, which does not support inbound NAT rules"],
         ),
     ]);
 }

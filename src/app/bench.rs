@@ -57,6 +57,7 @@ fn bench_config_v4(flows_per_worker: u32) -> Config {
             transitory_timeout_secs: 10,
             seed: Some(1),
             fragments: Default::default(),
+            siit_addresses: Vec::new(),
         },
         ports: Ports::default(),
         frontends: vec![Frontend {
@@ -64,6 +65,7 @@ fn bench_config_v4(flows_per_worker: u32) -> Config {
             address: BENCH_FRONTEND.into(),
             port: 80,
             protocol: IpProtocol::Tcp,
+            siit: false,
         }],
         pools: vec![Pool {
             name: "bench".into(),

@@ -223,6 +223,27 @@ pub enum Problem {
         frontend: String,
         protocol: IpProtocol,
     },
+
+    // --- SIIT ------------------------------------------------------------
+    /// `siit = true` on a frontend that is not IPv6.
+    SiitNotIpv6(IpAddr),
+    /// `siit = true` without `appliance.siit_addresses`.
+    SiitWithoutAddresses,
+    /// More `appliance.siit_addresses` than [`MAX_SIIT_ADDRESSES`].
+    ///
+    /// [`MAX_SIIT_ADDRESSES`]: super::MAX_SIIT_ADDRESSES
+    TooManySiitAddresses(usize),
+    /// A SIIT address that is also a frontend's or an appliance address.
+    SiitAddressTaken {
+        address: IpAddr,
+        by: String,
+    },
+    /// A SIIT frontend on something SIIT does not translate: an inbound
+    /// NAT rule, or `tcp_reset_on_idle`.
+    SiitUnsupported {
+        frontend: String,
+        what: &'static str,
+    },
 }
 
 /// A field whose value is one of a few fixed words.
@@ -274,6 +295,8 @@ pub struct FamilyMismatch {
     pub backend: IpAddr,
     pub frontend: String,
     pub frontend_address: IpAddr,
+    /// The frontend translates to IPv4 (`siit = true`).
+    pub siit: bool,
 }
 
 /// What [`Problem::NotOnLink`] names.
@@ -586,6 +609,11 @@ impl fmt::Display for Problem {
                 "backend {} is the endpoint of frontend \"{frontend}\" itself: expected a backend other than the frontend it serves",
                 SocketAddr::new(*address, *port)
             ),
+            FamilyMismatch(m) if m.siit => write!(
+                f,
+                "backend {} is IPv6 but frontend \"{}\" ({}) translates to IPv4 (siit = true): expected IPv4 backends",
+                m.backend, m.frontend, m.frontend_address
+            ),
             FamilyMismatch(m) => {
                 let (be, fe) = (Family::of(m.backend), Family::of(m.frontend_address));
                 write!(
@@ -594,11 +622,31 @@ impl fmt::Display for Problem {
                     m.backend, m.frontend, m.frontend_address
                 )?;
                 if fe == Family::Ipv6 {
-                    f.write_str(" (an IPv6 frontend over an IPv4 pool needs SIIT translation, which natrix does not do yet; it will come off by default)")
+                    f.write_str(" (a rule's pool of IPv4 backends needs SIIT: siit = true on the frontend, and appliance.siit_addresses; NAT rules are not translated)")
                 } else {
                     f.write_str(" (natrix does not translate IPv4 clients to IPv6 backends)")
                 }
             }
+            SiitNotIpv6(address) => write!(
+                f,
+                "siit = true on a frontend at {address}: SIIT translates IPv6 clients to IPv4 backends, expected an IPv6 frontend"
+            ),
+            SiitWithoutAddresses => f.write_str(
+                "siit = true needs appliance.siit_addresses: the IPv4 addresses its connections leave from",
+            ),
+            TooManySiitAddresses(n) => write!(
+                f,
+                "{n} SIIT addresses: expected at most {}",
+                super::MAX_SIIT_ADDRESSES
+            ),
+            SiitAddressTaken { address, by } => write!(
+                f,
+                "SIIT address {address} is also {by}: expected an address of its own, used for nothing else"
+            ),
+            SiitUnsupported { frontend, what } => write!(
+                f,
+                "frontend \"{frontend}\" translates with SIIT, which does not support {what}"
+            ),
             ResetOnIdleNotTcp { frontend, protocol } => write!(
                 f,
                 "frontend \"{frontend}\" is {}: tcp_reset_on_idle resets TCP connections, expected a TCP frontend or no tcp_reset_on_idle",

@@ -131,7 +131,14 @@ pub struct Appliance {
     /// fragmented datagrams and the fragments it holds for their first one
     /// (limits and defaults in `dataplane::fragment`).
     pub fragments: crate::dataplane::fragment::Limits,
+    /// `appliance.siit_addresses`: natrix's IPv4 addresses that SIIT
+    /// frontends' connections leave from (one port of one address per
+    /// connection); empty unless SIIT is used.
+    pub siit_addresses: Vec<Ipv4Addr>,
 }
+
+/// Most `appliance.siit_addresses` (each gives 64,512 source ports).
+pub const MAX_SIIT_ADDRESSES: usize = 16;
 
 /// Which ports carry which direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -261,6 +268,9 @@ pub struct Frontend {
     pub address: IpAddr,
     pub port: u16,
     pub protocol: IpProtocol,
+    /// `siit = true`: an IPv6 frontend whose backends are IPv4, reached by
+    /// header translation (RFC 7915) from `appliance.siit_addresses`.
+    pub siit: bool,
 }
 
 /// A named set of backends.
@@ -573,15 +583,20 @@ pub fn check_unicast(address: IpAddr) -> Result<(), Problem> {
     Ok(())
 }
 
-/// A backend has the address family of the frontend it serves (an IPv6
-/// frontend over IPv4 backends would need SIIT translation, which natrix
-/// does not do yet).
+/// A backend has the address family of the frontend it serves, or is
+/// IPv4 behind a SIIT frontend (`siit = true`, IPv6).
 pub fn check_family(address: IpAddr, frontend: &Frontend) -> Result<(), Problem> {
-    if Family::of(address) != Family::of(frontend.address) {
+    let expected = if frontend.siit {
+        Family::Ipv4
+    } else {
+        Family::of(frontend.address)
+    };
+    if Family::of(address) != expected {
         return Err(Problem::FamilyMismatch(Box::new(FamilyMismatch {
             backend: address,
             frontend: frontend.name.clone(),
             frontend_address: frontend.address,
+            siit: frontend.siit,
         })));
     }
     Ok(())

@@ -52,6 +52,7 @@ pub(super) struct RawAppliance {
     pub(super) fragment_hold_bytes: Option<Spanned<i64>>,
     pub(super) fragment_timeout: Option<Spanned<i64>>,
     pub(super) seed: Option<Spanned<i64>>,
+    pub(super) siit_addresses: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +62,7 @@ pub(super) struct RawFrontend {
     pub(super) address: Option<Spanned<String>>,
     pub(super) port: Option<Spanned<i64>>,
     pub(super) protocol: Option<Spanned<String>>,
+    pub(super) siit: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]

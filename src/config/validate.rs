@@ -69,6 +69,7 @@ impl Cx<'_> {
         let appliance = self.appliance(raw)?;
         let ports = self.ports(raw)?;
         let frontends = self.frontends(&raw.frontend)?;
+        self.siit(raw, &appliance, &frontends)?;
         self.gateways(raw, &appliance, &ports, &frontends)?;
         let pools = self.pools(&raw.pool, &ports)?;
 
@@ -316,6 +317,7 @@ impl Cx<'_> {
             },
         };
         let addresses = self.appliance_addresses(a)?;
+        let siit_addresses = self.siit_addresses(a, &addresses)?;
 
         let flow_table_size = match &a.flow_table_size {
             None => DEFAULT_FLOW_TABLE_SIZE,
@@ -355,7 +357,87 @@ impl Cx<'_> {
             transitory_timeout_secs,
             seed,
             fragments,
+            siit_addresses,
         })
+    }
+
+    /// `appliance.siit_addresses`: IPv4 unicast, each once, none an
+    /// appliance address (frontends are checked in [`Cx::siit`]).
+    fn siit_addresses(
+        &self,
+        a: &RawAppliance,
+        addresses: &[IpAddr],
+    ) -> Result<Vec<Ipv4Addr>, ConfigError> {
+        let list = a.siit_addresses.as_deref().unwrap_or_default();
+        if let Some(v) = list.get(MAX_SIIT_ADDRESSES) {
+            return Err(self.err(
+                v.span(),
+                format!("appliance.siit_addresses[{MAX_SIIT_ADDRESSES}]"),
+                Problem::TooManySiitAddresses(list.len()),
+            ));
+        }
+        let mut out = Vec::new();
+        for (i, s) in list.iter().enumerate() {
+            let field = format!("appliance.siit_addresses[{i}]");
+            let addr = match self.ip(s, &field)? {
+                IpAddr::V4(a) => a,
+                other => return Err(self.wrong_family(s, &field, other, Family::Ipv4)),
+            };
+            if out.contains(&addr) {
+                return Err(self.err(s.span(), field, Problem::AddressTwice(addr.into())));
+            }
+            if addresses.contains(&IpAddr::V4(addr)) {
+                return Err(self.err(
+                    s.span(),
+                    field,
+                    Problem::SiitAddressTaken {
+                        address: addr.into(),
+                        by: "in appliance.addresses".into(),
+                    },
+                ));
+            }
+            out.push(addr);
+        }
+        Ok(out)
+    }
+
+    /// SIIT's cross-checks: a SIIT frontend needs SIIT addresses, and no
+    /// SIIT address is a frontend's.
+    fn siit(
+        &self,
+        raw: &RawConfig,
+        appliance: &Appliance,
+        frontends: &[Frontend],
+    ) -> Result<(), ConfigError> {
+        if appliance.siit_addresses.is_empty() {
+            for (i, (fe, r)) in frontends.iter().zip(&raw.frontend).enumerate() {
+                if let (true, Some(v)) = (fe.siit, &r.get_ref().siit) {
+                    return Err(self.err(
+                        v.span(),
+                        format!("frontend[{i}].siit"),
+                        Problem::SiitWithoutAddresses,
+                    ));
+                }
+            }
+        }
+        let list = raw
+            .appliance
+            .as_ref()
+            .and_then(|a| a.get_ref().siit_addresses.as_deref())
+            .unwrap_or_default();
+        for (i, (addr, s)) in appliance.siit_addresses.iter().zip(list).enumerate() {
+            if let Some(fe) = frontends.iter().find(|f| f.address == IpAddr::V4(*addr)) {
+                return Err(self.err(
+                    s.span(),
+                    format!("appliance.siit_addresses[{i}]"),
+                    Problem::SiitAddressTaken {
+                        address: IpAddr::V4(*addr),
+                        by: format!("frontend \"{}\"'s address", fe.name),
+                    },
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn wrong_family(
@@ -657,11 +739,23 @@ impl Cx<'_> {
                 })),
             ));
         }
+        let siit = match &f.siit {
+            Some(v) if *v.get_ref() && !address.is_ipv6() => {
+                return Err(self.err(
+                    v.span(),
+                    format!("{path}.siit"),
+                    Problem::SiitNotIpv6(address),
+                ))
+            }
+            Some(v) => *v.get_ref(),
+            None => false,
+        };
         Ok(Frontend {
             name,
             address,
             port,
             protocol,
+            siit,
         })
     }
 
@@ -1087,6 +1181,16 @@ impl Cx<'_> {
                     },
                 ))
             }
+            Some(v) if *v.get_ref() && links.frontends[frontend].siit => {
+                return Err(self.err(
+                    v.span(),
+                    format!("{path}.tcp_reset_on_idle"),
+                    Problem::SiitUnsupported {
+                        frontend: links.frontends[frontend].name.clone(),
+                        what: "tcp_reset_on_idle",
+                    },
+                ))
+            }
             Some(v) => *v.get_ref(),
             None => false,
         };
@@ -1192,6 +1296,16 @@ impl Cx<'_> {
 
         let fe_name = self.required(&r.frontend, &span, path, "frontend", "a frontend name")?;
         let frontend = self.claim_frontend(fe_name, user, links)?;
+        if links.frontends[frontend].siit {
+            return Err(self.err(
+                fe_name.span(),
+                format!("{path}.frontend"),
+                Problem::SiitUnsupported {
+                    frontend: links.frontends[frontend].name.clone(),
+                    what: "inbound NAT rules (they keep no state to translate by)",
+                },
+            ));
+        }
 
         let address_raw = self.required(
             &r.address,

@@ -142,6 +142,7 @@ impl ControlPlane {
                     transitory: config::DEFAULT_TRANSITORY_TIMEOUT_MINS * 60,
                 },
                 reset_on_idle: false,
+                siit: fe.siit,
                 pool: u16::MAX,
                 members: Vec::new(),
                 pool_down: false,
@@ -684,6 +685,8 @@ impl ControlPlane {
             .iter()
             .chain(&ports.private_addresses)
             .map(|i| &i.address);
+        let siit = &self.config.appliance.siit_addresses;
+        local.extend(siit.iter().map(|a| u32::from(*a)));
         for a in self.config.appliance.addresses.iter().chain(port_addresses) {
             match a {
                 IpAddr::V4(a) => local.insert(u32::from(*a)),
@@ -749,6 +752,7 @@ impl ControlPlane {
             frontends6: EndpointMap::build(&frontends6),
             returns6: EndpointMap::build(&returns6),
             local6,
+            siit: siit.iter().map(|a| u32::from(*a)).collect(),
         };
         self.cell.publish(Arc::new(snap));
     }
@@ -779,8 +783,13 @@ fn make_backend(
             let (f, a) = (u128::from(f), u128::from(a));
             (checksum::delta128(f, a), checksum::delta128(a, f), false)
         }
+        // SIIT: the address sums differ by client and source port, and
+        // the headers are rebuilt (`dataplane::siit`); the ports' part only.
+        (IpAddr::V6(_), IpAddr::V4(_)) => (0, 0, false),
         // Refused by config::check_family before a backend gets here.
-        _ => unreachable!("backend {} of another family than its frontend", b.address),
+        (IpAddr::V4(_), IpAddr::V6(_)) => {
+            unreachable!("IPv6 backend {} behind an IPv4 frontend", b.address)
+        }
     };
     let ip_delta = |addr: u32| {
         if ip_deltas {
@@ -870,5 +879,6 @@ fn empty_snapshot() -> Snapshot {
         frontends6: EndpointMap::build(&HashMap::new()),
         returns6: EndpointMap::build(&HashMap::new()),
         local6: HashSet::new(),
+        siit: Vec::new(),
     }
 }

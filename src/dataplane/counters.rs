@@ -144,6 +144,21 @@ reasons! {
         /// pool's next hop) has no MAC yet, or its neighbour entry failed:
         /// ARP or Neighbor Discovery has not resolved it.
         NeighbourUnresolved = "neighbour-unresolved",
+        /// An IP fragment of a SIIT connection, either way: SIIT
+        /// translates whole datagrams only.
+        SiitFragment = "siit-fragment",
+        /// A packet SIIT does not translate: an IPv4 header with options
+        /// from a backend, or an IPv6 datagram too long for IPv4.
+        SiitUntranslatable = "siit-untranslatable",
+        /// A new SIIT connection, and each of the source ports it may take
+        /// on this worker (`appliance.siit_addresses`) is held by a live one.
+        SiitPortsExhausted = "siit-ports-exhausted",
+        /// A new SIIT connection, and the flow table had no room for it
+        /// (SIIT connections are not served by hash without an entry).
+        SiitTableFull = "siit-table-full",
+        /// A backend's packet to be translated to IPv6, in a buffer without
+        /// 20 bytes of headroom.
+        SiitNoHeadroom = "siit-no-headroom",
     }
 }
 
@@ -211,6 +226,9 @@ reasons! {
         NeighbourSent = "neighbour-sent",
         /// Such frames not sent: the port had no buffer to give.
         NeighbourNoBuffer = "neighbour-no-buffer",
+        /// Packets translated between IPv6 and IPv4 by SIIT, both ways
+        /// (also counted as inbound, return or ICMP errors forwarded).
+        SiitTranslated = "siit-translated",
     }
 }
 

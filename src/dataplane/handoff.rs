@@ -171,7 +171,12 @@ pub fn client_of(snap: &Snapshot, frame: &[u8]) -> Option<u32> {
                 return stateful(s).then_some(src);
             }
             let be = snap.return_backend(src, sport, proto)?;
-            stateful(snap.backends[be as usize].service).then_some(dst)
+            let service = snap.backends[be as usize].service;
+            if snap.services[service as usize].siit {
+                // To a SIIT source: the owner of its port.
+                return Some(super::siit::owner_input(dport));
+            }
+            stateful(service).then_some(dst)
         }
         IpProtocol::Icmp => {
             let q = icmp::Quoted::parse(l4)?;
@@ -179,7 +184,11 @@ pub fn client_of(snap: &Snapshot, frame: &[u8]) -> Option<u32> {
                 return stateful(s).then_some(q.dst);
             }
             let be = snap.return_backend(q.dst, q.dport, q.proto)?;
-            stateful(snap.backends[be as usize].service).then_some(q.src)
+            let service = snap.backends[be as usize].service;
+            if snap.services[service as usize].siit {
+                return Some(super::siit::owner_input(q.sport));
+            }
+            stateful(service).then_some(q.src)
         }
         _ => None,
     }

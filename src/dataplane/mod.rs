@@ -25,6 +25,7 @@ pub mod handoff;
 pub mod neighbour;
 pub mod reset;
 pub mod select;
+pub mod siit;
 pub mod snapshot;
 pub mod v6;
 pub mod worker;
@@ -120,6 +121,9 @@ enum Stage {
     Connect6,
     Return6,
     Icmp6,
+    /// A backend's IPv4 packet to a SIIT source: translated to IPv6
+    /// (`siit`), in a buffer grown at the front.
+    SiitReturn,
 }
 
 /// Per-packet state carried from the first pass to the second.
@@ -227,6 +231,10 @@ pub struct Dataplane {
     neighbours: Option<Arc<neighbour::Link>>,
     /// The port of the bursts being processed.
     arm: neighbour::Arm,
+    /// The SIIT source ports this worker gives its connections (`siit`).
+    siit: siit::Sources,
+    /// Set by a SIIT translation to IPv4: how far the frame's start moved.
+    siit_shift: u16,
     pub counters: Counters,
 }
 
@@ -250,7 +258,7 @@ impl Dataplane {
         }
         let mut frags = fragment::Table::new(snap.fragments, select::mix64(seed ^ 0xf4a9));
         frags.on_snapshot(&snap);
-        Dataplane {
+        let mut dp = Dataplane {
             flows,
             flows6,
             flow_table_size,
@@ -267,8 +275,12 @@ impl Dataplane {
             worker: worker as u16,
             workers: 1,
             handed: false,
+            siit: siit::Sources::none(),
+            siit_shift: 0,
             counters,
-        }
+        };
+        dp.siit_setup();
+        dp
     }
 
     /// Picks up a newer snapshot if the control plane published one. Call between bursts.
@@ -291,6 +303,7 @@ impl Dataplane {
                 self.flows6.track_seqs();
             }
             self.frags.on_snapshot(&self.snap);
+            self.siit_setup();
         }
     }
 
@@ -361,6 +374,7 @@ impl Dataplane {
     /// worker owns get [`Verdict::Handoff`]. One (the default): none do.
     pub fn set_workers(&mut self, workers: usize) {
         self.workers = workers.clamp(1, u16::MAX as usize) as u16;
+        self.siit_setup();
     }
 
     /// Says whether the next bursts were handed over by other workers
@@ -440,10 +454,25 @@ impl Dataplane {
                 Stage::Return => verdicts[i] = self.reply::<V4>(bufs[i].data_mut(), &pending[i]),
                 Stage::Icmp => verdicts[i] = self.icmp(bufs[i].data_mut(), pending[i].at),
                 Stage::Connect6 => {
-                    verdicts[i] = self.connect::<V6>(bufs[i].data_mut(), &pending[i])
+                    verdicts[i] = self.connect::<V6>(bufs[i].data_mut(), &pending[i]);
+                    if self.siit_shift != 0 {
+                        // Translated to IPv4: the frame starts further on.
+                        let moved = bufs[i].adj(usize::from(self.siit_shift));
+                        debug_assert!(moved);
+                        self.siit_shift = 0;
+                    }
                 }
                 Stage::Return6 => verdicts[i] = self.reply::<V6>(bufs[i].data_mut(), &pending[i]),
                 Stage::Icmp6 => verdicts[i] = self.icmp6(bufs[i].data_mut(), pending[i].at),
+                Stage::SiitReturn => {
+                    verdicts[i] = match self.siit_connection(&pending[i]) {
+                        Err(v) => v,
+                        Ok(key) if bufs[i].prepend(siit::GROWTH) => {
+                            self.siit_return(bufs[i].data_mut(), &pending[i], key)
+                        }
+                        Ok(_) => Verdict::Drop(DropReason::SiitNoHeadroom),
+                    }
+                }
             }
             if pending[i].frag != fragment::NONE {
                 verdicts[i] = self.first_fragment(bufs[i].data(), &pending[i], verdicts[i]);
@@ -594,6 +623,32 @@ impl Dataplane {
             }
             let be = &snap.backends[id as usize];
             let svc = &snap.services[be.service as usize];
+            if svc.siit {
+                // To a SIIT source port: translated to IPv6 (`siit`).
+                let Some(a) = snap.siit_index(dst) else {
+                    return Verdict::Drop(ReturnNoFlow);
+                };
+                if frag != fragment::NONE {
+                    return Verdict::Drop(SiitFragment);
+                }
+                if at.l4() - at.l3() != 20 {
+                    return Verdict::Drop(SiitUntranslatable);
+                }
+                if let Some(v) = self.elsewhere(siit::owner_input(dport)) {
+                    return v;
+                }
+                *p = Pending {
+                    key: ((a as u64) << 16) | u64::from(dport),
+                    hash: 0,
+                    at,
+                    service: id,
+                    proto,
+                    tcp_flags: flags,
+                    stage: Stage::SiitReturn,
+                    frag,
+                };
+                return Verdict::ToPublic;
+            }
             if svc.kind == ServiceKind::Nat {
                 // A NAT rule keeps no state: both ways are translated as
                 // they come.
@@ -714,6 +769,9 @@ impl Dataplane {
             // From the client side, about a packet a frontend sent (a reply):
             // to the backend of the connection.
             let svc = &snap.services[s as usize];
+            if svc.siit {
+                return Err(Verdict::Drop(IcmpUnsupported));
+            }
             let id = if svc.kind == ServiceKind::Nat {
                 svc.members[0]
             } else {
@@ -753,6 +811,9 @@ impl Dataplane {
         }
         let be = &snap.backends[id as usize];
         let svc = &snap.services[be.service as usize];
+        if svc.siit {
+            return Err(Verdict::Drop(IcmpUnsupported));
+        }
         if svc.kind != ServiceKind::Nat {
             if let Some(v) = self.elsewhere(F::owner_input(q.src)) {
                 return Err(v);
@@ -803,7 +864,7 @@ impl Dataplane {
                             self.track_seqs::<F>(slot, data, p);
                         }
                         self.counters.event(Event::FlowHit);
-                        return self.forward::<F>(data, p, e.backend);
+                        return self.forward::<F>(data, p, e.backend, key);
                     }
                     if matches!(p.proto, IpProtocol::Tcp) && !syn {
                         // The backend is gone (or down, and the pool drops its
@@ -852,6 +913,11 @@ impl Dataplane {
             // No room: serve by hash without an entry, so that every packet of
             // the connection still meets the same backend (and the affinity
             // modes keep their affinity).
+            if F::siit_key(&key).is_some() && svc.siit {
+                // A SIIT connection needs its entry: its source port is
+                // found again through it.
+                return Verdict::Drop(DropReason::SiitTableFull);
+            }
             self.counters.event(Event::TableFull);
             self.hashed_until = self
                 .hashed_until
@@ -860,7 +926,7 @@ impl Dataplane {
             if b == NONE {
                 return Verdict::Drop(no_backend(svc));
             }
-            return self.forward::<F>(data, p, b);
+            return self.forward::<F>(data, p, b, key);
         };
         let midstream = matches!(p.proto, IpProtocol::Tcp) && !syn;
         // A mid-stream miss in random or source-ip mode is a stray, unless
@@ -904,7 +970,7 @@ impl Dataplane {
         }
         self.counters.event(Event::ConnectionCreated);
         bump(&mut self.counters.backend_connections, b);
-        self.forward::<F>(data, p, b)
+        self.forward::<F>(data, p, b, key)
     }
 
     /// Second pass of a backend's packet: translated only for a connection
@@ -971,7 +1037,12 @@ impl Dataplane {
     }
 
     #[inline(always)]
-    fn forward<F: Family>(&mut self, data: &mut [u8], p: &Pending, b: u16) -> Verdict {
+    fn forward<F: Family>(&mut self, data: &mut [u8], p: &Pending, b: u16, key: F::Key) -> Verdict {
+        if let Some(k6) = F::siit_key(&key) {
+            if self.snap.services[p.service as usize].siit {
+                return self.siit_forward(data, p, b, k6);
+            }
+        }
         let snap = &*self.snap;
         let be = &snap.backends[b as usize];
         F::rewrite_inbound(data, p.at, p.proto, be, snap.mac);
@@ -1000,6 +1071,9 @@ trait Family {
     ) -> Option<u16>;
     /// The flow key of `client`'s connection from `port` to `service`.
     fn flow_key(client: Self::Addr, port: u16, service: u16) -> Self::Key;
+    /// The key of a connection that may be SIIT's: IPv6 only (None, and
+    /// compiled away, for IPv4).
+    fn siit_key(key: &Self::Key) -> Option<Key6>;
     /// What chooses the owner worker of `client`'s connections.
     fn owner_input(client: Self::Addr) -> u32;
     /// A destination no translated packet may have.
@@ -1058,6 +1132,11 @@ impl Family for V4 {
 
     fn return_backend(snap: &Snapshot, addr: u32, port: u16, proto: IpProtocol) -> Option<u16> {
         snap.return_backend(addr, port, proto)
+    }
+
+    #[inline(always)]
+    fn siit_key(_: &u64) -> Option<Key6> {
+        None
     }
 
     fn flow_key(client: u32, port: u16, service: u16) -> u64 {
@@ -1153,6 +1232,11 @@ impl Family for V6 {
         snap.return_backend6(addr, port, proto)
     }
 
+    #[inline(always)]
+    fn siit_key(key: &Key6) -> Option<Key6> {
+        Some(*key)
+    }
+
     fn flow_key(client: u128, port: u16, service: u16) -> Key6 {
         Key6::new(client, port, service)
     }
@@ -1230,7 +1314,7 @@ impl Family for V6 {
             be,
             svc.addr6,
             svc.port,
-            snap.gateway_mac,
+            snap.gateway_mac6,
             snap.mac,
         )
     }

@@ -128,6 +128,8 @@ pub struct Service {
     /// `tcp_reset_on_idle`: an established connection that reaches its idle
     /// timeout is reset both ways.
     pub reset_on_idle: bool,
+    /// SIIT: an IPv6 frontend over IPv4 backends (`dataplane::siit`).
+    pub siit: bool,
     /// Pool index (`u16::MAX` for NAT rules).
     pub pool: u16,
     /// Backend ids in table-slot order (append-only: removed ones stay, weight 0).
@@ -192,6 +194,9 @@ pub struct Snapshot {
     pub returns6: EndpointMap<Endpoint6>,
     /// IPv6 frontend addresses and the appliance's own ([`Snapshot::is_local6`]).
     pub local6: HashSet<u128>,
+    /// `appliance.siit_addresses`: the IPv4 sources of SIIT connections
+    /// ([`Snapshot::siit_index`]); also in `local`.
+    pub siit: Vec<u32>,
 }
 
 /// A key of an [`EndpointMap`]: one value is never a real key (`EMPTY`),
@@ -343,6 +348,13 @@ impl Snapshot {
     #[inline(always)]
     pub fn is_local(&self, addr: u32) -> bool {
         self.local.contains(&addr)
+    }
+
+    /// The index of `addr` in the SIIT addresses, if it is one. A short
+    /// list (at most 16), scanned.
+    #[inline(always)]
+    pub fn siit_index(&self, addr: u32) -> Option<usize> {
+        self.siit.iter().position(|&a| a == addr)
     }
 
     /// The pool name of a backend ("nat-rule" for NAT rules).

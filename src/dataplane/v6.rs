@@ -179,6 +179,9 @@ impl Dataplane {
                 bump(&mut self.counters.backend_packets, id);
                 return Verdict::ToPrivate;
             }
+            if svc.siit && frag != fragment::NONE {
+                return Verdict::Drop(SiitFragment);
+            }
             if let Some(v) = self.elsewhere(owner_input(src)) {
                 return v;
             }

@@ -22,11 +22,22 @@ pub const BURST: usize = 32;
 /// A fixed-capacity burst of buffers; lives on the worker's stack, never allocates.
 pub type Burst<B> = ArrayVec<B, BURST>;
 
-/// A packet buffer: its frame bytes, writable in place. The frame length never
-/// changes on the data path (every rewrite and reply is done in place).
+/// A packet buffer: its frame bytes, writable in place. Rewrites and replies
+/// keep the frame's length; only SIIT translation (IPv6 <-> IPv4, whose
+/// headers differ by 20 bytes) moves the frame's start, within the
+/// buffer's headroom.
 pub trait PacketBuf {
     fn data(&self) -> &[u8];
     fn data_mut(&mut self) -> &mut [u8];
+
+    /// Removes `n` bytes from the front of the frame (DPDK's
+    /// `rte_pktmbuf_adj`). False, and nothing changed, if the frame is shorter.
+    fn adj(&mut self, n: usize) -> bool;
+
+    /// Adds `n` bytes, their contents unspecified, in front of the frame
+    /// (DPDK's `rte_pktmbuf_prepend`). False, and nothing changed, if the
+    /// headroom is smaller.
+    fn prepend(&mut self, n: usize) -> bool;
 }
 
 /// Anything that receives and transmits bursts.
@@ -76,59 +87,91 @@ pub fn monotonic_secs() -> u32 {
     START.get_or_init(Instant::now).elapsed().as_secs() as u32
 }
 
+/// Bytes a [`HeapBuf`] keeps in front of the frames written to it, for
+/// [`PacketBuf::prepend`] (DPDK's default mbuf headroom is 128).
+pub const HEADROOM: usize = 64;
+
 /// A heap buffer for the pure-Rust ports: fixed capacity, allocated once and
 /// recycled through its port's pool, never per packet.
 pub struct HeapBuf {
+    /// [`HEADROOM`] bytes, then room for `capacity` bytes of frame.
     buf: Box<[u8]>,
+    /// Where the frame starts: [`HEADROOM`] until adjusted.
+    start: usize,
     len: usize,
     /// Position of the packet in its source (capture index), for ordered output.
     pub seq: u64,
 }
 
 impl HeapBuf {
+    /// A buffer for frames of up to `capacity` bytes (and [`HEADROOM`]).
     pub fn new(capacity: usize) -> HeapBuf {
         HeapBuf {
-            buf: vec![0u8; capacity].into_boxed_slice(),
+            buf: vec![0u8; HEADROOM + capacity].into_boxed_slice(),
+            start: HEADROOM,
             len: 0,
             seq: 0,
         }
     }
 
+    /// The longest frame it holds (headroom not counted).
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - HEADROOM
     }
 
-    /// Writes a frame into the buffer, as a NIC would. Returns false when it
-    /// does not fit.
+    /// Writes a frame into the buffer, as a NIC would, after the full
+    /// headroom. Returns false when it does not fit.
     #[inline(always)]
     pub fn fill(&mut self, frame: &[u8]) -> bool {
-        if frame.len() > self.buf.len() {
+        if frame.len() > self.capacity() {
             return false;
         }
-        self.buf[..frame.len()].copy_from_slice(frame);
+        self.buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
+        self.start = HEADROOM;
         self.len = frame.len();
         true
     }
 
-    /// Sets the frame length (after writing into `raw_mut`).
+    /// Sets the frame length (before or after writing into `raw_mut`); the
+    /// frame starts after the full headroom again.
     pub fn set_len(&mut self, len: usize) {
-        self.len = len.min(self.buf.len());
+        self.start = HEADROOM;
+        self.len = len.min(self.capacity());
     }
 
-    /// The whole buffer, beyond the frame length.
+    /// The whole buffer after the headroom, beyond the frame length (where
+    /// [`HeapBuf::set_len`] puts the frame).
     pub fn raw_mut(&mut self) -> &mut [u8] {
-        &mut self.buf
+        &mut self.buf[HEADROOM..]
     }
 }
 
 impl PacketBuf for HeapBuf {
     #[inline(always)]
     fn data(&self) -> &[u8] {
-        &self.buf[..self.len]
+        &self.buf[self.start..self.start + self.len]
     }
 
     #[inline(always)]
     fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[..self.len]
+        &mut self.buf[self.start..self.start + self.len]
+    }
+
+    fn adj(&mut self, n: usize) -> bool {
+        if n > self.len {
+            return false;
+        }
+        self.start += n;
+        self.len -= n;
+        true
+    }
+
+    fn prepend(&mut self, n: usize) -> bool {
+        if n > self.start {
+            return false;
+        }
+        self.start -= n;
+        self.len += n;
+        true
     }
 }

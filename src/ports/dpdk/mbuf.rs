@@ -97,4 +97,34 @@ impl PacketBuf for Mbuf<'_> {
             )
         }
     }
+
+    /// `rte_pktmbuf_adj` for a single segment, on the mbuf's fields.
+    #[inline(always)]
+    fn adj(&mut self, n: usize) -> bool {
+        // SAFETY: we own the mbuf, exclusively through &mut self.
+        let m = unsafe { self.ptr.as_mut() };
+        if m.nb_segs != 1 || n > usize::from(m.data_len) {
+            return false;
+        }
+        let n16 = n as u16;
+        m.data_off += n16;
+        m.data_len -= n16;
+        m.pkt_len -= u32::from(n16);
+        true
+    }
+
+    /// `rte_pktmbuf_prepend` for a single segment, on the mbuf's fields.
+    #[inline(always)]
+    fn prepend(&mut self, n: usize) -> bool {
+        // SAFETY: we own the mbuf, exclusively through &mut self.
+        let m = unsafe { self.ptr.as_mut() };
+        if m.nb_segs != 1 || n > usize::from(m.data_off) {
+            return false;
+        }
+        let n16 = n as u16;
+        m.data_off -= n16;
+        m.data_len += n16;
+        m.pkt_len += u32::from(n16);
+        true
+    }
 }

@@ -1,0 +1,508 @@
+//! SIIT (RFC 7915): IPv6 clients of a frontend with `siit = true` served
+//! by IPv4 backends, against frames built independently with etherparse:
+//! TCP and UDP both ways, the source ports (distinct, owned by the
+//! connection's worker, exhausted by name), the named drops, and several
+//! workers.
+
+use etherparse::{IpHeaders, Ipv4Extensions, Ipv4Header, Ipv6Header, PacketBuilder, TcpHeader};
+use natrix::dataplane::counters::{DropReason, Event};
+use natrix::dataplane::{handoff, siit, v6, Dataplane, Verdict};
+use natrix::ports::{HeapBuf, PacketBuf, BURST};
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+mod support;
+use support::translation::{inet_checksum, Lb, BE_SIDE_MAC, GW_MAC, LB_MAC, PEER_MAC};
+
+const CONFIG: &str = r#"
+[appliance]
+mac = "02:00:00:00:00:01"
+addresses = ["198.18.0.1", "2001:db8::1"]
+gateway_mac = "02:00:00:00:00:fe"
+siit_addresses = ["198.19.0.100", "198.19.0.101"]
+
+[[frontend]]
+name = "web6"
+address = "2001:db8::10"
+port = 80
+protocol = "tcp"
+siit = true
+
+[[frontend]]
+name = "dns6"
+address = "2001:db8::10"
+port = 53
+protocol = "udp"
+siit = true
+
+[[pool]]
+name = "web4"
+next_hop_mac = "02:00:00:00:01:fe"
+
+[[pool.backend]]
+address = "198.19.1.11"
+port = 8080
+
+[[pool.backend]]
+address = "198.19.1.12"
+port = 8080
+
+[[pool.backend]]
+address = "198.19.1.13"
+port = 8080
+
+[[pool]]
+name = "dns4"
+next_hop_mac = "02:00:00:00:01:fe"
+
+[[pool.backend]]
+address = "198.19.1.21"
+port = 5353
+
+[[pool.backend]]
+address = "198.19.1.22"
+port = 5353
+
+[[rule]]
+frontend = "web6"
+pool = "web4"
+
+[[rule]]
+frontend = "dns6"
+pool = "dns4"
+mode = "maglev"
+"#;
+
+const BE_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0xfe];
+
+fn sources() -> [Ipv4Addr; 2] {
+    [
+        Ipv4Addr::new(198, 19, 0, 100),
+        Ipv4Addr::new(198, 19, 0, 101),
+    ]
+}
+
+fn fe() -> [u8; 16] {
+    "2001:db8::10".parse::<Ipv6Addr>().unwrap().octets()
+}
+
+fn client(i: u32) -> [u8; 16] {
+    let mut c = "2001:db8:ffff:5a00::".parse::<Ipv6Addr>().unwrap().octets();
+    c[12..].copy_from_slice(&i.to_be_bytes());
+    c
+}
+
+fn lb() -> Lb {
+    Lb::with(CONFIG, 1 << 12)
+}
+
+/// The transport of a test packet.
+#[derive(Clone, Copy)]
+enum T {
+    /// A SYN (with an MSS option), or data with ACK and PSH.
+    Tcp {
+        syn: bool,
+        seq: u32,
+    },
+    Udp,
+}
+
+/// A TCP header as both families' frames carry it.
+fn tcp_header(sport: u16, dport: u16, syn: bool, seq: u32) -> TcpHeader {
+    let mut t = TcpHeader::new(sport, dport, seq, 64240);
+    if syn {
+        t.syn = true;
+        t.set_options_raw(&[0x02, 0x04, 0x05, 0x8c]).unwrap();
+    } else {
+        t.ack = true;
+        t.psh = true;
+        t.acknowledgment_number = 0x0bad_cafe;
+    }
+    t
+}
+
+/// An IPv6 frame, every field and checksum by etherparse.
+fn v6(
+    macs: ([u8; 6], [u8; 6]),
+    src: ([u8; 16], u16),
+    dst: ([u8; 16], u16),
+    hops: u8,
+    tc: u8,
+    t: T,
+    payload: &[u8],
+) -> Vec<u8> {
+    let ip = Ipv6Header {
+        traffic_class: tc,
+        hop_limit: hops,
+        source: src.0,
+        destination: dst.0,
+        ..Default::default()
+    };
+    let step = PacketBuilder::ethernet2(macs.0, macs.1).ip(IpHeaders::Ipv6(ip, Default::default()));
+    let mut out = Vec::new();
+    match t {
+        T::Tcp { syn, seq } => step
+            .tcp_header(tcp_header(src.1, dst.1, syn, seq))
+            .write(&mut out, payload)
+            .unwrap(),
+        T::Udp => step.udp(src.1, dst.1).write(&mut out, payload).unwrap(),
+    }
+    out
+}
+
+/// An IPv4 frame as a translator writes it (identification 0, DF set)
+/// or a backend sends it; every field and checksum by etherparse.
+fn v4(
+    macs: ([u8; 6], [u8; 6]),
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    ttl: u8,
+    t: T,
+    payload: &[u8],
+) -> Vec<u8> {
+    let ip = Ipv4Header {
+        time_to_live: ttl,
+        identification: 0,
+        dont_fragment: true,
+        source: src.0.octets(),
+        destination: dst.0.octets(),
+        ..Default::default()
+    };
+    let step =
+        PacketBuilder::ethernet2(macs.0, macs.1).ip(IpHeaders::Ipv4(ip, Ipv4Extensions::default()));
+    let mut out = Vec::new();
+    match t {
+        T::Tcp { syn, seq } => step
+            .tcp_header(tcp_header(src.1, dst.1, syn, seq))
+            .write(&mut out, payload)
+            .unwrap(),
+        T::Udp => step.udp(src.1, dst.1).write(&mut out, payload).unwrap(),
+    }
+    out
+}
+
+/// The source and destination of an IPv4 frame without VLAN tags.
+fn ends4(frame: &[u8]) -> ((Ipv4Addr, u16), (Ipv4Addr, u16)) {
+    let a = |at: usize| Ipv4Addr::new(frame[at], frame[at + 1], frame[at + 2], frame[at + 3]);
+    let p = |at: usize| u16::from_be_bytes([frame[at], frame[at + 1]]);
+    ((a(26), p(34)), (a(30), p(36)))
+}
+
+#[test]
+fn tcp_both_ways_matches_etherparse() {
+    let mut lb = lb();
+    let mut backends = HashSet::new();
+    let mut taken = HashSet::new();
+    for i in 1..=60u32 {
+        let c = (client(i), 40000 + i as u16);
+        let syn = T::Tcp {
+            syn: true,
+            seq: 1000,
+        };
+        let (v, out) = lb.one(&v6((PEER_MAC, LB_MAC), c, (fe(), 80), 64, 0, syn, &[]));
+        assert_eq!(v, Verdict::ToPrivate, "client {i}'s SYN");
+        let (src, be) = ends4(&out);
+        assert!(sources().contains(&src.0), "client {i} left from {src:?}");
+        assert!(src.1 >= siit::FIRST_PORT, "source port {}", src.1);
+        assert!(taken.insert(src), "source {src:?} given twice");
+        assert_eq!(be.1, 8080);
+        backends.insert(be.0);
+        let want = v4((LB_MAC, BE_MAC), src, be, 63, syn, &[]);
+        assert_eq!(out, want, "client {i}'s SYN as the backend gets it");
+
+        // Data on the connection: the same source and backend.
+        let data = T::Tcp {
+            syn: false,
+            seq: 1001,
+        };
+        let get = b"GET / HTTP/1.1\r\n\r\n";
+        let (v, out) = lb.one(&v6((PEER_MAC, LB_MAC), c, (fe(), 80), 9, 0, data, get));
+        assert_eq!(v, Verdict::ToPrivate);
+        assert_eq!(
+            out,
+            v4((LB_MAC, BE_MAC), src, be, 8, data, get),
+            "client {i}'s data"
+        );
+
+        // The backend's reply reaches the client from the frontend.
+        let ok = b"HTTP/1.1 200 OK\r\n";
+        let reply = T::Tcp {
+            syn: false,
+            seq: 5000,
+        };
+        let (v, out) = lb.one(&v4((BE_SIDE_MAC, LB_MAC), be, src, 64, reply, ok));
+        assert_eq!(v, Verdict::ToPublic, "client {i}'s reply");
+        let want = v6((LB_MAC, GW_MAC), (fe(), 80), c, 63, 0, reply, ok);
+        assert_eq!(out, want, "client {i}'s reply as the client gets it");
+    }
+    assert_eq!(backends.len(), 3, "60 clients over three backends");
+    assert_eq!(lb.event(Event::ConnectionCreated), 60);
+    assert_eq!(lb.event(Event::SiitTranslated), 180);
+    assert_eq!(lb.event(Event::Return), 60);
+    assert_eq!(lb.dp.flows6().occupied(), 60);
+    assert_eq!(lb.dp.flows().occupied(), 0, "no IPv4 connection");
+}
+
+#[test]
+fn udp_both_ways_and_a_backend_without_checksum() {
+    let mut lb = lb();
+    for i in 1..=20u32 {
+        let c = (client(i), 50000 + i as u16);
+        let q = v6((PEER_MAC, LB_MAC), c, (fe(), 53), 64, 0, T::Udp, b"query");
+        let (v, out) = lb.one(&q);
+        assert_eq!(v, Verdict::ToPrivate);
+        let (src, be) = ends4(&out);
+        assert!(sources().contains(&src.0));
+        assert_eq!(out, v4((LB_MAC, BE_MAC), src, be, 63, T::Udp, b"query"));
+        let r = v4((BE_SIDE_MAC, LB_MAC), be, src, 64, T::Udp, b"answer");
+        let want = v6((LB_MAC, GW_MAC), (fe(), 53), c, 63, 0, T::Udp, b"answer");
+        assert_eq!(lb.one(&r), (Verdict::ToPublic, want.clone()));
+        // IPv4 allows a UDP datagram without a checksum; IPv6 does not:
+        // natrix computes it.
+        let mut bare = r.clone();
+        bare[40..42].copy_from_slice(&[0, 0]);
+        assert_eq!(
+            lb.one(&bare),
+            (Verdict::ToPublic, want),
+            "checksum 0 from the backend"
+        );
+    }
+}
+
+#[test]
+fn traffic_class_and_tos_carry_over_and_headers_check() {
+    let mut lb = lb();
+    let c = (client(7), 41000);
+    let syn = T::Tcp { syn: true, seq: 1 };
+    let (v, out) = lb.one(&v6((PEER_MAC, LB_MAC), c, (fe(), 80), 64, 0xb8, syn, &[]));
+    assert_eq!(v, Verdict::ToPrivate);
+    assert_eq!(out[15], 0xb8, "traffic class -> type of service");
+    assert_eq!(inet_checksum(&out[14..34]), 0, "IPv4 header checksum");
+    let (src, be) = ends4(&out);
+    let mut reply = v4(
+        (BE_SIDE_MAC, LB_MAC),
+        be,
+        src,
+        64,
+        T::Tcp { syn: false, seq: 9 },
+        b"x",
+    );
+    reply[15] = 0x28;
+    support::translation::fix_ip_checksum(&mut reply, 14);
+    let (v, out) = lb.one(&reply);
+    assert_eq!(v, Verdict::ToPublic);
+    assert_eq!(
+        ((out[14] & 0x0f) << 4) | (out[15] >> 4),
+        0x28,
+        "type of service -> traffic class"
+    );
+}
+
+#[test]
+fn named_drops() {
+    let mut lb = lb();
+    let c = (client(1), 40001);
+    let syn = T::Tcp { syn: true, seq: 1 };
+    let (_, out) = lb.one(&v6((PEER_MAC, LB_MAC), c, (fe(), 80), 64, 0, syn, &[]));
+    let (src, be) = ends4(&out);
+    let reply = T::Tcp { syn: false, seq: 9 };
+
+    // A reply to a source port no connection holds.
+    let other = (src.0, if src.1 == 65535 { 1024 } else { src.1 + 1 });
+    let f = v4((BE_SIDE_MAC, LB_MAC), be, other, 64, reply, b"x");
+    lb.expect("unheld source port", &f, &drop(DropReason::ReturnNoFlow));
+    // From another backend than the connection's.
+    let stranger = if be.0 == Ipv4Addr::new(198, 19, 1, 11) {
+        Ipv4Addr::new(198, 19, 1, 12)
+    } else {
+        Ipv4Addr::new(198, 19, 1, 11)
+    };
+    let f = v4(
+        (BE_SIDE_MAC, LB_MAC),
+        (stranger, 8080),
+        src,
+        64,
+        reply,
+        b"x",
+    );
+    lb.expect("another backend", &f, &drop(DropReason::ReturnNoFlow));
+    // To an address that is no SIIT source.
+    let f = v4(
+        (BE_SIDE_MAC, LB_MAC),
+        be,
+        (Ipv4Addr::new(198, 19, 0, 99), src.1),
+        64,
+        reply,
+        b"x",
+    );
+    lb.expect("not a SIIT source", &f, &drop(DropReason::ReturnNoFlow));
+    // With IPv4 options (a no-op and an end of list).
+    let mut f = v4((BE_SIDE_MAC, LB_MAC), be, src, 64, reply, b"x");
+    f.splice(34..34, [1, 1, 1, 0]);
+    f[14] = 0x46;
+    let total = u16::from_be_bytes([f[16], f[17]]) + 4;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    support::translation::fix_ip_checksum(&mut f, 14);
+    lb.expect("IPv4 options", &f, &drop(DropReason::SiitUntranslatable));
+    // A fragment, either way: a first fragment (offset 0, more to come)
+    // of a UDP datagram, its checksum by etherparse.
+    let mut f = v6(
+        (PEER_MAC, LB_MAC),
+        (c.0, 50000),
+        (fe(), 53),
+        64,
+        0,
+        T::Udp,
+        &[7u8; 64],
+    );
+    f.splice(54..54, [17, 0, 0, 1, 0, 0, 0, 77]);
+    f[20] = 44;
+    let len = u16::from_be_bytes([f[18], f[19]]) + 8;
+    f[18..20].copy_from_slice(&len.to_be_bytes());
+    lb.expect("IPv6 first fragment", &f, &drop(DropReason::SiitFragment));
+    let (_, out) = lb.one(&v6(
+        (PEER_MAC, LB_MAC),
+        (client(2), 5000),
+        (fe(), 53),
+        64,
+        0,
+        T::Udp,
+        b"q",
+    ));
+    let (usrc, ube) = ends4(&out);
+    let mut f = v4((BE_SIDE_MAC, LB_MAC), ube, usrc, 64, T::Udp, &[9u8; 64]);
+    f[20] = 0x20; // more fragments
+    f[21] = 0;
+    f[20] &= !0x40;
+    support::translation::fix_ip_checksum(&mut f, 14);
+    lb.expect("IPv4 first fragment", &f, &drop(DropReason::SiitFragment));
+    // Still translated: the connection's own packets.
+    let f = v4((BE_SIDE_MAC, LB_MAC), be, src, 64, reply, b"x");
+    assert_eq!(lb.one(&f).0, Verdict::ToPublic);
+}
+
+fn drop(r: DropReason) -> support::translation::Want {
+    support::translation::Want::Drop(r)
+}
+
+/// One SIIT address, more connections than its ports: each live
+/// connection holds a port of its own, and those that find none are
+/// dropped by name; once connections expire, their ports are given again.
+#[test]
+fn source_ports_are_distinct_and_run_out_by_name() {
+    let config = CONFIG.replace(
+        r#"siit_addresses = ["198.19.0.100", "198.19.0.101"]"#,
+        r#"siit_addresses = ["198.19.0.100"]"#,
+    );
+    let mut lb = Lb::with(&config, 1 << 17);
+    let mut held: HashMap<u16, u32> = HashMap::new();
+    let n = 70_000u32;
+    let mut exhausted = 0;
+    for i in 0..n {
+        let c = (client(i + 1), 7000);
+        let (v, out) = lb.one(&v6((PEER_MAC, LB_MAC), c, (fe(), 53), 64, 0, T::Udp, b"q"));
+        match v {
+            Verdict::ToPrivate => {
+                let (src, _) = ends4(&out);
+                assert_eq!(src.0, Ipv4Addr::new(198, 19, 0, 100));
+                if let Some(j) = held.insert(src.1, i) {
+                    panic!("port {} held by clients {j} and {i}", src.1);
+                }
+            }
+            Verdict::Drop(DropReason::SiitPortsExhausted) => exhausted += 1,
+            other => panic!("client {i}: {other:?}"),
+        }
+    }
+    let ports = u32::from(u16::MAX - siit::FIRST_PORT) + 1;
+    assert!(held.len() as u32 <= ports);
+    assert!(exhausted >= n - ports, "{exhausted} exhausted");
+    assert!(
+        held.len() as u32 > ports * 9 / 10,
+        "only {} ports given",
+        held.len()
+    );
+    assert_eq!(
+        lb.counters().drop_count(DropReason::SiitPortsExhausted),
+        u64::from(exhausted)
+    );
+    // Five minutes on, the UDP connections have expired: new clients get ports again.
+    lb.dp.set_clock(10 * 60);
+    let c = (client(n + 1), 7000);
+    let (v, _) = lb.one(&v6((PEER_MAC, LB_MAC), c, (fe(), 53), 64, 0, T::Udp, b"q"));
+    assert_eq!(v, Verdict::ToPrivate, "a port once its holder expired");
+}
+
+/// Processes one frame at `dp`, as received or as handed over.
+fn at(dp: &mut Dataplane, frame: &[u8], handed: bool) -> (Verdict, Vec<u8>) {
+    let mut bufs = vec![HeapBuf::new(2048)];
+    assert!(bufs[0].fill(frame));
+    let mut verdicts = [Verdict::Drop(DropReason::TxFull); BURST];
+    dp.set_handed(handed);
+    dp.process(&mut bufs, &mut verdicts);
+    dp.set_handed(false);
+    (verdicts[0], bufs[0].data().to_vec())
+}
+
+/// Two workers: a connection's source port is one its worker owns, so the
+/// backend's reply, received by either worker, is handed to that one.
+#[test]
+fn two_workers_own_their_source_ports() {
+    let lb = lb();
+    let mut w: Vec<Dataplane> = (0..2)
+        .map(|i| {
+            let mut dp = Dataplane::new(lb.cp.cell(), 1 << 12, i);
+            dp.set_workers(2);
+            dp
+        })
+        .collect();
+    for i in 1..=40u32 {
+        let c = (client(i), 42000);
+        let owner = handoff::owner(v6::owner_input(u128::from_be_bytes(c.0)), 2);
+        let syn = v6(
+            (PEER_MAC, LB_MAC),
+            c,
+            (fe(), 80),
+            64,
+            0,
+            T::Tcp { syn: true, seq: 1 },
+            &[],
+        );
+        assert_eq!(
+            at(&mut w[1 - owner], &syn, false).0,
+            Verdict::Handoff(owner as u16)
+        );
+        let (v, out) = at(&mut w[owner], &syn, true);
+        assert_eq!(v, Verdict::ToPrivate);
+        let (src, be) = ends4(&out);
+        assert_eq!(
+            handoff::owner(siit::owner_input(src.1), 2),
+            owner,
+            "client {i}'s source port {} is another worker's",
+            src.1
+        );
+        let reply = v4(
+            (BE_SIDE_MAC, LB_MAC),
+            be,
+            src,
+            64,
+            T::Tcp { syn: false, seq: 3 },
+            b"r",
+        );
+        assert_eq!(
+            at(&mut w[1 - owner], &reply, false).0,
+            Verdict::Handoff(owner as u16)
+        );
+        let (v, out) = at(&mut w[owner], &reply, true);
+        assert_eq!(v, Verdict::ToPublic);
+        let want = v6(
+            (LB_MAC, GW_MAC),
+            (fe(), 80),
+            c,
+            63,
+            0,
+            T::Tcp { syn: false, seq: 3 },
+            b"r",
+        );
+        assert_eq!(out, want);
+    }
+}
