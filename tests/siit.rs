@@ -506,3 +506,216 @@ fn two_workers_own_their_source_ports() {
         assert_eq!(out, want);
     }
 }
+
+/// `n` workers, as `natrix replay` runs them: a frame goes to the worker
+/// it reaches first (0), which hands it to its owner.
+struct Workers(Vec<Dataplane>);
+
+impl Workers {
+    fn new(lb: &Lb, n: usize) -> Workers {
+        Workers(
+            (0..n)
+                .map(|i| {
+                    let mut dp = Dataplane::new(lb.cp.cell(), 1 << 12, i);
+                    dp.set_workers(n);
+                    dp
+                })
+                .collect(),
+        )
+    }
+
+    fn one(&mut self, frame: &[u8]) -> (Verdict, Vec<u8>) {
+        match at(&mut self.0[0], frame, false) {
+            (Verdict::Handoff(o), _) => at(&mut self.0[o as usize], frame, true),
+            r => r,
+        }
+    }
+}
+
+fn icmp4(
+    macs: ([u8; 6], [u8; 6]),
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    ty: etherparse::Icmpv4Type,
+    quoted: &[u8],
+) -> Vec<u8> {
+    let ip = Ipv4Header {
+        time_to_live: ttl,
+        identification: 0,
+        dont_fragment: true,
+        source: src.octets(),
+        destination: dst.octets(),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(macs.0, macs.1)
+        .ip(IpHeaders::Ipv4(ip, Ipv4Extensions::default()))
+        .icmpv4(ty)
+        .write(&mut out, quoted)
+        .unwrap();
+    out
+}
+
+fn icmp6(
+    macs: ([u8; 6], [u8; 6]),
+    src: [u8; 16],
+    dst: [u8; 16],
+    hops: u8,
+    ty: etherparse::Icmpv6Type,
+    quoted: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv6(src, dst, hops)
+        .icmpv6(ty)
+        .write(&mut out, quoted)
+        .unwrap();
+    out
+}
+
+/// ICMP errors cross the translation both ways, quotes translated, against
+/// etherparse's frames; with 1 and 2 workers, and through `natrix replay`
+/// with as many.
+#[test]
+fn icmp_errors_follow_siit_connections_both_ways() {
+    use etherparse::icmpv4::DestUnreachableHeader as Unreach4;
+    use etherparse::icmpv6::DestUnreachableCode as Unreach6;
+    use etherparse::{Icmpv4Type, Icmpv6Type};
+    let router6 = "2001:db8:9::1".parse::<Ipv6Addr>().unwrap().octets();
+    let router4 = Ipv4Addr::new(198, 19, 1, 1);
+    for n in [1usize, 2] {
+        let lb = lb();
+        let mut w = Workers::new(&lb, n);
+        let (mut frames, mut expected) = (Vec::new(), Vec::new());
+        let mut send = |w: &mut Workers, f: Vec<u8>| {
+            let r = w.one(&f);
+            frames.push((0u64, f));
+            r
+        };
+        for i in 1..=12u32 {
+            let c = (client(i), 43000 + i as u16);
+            let syn = T::Tcp { syn: true, seq: 1 };
+            let (_, out) = send(
+                &mut w,
+                v6((PEER_MAC, LB_MAC), c, (fe(), 80), 64, 0, syn, &[]),
+            );
+            let (src, be) = ends4(&out);
+            let syn4 = out.clone();
+            let data = T::Tcp { syn: false, seq: 9 };
+            let big = [0x5a; 1400];
+            let (v, sent) = send(&mut w, v4((BE_SIDE_MAC, LB_MAC), be, src, 64, data, &big));
+            assert_eq!(v, Verdict::ToPublic);
+
+            // Packet Too Big from a router on the client side, quoting 1232
+            // bytes of the reply: to the backend as "fragmentation needed".
+            let ptb = Icmpv6Type::PacketTooBig { mtu: 1400 };
+            let err = icmp6(
+                (PEER_MAC, LB_MAC),
+                router6,
+                fe(),
+                64,
+                ptb,
+                &sent[14..14 + 1232],
+            );
+            let (v, out) = send(&mut w, err);
+            assert_eq!(
+                v,
+                Verdict::ToPrivate,
+                "{n} workers, client {i}: Packet Too Big"
+            );
+            let own = v4((BE_SIDE_MAC, LB_MAC), be, src, 63, data, &big);
+            let frag = Icmpv4Type::DestinationUnreachable(Unreach4::FragmentationNeeded {
+                next_hop_mtu: 1380,
+            });
+            let want = icmp4((LB_MAC, BE_MAC), src.0, be.0, 63, frag, &own[14..14 + 1212]);
+            assert_eq!(out, want, "{n} workers, client {i}: as the backend gets it");
+            expected.push(want);
+
+            // "Fragmentation needed" from a router on the private side about
+            // the SYN: to the client as Packet Too Big, the MTU 20 more.
+            let frag = Icmpv4Type::DestinationUnreachable(Unreach4::FragmentationNeeded {
+                next_hop_mtu: 1300,
+            });
+            let err = icmp4((BE_SIDE_MAC, LB_MAC), router4, src.0, 64, frag, &syn4[14..]);
+            let (v, out) = send(&mut w, err);
+            assert_eq!(
+                v,
+                Verdict::ToPublic,
+                "{n} workers, client {i}: fragmentation needed"
+            );
+            let quote = v6((PEER_MAC, LB_MAC), c, (fe(), 80), 63, 0, syn, &[]);
+            let ptb = Icmpv6Type::PacketTooBig { mtu: 1320 };
+            let want = icmp6((LB_MAC, GW_MAC), fe(), c.0, 63, ptb, &quote[14..]);
+            assert_eq!(out, want, "{n} workers, client {i}: as the client gets it");
+            expected.push(want);
+
+            // A UDP query to a backend port where nothing listens.
+            let uc = (c.0, 53000 + i as u16);
+            let q = v6((PEER_MAC, LB_MAC), uc, (fe(), 53), 64, 0, T::Udp, b"query");
+            let (_, out) = send(&mut w, q);
+            let (usrc, ube) = ends4(&out);
+            let port = Icmpv4Type::DestinationUnreachable(Unreach4::Port);
+            let err = icmp4((BE_SIDE_MAC, LB_MAC), ube.0, usrc.0, 64, port, &out[14..]);
+            let (v, out) = send(&mut w, err);
+            assert_eq!(
+                v,
+                Verdict::ToPublic,
+                "{n} workers, client {i}: port unreachable"
+            );
+            let quote = v6((PEER_MAC, LB_MAC), uc, (fe(), 53), 63, 0, T::Udp, b"query");
+            let ty = Icmpv6Type::DestinationUnreachable(Unreach6::Port);
+            let want = icmp6((LB_MAC, GW_MAC), fe(), c.0, 63, ty, &quote[14..]);
+            assert_eq!(
+                out, want,
+                "{n} workers, client {i}: port unreachable as the client gets it"
+            );
+            expected.push(want);
+        }
+        // Errors RFC 7915 does not translate, and errors about no connection.
+        let q = v6(
+            (PEER_MAC, LB_MAC),
+            (client(99), 1),
+            (fe(), 53),
+            64,
+            0,
+            T::Udp,
+            b"q",
+        );
+        let (_, out) = w.one(&q);
+        let (usrc, ube) = ends4(&out);
+        let redirect = Icmpv4Type::Unknown {
+            type_u8: 3,
+            code_u8: 14,
+            bytes5to8: [0; 4],
+        };
+        let err = icmp4(
+            (BE_SIDE_MAC, LB_MAC),
+            ube.0,
+            usrc.0,
+            64,
+            redirect,
+            &out[14..],
+        );
+        assert_eq!(w.one(&err).0, Verdict::Drop(DropReason::IcmpUnsupported));
+        let mut stray = out.clone();
+        stray[34..36].copy_from_slice(&(usrc.1 ^ 0x5555).to_be_bytes());
+        let port = Icmpv4Type::DestinationUnreachable(Unreach4::Port);
+        let err = icmp4((BE_SIDE_MAC, LB_MAC), ube.0, usrc.0, 64, port, &stray[14..]);
+        let v = w.one(&err).0;
+        assert_eq!(
+            v,
+            Verdict::Drop(DropReason::IcmpNoFlow),
+            "an unheld source port"
+        );
+
+        // The same frames through replay with as many workers.
+        let (s, out) =
+            support::translation::replay_frames(&lb.cp, frames, n, &format!("siit-icmp-{n}"));
+        let got: HashSet<Vec<u8>> = out.into_iter().collect();
+        for (k, want) in expected.iter().enumerate() {
+            assert!(got.contains(want), "{n} workers: replay lacks error {k}");
+        }
+        assert_eq!(s.dropped(), 0, "{n} workers: {:?}", s.counters.drops);
+    }
+}

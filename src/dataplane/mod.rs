@@ -235,6 +235,9 @@ pub struct Dataplane {
     siit: siit::Sources,
     /// Set by a SIIT translation to IPv4: how far the frame's start moved.
     siit_shift: u16,
+    /// Set by an ICMP error to translate to ICMPv6 (`siit`): the buffer is
+    /// to grow before it is written.
+    siit_error: Option<siit::PendingError>,
     pub counters: Counters,
 }
 
@@ -277,6 +280,7 @@ impl Dataplane {
             handed: false,
             siit: siit::Sources::none(),
             siit_shift: 0,
+            siit_error: None,
             counters,
         };
         dp.siit_setup();
@@ -452,7 +456,16 @@ impl Dataplane {
                 Stage::Done => {}
                 Stage::Connect => verdicts[i] = self.connect::<V4>(bufs[i].data_mut(), &pending[i]),
                 Stage::Return => verdicts[i] = self.reply::<V4>(bufs[i].data_mut(), &pending[i]),
-                Stage::Icmp => verdicts[i] = self.icmp(bufs[i].data_mut(), pending[i].at),
+                Stage::Icmp => {
+                    verdicts[i] = self.icmp(bufs[i].data_mut(), pending[i].at);
+                    if let Some(e) = self.siit_error.take() {
+                        verdicts[i] = if bufs[i].prepend(2 * siit::GROWTH) {
+                            self.siit_error4(bufs[i].data_mut(), pending[i].at, e)
+                        } else {
+                            Verdict::Drop(DropReason::SiitNoHeadroom)
+                        };
+                    }
+                }
                 Stage::Connect6 => {
                     verdicts[i] = self.connect::<V6>(bufs[i].data_mut(), &pending[i]);
                     if self.siit_shift != 0 {
@@ -463,7 +476,14 @@ impl Dataplane {
                     }
                 }
                 Stage::Return6 => verdicts[i] = self.reply::<V6>(bufs[i].data_mut(), &pending[i]),
-                Stage::Icmp6 => verdicts[i] = self.icmp6(bufs[i].data_mut(), pending[i].at),
+                Stage::Icmp6 => {
+                    verdicts[i] = self.icmp6(bufs[i].data_mut(), pending[i].at);
+                    if self.siit_shift != 0 {
+                        let moved = bufs[i].adj(usize::from(self.siit_shift));
+                        debug_assert!(moved);
+                        self.siit_shift = 0;
+                    }
+                }
                 Stage::SiitReturn => {
                     verdicts[i] = match self.siit_connection(&pending[i]) {
                         Err(v) => v,
@@ -709,6 +729,18 @@ impl Dataplane {
         if !matches!(q.proto, IpProtocol::Tcp | IpProtocol::Udp) {
             return Verdict::Drop(DropReason::IcmpUnsupported);
         }
+        if let Some(a) = self.snap.siit_index(q.src) {
+            // About a packet from a SIIT source: translated to ICMPv6 once
+            // the buffer has grown (`process`).
+            let e = self.siit_error4_check(&q, a, dst, ttl, at, message);
+            return match e {
+                Ok(e) => {
+                    self.siit_error = Some(e);
+                    Verdict::ToPublic
+                }
+                Err(v) => v,
+            };
+        }
         let quoted = QuotedTuple {
             src: q.src,
             dst: q.dst,
@@ -769,9 +801,6 @@ impl Dataplane {
             // From the client side, about a packet a frontend sent (a reply):
             // to the backend of the connection.
             let svc = &snap.services[s as usize];
-            if svc.siit {
-                return Err(Verdict::Drop(IcmpUnsupported));
-            }
             let id = if svc.kind == ServiceKind::Nat {
                 svc.members[0]
             } else {

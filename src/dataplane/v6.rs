@@ -313,6 +313,10 @@ impl Dataplane {
         if hops <= 1 {
             return Verdict::Drop(DropReason::TtlExpired);
         }
+        if snap.services[be.service as usize].siit {
+            // To an IPv4 backend: translated to ICMPv4 (`siit`).
+            return self.siit_error6(data, at, &q, id, hops);
+        }
         translate_icmp6_error(data, at, &q, to, be, fe_addr, fe_port);
         let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
         eth.set_src_addr(snap.mac);
