@@ -16,6 +16,7 @@ mod support;
 use support::appliance::NATRIX;
 use support::eal;
 use support::fixtures::{last_json, scratch_dir};
+use support::tshark::tshark_checksums;
 
 const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xaa, 0x01];
@@ -230,63 +231,6 @@ fn frames(path: &Path) -> Vec<Vec<u8>> {
         .into_iter()
         .map(|f| f.data)
         .collect()
-}
-
-/// tshark's verdict on every TCP, UDP and ICMPv6 checksum of a capture:
-/// (frames with a good one, frames with a bad one).
-fn tshark_checksums(path: &Path) -> (usize, Vec<String>) {
-    let out = Command::new("tshark")
-        .args([
-            "-n",
-            "-o",
-            "tcp.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-            "-e",
-            "tcp.checksum.status",
-            "-e",
-            "udp.checksum.status",
-            "-e",
-            "icmpv6.checksum.status",
-            "-r",
-        ])
-        .arg(path)
-        .output()
-        .expect("tshark is not installed: scripts/setup.sh installs it");
-    assert!(
-        out.status.success(),
-        "tshark: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut good = 0;
-    let mut bad = Vec::new();
-    for line in text.lines() {
-        // Status 0 is "bad", 1 "good". In an ICMPv6 error, the TCP or UDP
-        // header it quotes is cut short, and tshark's verdict on it means
-        // nothing: the ICMPv6 checksum covers the quote.
-        let fields: Vec<&str> = line.split('\t').collect();
-        let pick = if fields.get(3).is_some_and(|f| !f.is_empty()) {
-            &fields[3..4]
-        } else {
-            &fields[1..fields.len().min(3)]
-        };
-        let statuses: Vec<&str> = pick
-            .iter()
-            .flat_map(|f| f.split(','))
-            .filter(|s| !s.is_empty())
-            .collect();
-        if statuses.contains(&"0") {
-            bad.push(line.to_string());
-        } else if statuses.contains(&"1") {
-            good += 1;
-        }
-    }
-    (good, bad)
 }
 
 #[test]

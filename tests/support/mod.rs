@@ -9,9 +9,12 @@
 //!   `tests/fixtures/*.toml`);
 //! - [`oracle`]: what every burst must satisfy (counters, checksums, only
 //!   what a rule allows is sent), shared with the fuzzer in `fuzz/`;
+//! - [`siit`]: SIIT's configuration, IPv6 and IPv4 frames built with
+//!   etherparse, and workers that hand frames to their owner;
 //! - [`translation`]: packets described and built with etherparse (never with
 //!   natrix's own code), the rewrites expected of them, and a harness that runs
-//!   frames through one `Dataplane` and checks its counters.
+//!   frames through one `Dataplane` and checks its counters;
+//! - [`tshark`]: tshark's verdict on the checksums of a capture.
 //!
 //! A test file uses only some of it; the rest is dead code there.
 
@@ -21,4 +24,6 @@ pub mod appliance;
 pub mod eal;
 pub mod fixtures;
 pub mod oracle;
+pub mod siit;
 pub mod translation;
+pub mod tshark;
