@@ -6,8 +6,8 @@
 //! MAC); toward a resolved one, all of them leave with its MAC. IPv4 and
 //! IPv6, out of order, in `natrix replay` with 1 and 2 workers (software
 //! RSS by owner and by 5-tuple), the next hops resolved from the capture as
-//! `natrix replay` does. Packets are built with etherparse and fragmented by
-//! the test.
+//! `natrix replay` does, and under `natrix run` on net_pcap with 1 and 2
+//! workers. Packets are built with etherparse and fragmented by the test.
 
 mod support;
 
@@ -288,5 +288,94 @@ fn released_fragments_toward_a_resolved_backend_leave_with_its_mac() {
                 }
             }
         }
+    }
+}
+
+/// The same under `natrix run` on DPDK's net_pcap, where nobody answers
+/// natrix's requests: every fragment toward the unresolved backends, held
+/// and released ones included, is dropped as `neighbour-unresolved`, and
+/// nothing leaves with a zero MAC. With 1 and 2 workers (with 2, the
+/// fragments are handed to their owner, in order).
+#[cfg(feature = "dpdk")]
+#[test]
+fn natrix_run_drops_released_fragments_toward_an_unresolved_backend() {
+    use std::process::Command;
+    use support::appliance::NATRIX;
+    use support::eal;
+    use support::fixtures::{last_json, scratch_dir};
+
+    let input: Vec<Vec<u8>> = datagrams()
+        .into_iter()
+        .flat_map(|(_, frags, _)| frags)
+        .collect();
+    for workers in [1, 2] {
+        let d = scratch_dir("test-frag-nbr", &format!("run{workers}"));
+        let write = |path: &std::path::Path, frames: &[Vec<u8>]| {
+            let mut w = natrix::ports::capture::Writer::create(path).unwrap();
+            for f in frames {
+                w.write(Duration::from_secs(1), f).unwrap();
+            }
+            w.finish().unwrap();
+        };
+        let pcap = d.join("in.pcap");
+        write(&pcap, &input);
+        let empty = d.join("empty.pcap");
+        write(&empty, &[]);
+        let config = d.join("frag-nbr.toml");
+        let text = CONFIG.replace("[ports]\n", &format!("[ports]\nworkers = {workers}\n"));
+        std::fs::write(&config, text).unwrap();
+        let mut vdev = format!(
+            "net_pcap0,rx_pcap={},tx_pcap={}",
+            pcap.display(),
+            d.join("out0.pcap").display()
+        );
+        if workers == 2 {
+            vdev += &format!(
+                ",rx_pcap={},tx_pcap={}",
+                empty.display(),
+                d.join("out1.pcap").display()
+            );
+        }
+        let out = Command::new(NATRIX)
+            .args(["run", "--json", "--idle-exit", "0.5", "--config"])
+            .arg(&config)
+            .arg("--control")
+            .arg(d.join("ctl.sock"))
+            .arg("--")
+            .args(eal::quiet(&["--vdev", &vdev]))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "natrix run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run = last_json(&out);
+        assert_eq!(
+            run["packets_in"].as_u64(),
+            Some(input.len() as u64),
+            "{run}"
+        );
+        assert_eq!(
+            run["drops"]["neighbour-unresolved"].as_u64(),
+            Some(input.len() as u64),
+            "{workers} worker(s): {run}"
+        );
+        assert_eq!(run["events"]["fragment-held"].as_u64(), Some(4), "{run}");
+        let originated = run["packets_originated"].as_u64().unwrap();
+        assert_eq!(run["packets_out"].as_u64(), Some(originated), "{run}");
+        assert_eq!(
+            run["packets_in"].as_u64().unwrap() + originated,
+            run["packets_out"].as_u64().unwrap() + run["dropped"].as_u64().unwrap(),
+            "{run}"
+        );
+        for q in 0..workers {
+            let sent = natrix::ports::capture::read(&d.join(format!("out{q}.pcap"))).unwrap();
+            for f in &sent.frames {
+                assert_ne!(f.data[..6], [0; 6], "sent with a zero MAC: {:02x?}", f.data);
+                assert!(f.data.len() < 1000, "a fragment was sent: {:02x?}", f.data);
+            }
+        }
+        std::fs::remove_dir_all(&d).ok();
     }
 }
