@@ -1284,3 +1284,152 @@ fn dual_stack_example_replays_exactly_as_intended() {
     }
     check_backends_agree(&cp, &frames, &views, &[0]);
 }
+
+/// A one-arm configuration that resolves everything: its gateways, an
+/// on-link pool, and a pool behind a next hop (backends off-link).
+const RESOLVED: &str = r#"[appliance]
+mac = "02:00:00:00:00:01"
+gateway4 = "198.51.100.1"
+gateway6 = "2001:db8:1::1"
+
+[ports]
+public_addresses = ["198.51.100.2/24", "10.1.0.1/24", "2001:db8:1::2/64"]
+
+[[frontend]]
+name = "web"
+address = "198.51.100.10"
+port = 80
+protocol = "tcp"
+
+[[frontend]]
+name = "dns"
+address = "198.51.100.10"
+port = 53
+protocol = "udp"
+
+[[frontend]]
+name = "web6"
+address = "2001:db8:1::10"
+port = 80
+protocol = "tcp"
+
+[[pool]]
+name = "web"
+[[pool.backend]]
+address = "10.1.0.11"
+port = 8080
+[[pool.backend]]
+address = "10.1.0.12"
+port = 8080
+
+[[pool]]
+name = "dns"
+next_hop = "10.1.0.254"
+[[pool.backend]]
+address = "10.9.0.21"
+port = 53
+[[pool.backend]]
+address = "10.9.0.22"
+port = 53
+
+[[pool]]
+name = "web6"
+next_hop = "2001:db8:1::fe"
+[[pool.backend]]
+address = "2001:db8:77::31"
+port = 8080
+
+[[rule]]
+frontend = "web"
+pool = "web"
+
+[[rule]]
+frontend = "dns"
+pool = "dns"
+mode = "source-ip"
+
+[[rule]]
+frontend = "web6"
+pool = "web6"
+"#;
+
+/// A configuration that names its gateways and next hops but no MAC of
+/// theirs: `gen` gives each a stand-in MAC of its address (never zero), the
+/// clients' frames come from the gateway's, and a replay that resolves the
+/// next hops from the capture (as `natrix replay` does) learns exactly
+/// those MACs and forwards everything as intended, with 1 and 2 workers.
+#[test]
+fn a_resolved_configuration_gets_stand_in_macs_and_replays_as_intended() {
+    use natrix::app::replay::resolve_from_capture;
+    for (name, cfg) in [
+        ("lab.toml", example("lab.toml")),
+        (
+            "resolved.toml",
+            Config::parse(RESOLVED, "resolved.toml").unwrap(),
+        ),
+    ] {
+        let a = &cfg.appliance;
+        assert_eq!(a.gateway_mac, MacAddr::ZERO, "{name}");
+        let gw4 = IpAddr::V4(a.gateway4.unwrap());
+        let gw = generate::stand_in_mac(gw4);
+        assert_eq!(gw.0[0] & 3, 2, "locally administered, unicast");
+        let opts = small(41);
+        let (frames, s, views) = gen(&cfg, &opts);
+        assert_eq!(
+            fingerprint(&frames),
+            fingerprint(&generate::generate(&cfg, &opts)),
+            "deterministic"
+        );
+        // Every frame from the clients' side comes from the gateway's MAC.
+        let frontends: Vec<IpAddr> = cfg.frontends.iter().map(|f| f.address).collect();
+        let mut from_clients = 0;
+        for v in &views {
+            let dst = match (&v.ip, &v.ip6) {
+                (Some(ip), _) => IpAddr::V4(ip.dst),
+                (_, Some(ip)) => IpAddr::V6(ip.dst),
+                _ => continue,
+            };
+            if frontends.contains(&dst) {
+                assert_eq!(v.src_mac, gw.0, "{name}: to {dst}");
+                from_clients += 1;
+            }
+        }
+        assert!(from_clients > 100, "{name}: {from_clients}");
+        // The replay's neighbour table: every next hop, with the MAC gen
+        // gave it; both gateways with the one of gateway4.
+        let mut cp = ControlPlane::new(cfg.clone()).unwrap();
+        let wanted = cp.neighbours_wanted();
+        let table = resolve_from_capture(
+            &mut cp,
+            &Capture {
+                frames: frames.clone(),
+                damaged: None,
+            },
+        );
+        assert_eq!(table.len(), wanted.len(), "{name}: {table:?}");
+        for (ip, mac) in &table {
+            let want = if cfg.appliance.gateway6
+                == Some(match ip {
+                    IpAddr::V6(a) => *a,
+                    _ => Ipv6Addr::UNSPECIFIED,
+                })
+                || *ip == gw4
+            {
+                gw
+            } else {
+                generate::stand_in_mac(*ip)
+            };
+            assert_eq!(*mac, want, "{name}: {ip}");
+        }
+        for workers in [1, 2] {
+            let r = replay(&cp, frames.clone(), workers);
+            assert_eq!(
+                r.counters.drop_count(DropReason::NeighbourUnresolved),
+                0,
+                "{name}\n{}",
+                r.render()
+            );
+            check_replay(&cfg, &s, &views, &r);
+        }
+    }
+}

@@ -13,6 +13,10 @@
 //! frontends draws exactly the random numbers, and writes exactly the
 //! frames, that it did before `gen` learnt IPv6.
 //!
+//! A configuration that leaves its gateway's and backends' MACs to
+//! neighbour resolution gets stand-in MACs of their addresses
+//! ([`stand_in_mac`]), which a replay then learns from the capture.
+//!
 //! Everything is derived from the configuration and [`GenOptions::seed`]: the
 //! same inputs give the same frames, byte for byte. Timestamps start at
 //! 2026-01-01T00:00:00Z; connections start a few hundred microseconds apart
@@ -263,6 +267,10 @@ struct Hop {
 struct Gen<'a> {
     config: &'a Config,
     opts: &'a GenOptions,
+    /// The source MAC of what comes from the clients' side: `gateway_mac`,
+    /// or in a configuration that resolves its gateway, a stand-in
+    /// ([`stand_in_mac`]).
+    gw_mac: MacAddr,
     snap: Option<std::sync::Arc<Snapshot>>,
     rng: Rng,
     clients: Vec<Ipv4Addr>,
@@ -341,9 +349,17 @@ impl<'a> Gen<'a> {
             .chain(config.nat_rules.iter().map(|n| &n.backend.address))
             .filter_map(|&a| v6(a))
             .collect();
+        let a = &config.appliance;
+        let gw_mac = match (a.gateway4, a.gateway6) {
+            _ if a.gateway_mac != MacAddr::ZERO => a.gateway_mac,
+            (Some(g), _) => stand_in_mac(IpAddr::V4(g)),
+            (None, Some(g)) => stand_in_mac(IpAddr::V6(g)),
+            (None, None) => MacAddr::ZERO,
+        };
         let mut g = Gen {
             config,
             opts,
+            gw_mac,
             snap,
             rng: Rng::new(select::mix64(opts.seed ^ 0x6e61_7472_6978_6765)),
             clients: Vec::new(),
@@ -509,7 +525,7 @@ impl<'a> Gen<'a> {
         Some(Peer {
             address: b.address,
             port: b.port,
-            mac: b.mac,
+            mac: frame_mac(b.mac, b.next_hop),
         })
     }
 
@@ -588,7 +604,7 @@ impl<'a> Gen<'a> {
         };
         self.summary.tcp_connections += 1;
         let app = self.config.appliance.mac;
-        let gw = self.config.appliance.gateway_mac;
+        let gw = self.gw_mac;
         // Round trips as seen from natrix: to the client (across the
         // internet) and to the backend (inside the data centre).
         let c_rtt = self.range(1_000, 20_000);
@@ -699,7 +715,7 @@ impl<'a> Gen<'a> {
         };
         self.summary.udp_exchanges += 1;
         let app = self.config.appliance.mac;
-        let gw = self.config.appliance.gateway_mac;
+        let gw = self.gw_mac;
         let c_rtt = self.range(1_000, 20_000);
         let b_rtt = self.range(50, 500);
         let mut c_ident = self.next() as u16;
@@ -749,7 +765,7 @@ impl<'a> Gen<'a> {
     /// ARP requests from the gateway for every local address, ICMP echo
     /// requests from clients to every frontend address.
     fn background(&mut self, span: u64) {
-        let gw = self.config.appliance.gateway_mac;
+        let gw = self.gw_mac;
         let app = self.config.appliance.mac;
         let gw_ip = self.gateway_addr();
         let mut addrs: Vec<Ipv4Addr> = Vec::new();
@@ -808,7 +824,7 @@ impl<'a> Gen<'a> {
     /// local address, ICMPv6 echo requests from clients to every IPv6
     /// frontend address.
     fn background6(&mut self, span: u64) {
-        let gw = self.config.appliance.gateway_mac;
+        let gw = self.gw_mac;
         let app = self.config.appliance.mac;
         let mut addrs: Vec<Ipv6Addr> = Vec::new();
         for a in self
@@ -971,7 +987,7 @@ impl<'a> Gen<'a> {
             StrayKind::TtlExpired => self.stray_ttl_expired(),
             StrayKind::BadIpChecksum => self.stray_bad_ip_checksum(),
             StrayKind::Truncated => self.stray_truncated(),
-            StrayKind::Lldp => lldp(self.config.appliance.gateway_mac),
+            StrayKind::Lldp => lldp(self.gw_mac),
             StrayKind::EchoNonLocal => self.stray_echo_non_local(),
             StrayKind::Fragment => self.stray_fragment(),
         }
@@ -980,7 +996,7 @@ impl<'a> Gen<'a> {
     /// A client's hop toward `dst`: from the gateway to the appliance, TTL 64.
     fn client_hop(&mut self, client: Ipv4Addr, dst: Ipv4Addr) -> Hop {
         Hop {
-            src_mac: self.config.appliance.gateway_mac,
+            src_mac: self.gw_mac,
             dst_mac: self.config.appliance.mac,
             src: client.into(),
             dst: dst.into(),
@@ -1055,16 +1071,19 @@ impl<'a> Gen<'a> {
         let mut bs: Vec<(Ipv4Addr, u16, u8, MacAddr)> = Vec::new();
         for r in &self.config.rules {
             let proto = self.config.frontends[r.frontend].protocol.number();
-            for b in &self.config.pools[r.pool].backends {
+            let pool = &self.config.pools[r.pool];
+            for b in &pool.backends {
                 if let Some(a) = v4(b.address) {
-                    bs.push((a, b.port, proto, b.mac));
+                    let mac = frame_mac(b.mac, self.config.next_hop(Some(pool), b));
+                    bs.push((a, b.port, proto, mac));
                 }
             }
         }
         for n in &self.config.nat_rules {
             let proto = self.config.frontends[n.frontend].protocol.number();
             if let Some(a) = v4(n.backend.address) {
-                bs.push((a, n.backend.port, proto, n.backend.mac));
+                let mac = frame_mac(n.backend.mac, self.config.next_hop(None, &n.backend));
+                bs.push((a, n.backend.port, proto, mac));
             }
         }
         if bs.is_empty() {
@@ -1121,8 +1140,14 @@ impl<'a> Gen<'a> {
             self.range(EPHEMERAL_LO as u64, EPHEMERAL_HI as u64) as u16,
             self.next() as u32,
         );
-        let c = &self.config.appliance;
-        ipv6_syn(c.gateway_mac, c.mac, src, flow, sport, seq)
+        ipv6_syn(
+            self.gw_mac,
+            self.config.appliance.mac,
+            src,
+            flow,
+            sport,
+            seq,
+        )
     }
 
     /// A client's first packet to a frontend, with TTL 1.
@@ -1153,7 +1178,7 @@ impl<'a> Gen<'a> {
         let n = self.range(1, ethernet::HEADER_LEN as u64 - 1) as usize;
         let mut f = Vec::with_capacity(ethernet::HEADER_LEN);
         f.extend_from_slice(&self.config.appliance.mac.0);
-        f.extend_from_slice(&self.config.appliance.gateway_mac.0);
+        f.extend_from_slice(&self.gw_mac.0);
         f.extend_from_slice(&[0x08, 0x00]);
         f.truncate(n);
         f
@@ -1213,6 +1238,34 @@ impl<'a> Gen<'a> {
 }
 
 // ---- frame builders --------------------------------------------------------
+
+/// A neighbour's MAC in a configuration that leaves it to resolution:
+/// locally administered and unicast (02:xx, IEEE 802 section 8.2),
+/// `02:34:` and the IPv4 address, or `02:36:` and the IPv6 address's four
+/// 32-bit words XORed. The same address always gives the same MAC, and the
+/// capture then shows it (as the source of the neighbour's frames) to a
+/// replay, which resolves the neighbour from it.
+pub fn stand_in_mac(ip: IpAddr) -> MacAddr {
+    let (kind, low) = match ip {
+        IpAddr::V4(a) => (0x34, a.octets()),
+        IpAddr::V6(a) => {
+            let x = u128::from(a);
+            let folded = (x as u32) ^ ((x >> 32) as u32) ^ ((x >> 64) as u32) ^ ((x >> 96) as u32);
+            (0x36, folded.to_be_bytes())
+        }
+    };
+    MacAddr([0x02, kind, low[0], low[1], low[2], low[3]])
+}
+
+/// The source MAC of a backend's frames: its own (or its pool's
+/// `next_hop_mac`), or when resolved, the stand-in of the next hop that
+/// forwards them.
+fn frame_mac(mac: MacAddr, next_hop: Option<IpAddr>) -> MacAddr {
+    match next_hop {
+        Some(h) if mac == MacAddr::ZERO => stand_in_mac(h),
+        _ => mac,
+    }
+}
 
 fn pad(mut f: Vec<u8>) -> Vec<u8> {
     if f.len() < MIN_FRAME {

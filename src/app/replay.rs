@@ -389,8 +389,9 @@ impl Port for CapturePort<'_> {
 /// Resolves the next hops of `cp` (gateways, backends without a MAC written
 /// by hand) from what `cap` shows of them: a replay has no wire to send ARP
 /// or Neighbor Discovery on, so the capture's own ARP and ND messages, the
-/// source MACs of the neighbours' packets, and for a gateway the source MAC
-/// of the clients' frames to a frontend, are taken (see
+/// source MACs of the neighbours' packets, for a gateway the source MAC of
+/// the clients' frames to a frontend, and for a pool's next hop the source
+/// MAC of its backends' packets, are taken (see
 /// [`neighbour::from_capture`]). What the capture does not show stays
 /// unresolved, and packets toward it are dropped as `neighbour-unresolved`.
 /// Returns the table, in address order.
@@ -407,6 +408,12 @@ pub fn resolve_from_capture(cp: &mut ControlPlane, cap: &Capture) -> Vec<(IpAddr
         .chain(a.gateway6.map(IpAddr::V6))
         .collect();
     let frontends: Vec<IpAddr> = cp.config().frontends.iter().map(|f| f.address).collect();
+    let routed: Vec<(IpAddr, IpAddr)> = cp
+        .snapshot()
+        .backends
+        .iter()
+        .filter_map(|b| Some((b.address, b.next_hop.filter(|&h| h != b.address)?)))
+        .collect();
     let macs = neighbour::from_capture(
         cap.frames
             .iter()
@@ -415,6 +422,7 @@ pub fn resolve_from_capture(cp: &mut ControlPlane, cap: &Capture) -> Vec<(IpAddr
         &wanted,
         &gateways,
         &frontends,
+        &routed,
     );
     let mut table: Vec<(IpAddr, MacAddr)> = macs.iter().map(|(&ip, &m)| (ip, m)).collect();
     table.sort();

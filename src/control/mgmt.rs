@@ -20,7 +20,7 @@ use crate::wire::ethernet::MacParseError;
 use crate::wire::MacAddr;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,8 +81,9 @@ pub enum ReloadError {
     NoFile,
     /// The file does not load or validate.
     Invalid(ConfigError),
-    /// The file changes what only a restart can change.
-    NeedsRestart(PathBuf),
+    /// The file changes what only a restart can change: `field` names it
+    /// (`ports.public_addresses`, or a section: `appliance`, `frontend`, ...).
+    NeedsRestart { path: PathBuf, field: &'static str },
     /// A change the file asks for was refused; nothing was applied.
     Refused(ChangeError),
 }
@@ -92,9 +93,9 @@ impl fmt::Display for ReloadError {
         match self {
             ReloadError::NoFile => f.write_str("this natrix has no configuration file to reload"),
             ReloadError::Invalid(e) => write!(f, "reload refused: {e}"),
-            ReloadError::NeedsRestart(path) => write!(
+            ReloadError::NeedsRestart { path, field } => write!(
                 f,
-                "reload refused: {} changes more than the pools' backends (appliance, ports, frontends, rules, NAT rules and pool names need a restart)",
+                "reload refused: {} changes {field}, which only a restart can change (appliance, ports, frontends, rules, NAT rules and pool names need a restart; a reload applies the pools' backends, health checks and next_hop, and appliance.gateway4 and gateway6)",
                 path.display()
             ),
             ReloadError::Refused(e) => write!(f, "reload refused: {e}"),
@@ -482,35 +483,35 @@ impl Management {
     }
 
     /// Re-reads the configuration file and applies the differences in pools
-    /// (backends added, removed, re-weighted) as changes. A file that does not
-    /// validate, or that changes anything a running natrix cannot change
-    /// (appliance, ports, frontends, rules, NAT rules, pool names and next
-    /// hops), is refused
-    /// whole and the running configuration stays.
+    /// (next hops changed, backends added, removed, re-weighted) and in the
+    /// gateways as changes. A file that does not validate, or that changes
+    /// anything a running natrix cannot change (appliance but its gateways,
+    /// ports, frontends, rules, NAT rules, pool names), is refused whole and
+    /// the running configuration stays.
     pub fn reload(&mut self) -> Result<String, ReloadError> {
         let path = self.config_path.clone().ok_or(ReloadError::NoFile)?;
         let new = Config::load(&path).map_err(ReloadError::Invalid)?;
         let old = self.cp.config().clone();
-        let fixed = |c: &Config| {
-            (
-                c.appliance.clone(),
-                c.ports.clone(),
-                c.frontends.clone(),
-                c.rules.clone(),
-                c.nat_rules.clone(),
-                c.pools
-                    .iter()
-                    .map(|p| (p.name.clone(), p.next_hop))
-                    .collect::<Vec<_>>(),
-            )
-        };
-        if fixed(&old) != fixed(&new) {
-            return Err(ReloadError::NeedsRestart(path));
+        if let Some(field) = needs_restart(&old, &new) {
+            return Err(ReloadError::NeedsRestart { path, field });
         }
         // Every change applies to a copy of the running state; the copy
-        // replaces it (one snapshot) only when all of them succeeded.
+        // replaces it (one snapshot) only when all of them succeeded. The
+        // next hops first: backends added after them are resolved there.
+        let hops: Vec<(&str, Option<IpAddr>)> = old
+            .pools
+            .iter()
+            .zip(&new.pools)
+            .filter(|(o, n)| o.next_hop != n.next_hop)
+            .map(|(_, n)| (n.name.as_str(), n.next_hop))
+            .collect();
+        let gateways = (new.appliance.gateway4, new.appliance.gateway6);
         let changes = diff(&old, &new);
         let health_changes = self.cp.transaction(|cp| {
+            cp.set_gateways(gateways.0, gateways.1);
+            for &(pool, hop) in &hops {
+                cp.set_next_hop(pool, hop).map_err(ReloadError::Refused)?;
+            }
             for ch in &changes {
                 apply(cp, ch).map_err(ReloadError::Refused)?;
             }
@@ -525,11 +526,15 @@ impl Management {
             Ok(health_changes)
         })?;
         self.health_update();
+        let gateway_changes = usize::from(old.appliance.gateway4 != new.appliance.gateway4)
+            + usize::from(old.appliance.gateway6 != new.appliance.gateway6);
         Ok(format!(
-            "reloaded {}: {} backend change(s), {} pool health setting(s)",
+            "reloaded {}: {} backend change(s), {} pool health setting(s), {} next hop(s), {} gateway(s)",
             path.display(),
             changes.len(),
-            health_changes
+            health_changes,
+            hops.len(),
+            gateway_changes
         ))
     }
 }
@@ -700,6 +705,37 @@ enum Change {
     Add(String, config::Backend),
     Remove(String, SocketAddr),
     Weight(String, SocketAddr, u32),
+}
+
+/// The first thing `new` changes that only a restart can change, named as
+/// in the file; None if a reload can apply it.
+fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
+    let appliance = |c: &Config| {
+        let mut a = c.appliance.clone();
+        (a.gateway4, a.gateway6) = (None, None);
+        a
+    };
+    let pool_names = |c: &Config| c.pools.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+    let (o, n) = (&old.ports, &new.ports);
+    [
+        (
+            o.public_addresses != n.public_addresses,
+            "ports.public_addresses",
+        ),
+        (
+            o.private_addresses != n.private_addresses,
+            "ports.private_addresses",
+        ),
+        (o != n, "ports"),
+        (appliance(old) != appliance(new), "appliance"),
+        (old.frontends != new.frontends, "frontend"),
+        (old.rules != new.rules, "rule"),
+        (old.nat_rules != new.nat_rules, "nat_rule"),
+        (pool_names(old) != pool_names(new), "pool.name"),
+    ]
+    .into_iter()
+    .find(|(changed, _)| *changed)
+    .map(|(_, field)| field)
 }
 
 fn diff(old: &Config, new: &Config) -> Vec<Change> {

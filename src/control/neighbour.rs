@@ -515,19 +515,28 @@ pub fn announcements(config: &Config) -> Vec<(IpAddr, Arm)> {
 /// Solicitation or the target of an Advertisement with their link-layer
 /// options, the source MAC of an IP packet from the address; and for a
 /// gateway (`gateways`), which sends no packet of its own, the source MAC
-/// of the frames to a frontend (`frontends`), which it forwarded. The
-/// first MAC found wins.
+/// of the frames to a frontend (`frontends`), which it forwarded; and for a
+/// pool's next hop, the source MAC of the packets of the backends behind it
+/// (`routed`: backend address and next hop), which it forwarded. The first
+/// MAC found wins.
 pub fn from_capture<'a>(
     frames: impl IntoIterator<Item = &'a [u8]>,
     wanted: &[IpAddr],
     gateways: &[IpAddr],
     frontends: &[IpAddr],
+    routed: &[(IpAddr, IpAddr)],
 ) -> HashMap<IpAddr, MacAddr> {
     let mut out: HashMap<IpAddr, MacAddr> = HashMap::new();
     let put = |ip: IpAddr, mac: MacAddr, out: &mut HashMap<IpAddr, MacAddr>| {
         if mac != MacAddr::ZERO && !mac.is_multicast() {
             out.entry(ip).or_insert(mac);
         }
+    };
+    let hop_of = |src: IpAddr| {
+        routed
+            .iter()
+            .find(|(b, h)| *b == src && wanted.contains(h))
+            .map(|(_, h)| *h)
     };
     let family_gateway = |v6: bool| {
         gateways
@@ -557,6 +566,8 @@ pub fn from_capture<'a>(
                     let (src, dst) = (IpAddr::V4(p.src_addr()), IpAddr::V4(p.dst_addr()));
                     if wanted.contains(&src) {
                         put(src, src_mac, &mut out);
+                    } else if let Some(h) = hop_of(src) {
+                        put(h, src_mac, &mut out);
                     } else if frontends.contains(&dst) {
                         if let Some(g) = family_gateway(false) {
                             put(g, src_mac, &mut out);
@@ -593,6 +604,8 @@ pub fn from_capture<'a>(
                 }
                 if wanted.contains(&src) {
                     put(src, src_mac, &mut out);
+                } else if let Some(h) = hop_of(src) {
+                    put(h, src_mac, &mut out);
                 } else if frontends.contains(&dst) {
                     if let Some(g) = family_gateway(true) {
                         put(g, src_mac, &mut out);

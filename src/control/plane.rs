@@ -12,7 +12,7 @@ use crate::dataplane::snapshot::{
 use crate::wire::{checksum, IpProtocol, MacAddr};
 use hashbrown::{HashMap, HashSet};
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 /// Why a backend change was refused.
@@ -302,6 +302,38 @@ impl ControlPlane {
         let p = self.pool_index(pool)?;
         self.config.pools[p].health = health;
         Ok(())
+    }
+
+    /// Replaces a pool's `next_hop` (a reload; the file's checks have
+    /// passed): its backends without a MAC of their own are resolved at the
+    /// new next hop (or, without one, at their own address when it is
+    /// on-link). The neighbour cache follows [`ControlPlane::neighbours_wanted`];
+    /// until it resolves the new next hop, what goes there is dropped as
+    /// `neighbour-unresolved`.
+    pub fn set_next_hop(&mut self, pool: &str, hop: Option<IpAddr>) -> Result<(), ChangeError> {
+        let p = self.pool_index(pool)?;
+        self.config.pools[p].next_hop = hop;
+        let on_link = self.config.ports.backend_addresses().to_vec();
+        for b in self.backends.iter_mut().filter(|b| b.pool as usize == p) {
+            if b.mac == MacAddr::ZERO {
+                b.next_hop =
+                    hop.or_else(|| config::Ports::on_link(&on_link, b.address).map(|_| b.address));
+            }
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// Replaces the gateways toward the clients (a reload; the file's
+    /// checks have passed): without `gateway_mac`, the neighbour cache
+    /// resolves the new ones.
+    pub fn set_gateways(&mut self, gateway4: Option<Ipv4Addr>, gateway6: Option<Ipv6Addr>) {
+        let a = &mut self.config.appliance;
+        if (a.gateway4, a.gateway6) != (gateway4, gateway6) {
+            a.gateway4 = gateway4;
+            a.gateway6 = gateway6;
+            self.publish();
+        }
     }
 
     fn pool_index(&self, pool: &str) -> Result<usize, ChangeError> {

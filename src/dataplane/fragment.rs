@@ -18,7 +18,9 @@
 //! Fragments that arrive before their first fragment are held by the worker
 //! ([`Hold`], a preallocated area bounded in packets and bytes) for at most
 //! the configured timeout; they are rewritten and sent when the first
-//! fragment arrives, or dropped as `fragment-no-first`.
+//! fragment arrives, or dropped as `fragment-no-first`. A first fragment
+//! toward a next hop not resolved is dropped as `neighbour-unresolved`, and
+//! its datagram's other fragments, released or later, with it.
 //!
 //! The table is separate from the flow table and bounded: when a datagram
 //! finds no room, its fragments are dropped as `fragment-table-full`; no
@@ -41,7 +43,7 @@
 use crate::dataplane::counters::{DropReason, Event};
 use crate::dataplane::select::mix64;
 use crate::dataplane::snapshot::{Snapshot, TTL_DECREMENT_DELTA};
-use crate::dataplane::{Dataplane, Offsets, Pending, Stage, Verdict};
+use crate::dataplane::{next_hop_checked, Dataplane, Offsets, Pending, Stage, Verdict};
 use crate::ports::{Burst, PacketBuf, BURST};
 use crate::wire::ethernet;
 use crate::wire::ethernet::EtherType;
@@ -655,6 +657,9 @@ impl Dataplane {
     #[inline(never)]
     pub(super) fn first_fragment(&mut self, data: &[u8], p: &Pending, v: Verdict) -> Verdict {
         let slot = p.frag;
+        // Toward a next hop not resolved, the first fragment is dropped,
+        // and the datagram's other fragments with it (held ones included).
+        let v = next_hop_checked(v, data);
         let Ok((l3, ethertype)) = ethernet::Frame::new_unchecked(data).l3_offset() else {
             return v;
         };
@@ -817,7 +822,8 @@ impl Dataplane {
         }
         for i in 0..n {
             let data = bufs[i].data_mut();
-            verdicts[i] = self.release_one(data);
+            // The same next-hop check as every forwarded packet.
+            verdicts[i] = next_hop_checked(self.release_one(data), data);
             if let Verdict::Drop(r) = verdicts[i] {
                 self.counters.drop(r);
             } else {

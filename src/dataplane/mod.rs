@@ -499,12 +499,7 @@ impl Dataplane {
             }
         }
         for (v, b) in verdicts[..n].iter_mut().zip(bufs.iter()) {
-            // A next hop not resolved: its MAC in the snapshot is zero.
-            if matches!(v, Verdict::ToPrivate | Verdict::ToPublic)
-                && b.data().get(..6) == Some(&[0u8; 6][..])
-            {
-                *v = Verdict::Drop(DropReason::NeighbourUnresolved);
-            }
+            *v = next_hop_checked(*v, b.data());
             if let Verdict::Drop(r) = v {
                 self.counters.drop(*r);
             }
@@ -1446,6 +1441,19 @@ fn no_backend(svc: &Service) -> DropReason {
 fn bump(v: &mut [u64], id: u16) {
     if let Some(c) = v.get_mut(id as usize) {
         *c += 1;
+    }
+}
+
+/// `v`, or `neighbour-unresolved` if `v` forwards `frame` toward a next
+/// hop not resolved: its MAC in the snapshot, now the frame's destination,
+/// is zero. Every forwarded packet passes here, released fragments too.
+#[inline(always)]
+fn next_hop_checked(v: Verdict, frame: &[u8]) -> Verdict {
+    if matches!(v, Verdict::ToPrivate | Verdict::ToPublic) && frame.get(..6) == Some(&[0u8; 6][..])
+    {
+        Verdict::Drop(DropReason::NeighbourUnresolved)
+    } else {
+        v
     }
 }
 
