@@ -103,6 +103,9 @@ PRIVATE_IP="198.19.1.1"
 MGMT_IP="198.19.1.2"
 BE_IP=("198.19.1.11" "198.19.1.12" "198.19.1.13")
 BE_PORT=8080
+# The backends' second HTTP port: the pool of a SIIT frontend cannot share
+# the IPv4 pool's endpoints (a backend endpoint serves one frontend).
+SIIT_PORT=8064
 # Behind the router (ROUTER_MTU): the client's segment.
 CLIENT_IP_R="198.18.2.2"
 ROUTER_IP_C="198.18.2.1"
@@ -208,9 +211,9 @@ veth() {
 write_server() {
     cat >"$RUN/server.py" <<'EOF'
 # A small threaded HTTP server that says which backend it is, on each of
-# ADDRESS... (IPv4 or IPv6, each its own socket), and a UDP echo on ECHO_PORT
-# of each IPv6 address:
-#   python3 server.py NAME PORT ECHO_PORT ADDRESS...
+# ADDRESS... (IPv4 or IPv6) and each of PORTS (comma-separated), each its
+# own socket, and a UDP echo on ECHO_PORT of each IPv6 address:
+#   python3 server.py NAME PORTS ECHO_PORT ADDRESS...
 # Every request is logged as "CLIENT ..." (the client's address as the
 # server saw it, IPv4 or IPv6), every datagram echoed as "udp CLIENT LENGTH".
 #   GET /                    "backend NAME"
@@ -225,7 +228,8 @@ import sys
 import threading
 import time
 
-name, port, echo_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+name, echo_port = sys.argv[1], int(sys.argv[3])
+ports = [int(p) for p in sys.argv[2].split(",")]
 addresses = sys.argv[4:]
 body = ("backend %s\n" % name).encode()
 BLOCK = b"natrix lab payload 0123456789abcdefghijklmnopqrstuvwxyz!\n" * 1024
@@ -323,13 +327,13 @@ def echo(sock):
 # Every socket is bound before any serves: once one answers, all do.
 servers, echoes = [], []
 for address in addresses:
+    for port in ports:
+        kind = Server6 if ":" in address else Server
+        servers.append(kind((address, port), Handler))
     if ":" in address:
-        servers.append(Server6((address, port), Handler))
         u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         u.bind((address, echo_port))
         echoes.append(u)
-    else:
-        servers.append(Server((address, port), Handler))
 threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
 threads += [threading.Thread(target=echo, args=(u,), daemon=True) for u in echoes]
 for t in threads:
@@ -343,7 +347,7 @@ start_backend() {
     local i="$1" ns="${P}be$1" ip="${BE_IP[$(($1 - 1))]}" ip6="${BE_IP6[$(($1 - 1))]}"
     # setsid and ip netns exec both exec in place, so $! is the server's pid.
     # Appends: a restarted server (backend-start) keeps the earlier log.
-    ip netns exec "$ns" setsid python3 "$RUN/server.py" "be$i" "$BE_PORT" "$ECHO_PORT" "$ip" "$ip6" \
+    ip netns exec "$ns" setsid python3 "$RUN/server.py" "be$i" "$BE_PORT,$SIIT_PORT" "$ECHO_PORT" "$ip" "$ip6" \
         </dev/null >>"$RUN/be$i.log" 2>&1 &
     echo $! >"$RUN/be$i.pid"
 }
