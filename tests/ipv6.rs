@@ -764,3 +764,87 @@ fn idle_ipv6_connections_are_reset_both_ways() {
         assert_eq!(frame, want, "the RST to the {to:?}");
     }
 }
+
+/// With gateways resolved rather than written by hand, replies of IPv6
+/// connections go to the IPv6 gateway's MAC and IPv4 ones to the IPv4
+/// gateway's, when the two differ (replay learns both from the capture:
+/// the source MACs of the frames to the frontends), with 1 and 2 workers.
+#[test]
+fn replies_go_to_their_own_familys_gateway() {
+    let text = include_str!("../examples/lab.toml");
+    let g4 = [0x02, 0, 0, 0, 0x04, 0x04];
+    let g6 = [0x02, 0, 0, 0, 0x06, 0x06];
+    let lab_mac = [0x02, 0x4e, 0x58, 0, 0, 0x01];
+    let (c4, fe4) = ([198, 18, 1, 2], [198, 18, 1, 10]);
+    let (c6, fe6) = (a("2001:2:0:1::2"), a("2001:2:0:1::10"));
+    let mut frames = Vec::new();
+    let mut push = |f: Vec<u8>| frames.push((frames.len() as u64, f));
+    let mut syn4 = Vec::new();
+    PacketBuilder::ethernet2(g4, lab_mac)
+        .ipv4(c4, fe4, 64)
+        .tcp(41000, 80, 1, 64000)
+        .syn()
+        .write(&mut syn4, &[])
+        .unwrap();
+    push(syn4);
+    push(tcp6(
+        (g6, lab_mac),
+        (c6, 42000),
+        (fe6, 80),
+        64,
+        true,
+        1,
+        &[],
+    ));
+    // A reply from each backend: the one whose connection it is passes.
+    for i in 1..=3u8 {
+        let be_mac = [0x02, 0, 0, 0, 0xbe, i];
+        let mut r4 = Vec::new();
+        PacketBuilder::ethernet2(be_mac, lab_mac)
+            .ipv4([198, 19, 1, 10 + i], c4, 64)
+            .tcp(8080, 41000, 5, 64000)
+            .ack(2)
+            .write(&mut r4, b"4")
+            .unwrap();
+        push(r4);
+        let be6 = a(&format!("2001:2:1:1::1{i}"));
+        push(tcp6(
+            (be_mac, lab_mac),
+            (be6, 8080),
+            (c6, 42000),
+            64,
+            false,
+            5,
+            b"6",
+        ));
+    }
+    for workers in [1usize, 2] {
+        let mut cp = ControlPlane::new(Config::parse(text, "lab.toml").unwrap()).unwrap();
+        // As `natrix replay` does: the neighbours from the capture.
+        let capture = support::translation::timed_capture(frames.clone());
+        natrix::app::replay::resolve_from_capture(&mut cp, &capture);
+        let (s, out) = replay_frames(&cp, frames.clone(), workers, &format!("gw-{workers}"));
+        assert_eq!(
+            s.dropped(),
+            4,
+            "{workers} workers: the other backends' replies only"
+        );
+        let to_client = |f: &&Vec<u8>| f[26..30] == [198, 18, 1, 10] || f[22..38] == fe6;
+        let replies: Vec<&Vec<u8>> = out.iter().filter(to_client).collect();
+        assert_eq!(
+            replies.len(),
+            2,
+            "{workers} workers: one reply per family: {out:02x?}"
+        );
+        for f in replies {
+            let v6 = f[12..14] == [0x86, 0xdd];
+            let want = if v6 { g6 } else { g4 };
+            assert_eq!(
+                f[..6],
+                want,
+                "{workers} workers: an IPv{} reply",
+                if v6 { 6 } else { 4 }
+            );
+        }
+    }
+}

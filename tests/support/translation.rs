@@ -829,7 +829,7 @@ pub fn replay_frames_in_phases(
 }
 
 /// A capture of `frames`, each with its time in milliseconds.
-fn timed_capture(frames: Vec<(u64, Vec<u8>)>) -> natrix::ports::capture::Capture {
+pub fn timed_capture(frames: Vec<(u64, Vec<u8>)>) -> natrix::ports::capture::Capture {
     use natrix::ports::capture::{Capture, Frame};
     Capture {
         frames: frames
