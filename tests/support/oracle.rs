@@ -75,6 +75,53 @@ mac = "02:00:00:00:01:16"
 "#
 );
 
+/// SIIT frontends (TCP 80 and UDP 53 of 2001:db8::64, over IPv4 pools)
+/// added to [`CONFIG`] and [`IPV6`], and the SIIT address 198.19.0.100.
+pub const SIIT: &str = r#"
+[[frontend]]
+name = "web64"
+address = "2001:db8::64"
+port = 80
+protocol = "tcp"
+siit = true
+
+[[frontend]]
+name = "dns64"
+address = "2001:db8::64"
+port = 53
+protocol = "udp"
+siit = true
+
+[[pool]]
+name = "web64"
+next_hop_mac = "02:00:00:00:01:fe"
+
+[[pool.backend]]
+address = "198.19.64.11"
+port = 8080
+
+[[pool.backend]]
+address = "198.19.64.12"
+port = 8080
+
+[[pool]]
+name = "dns64"
+next_hop_mac = "02:00:00:00:01:fe"
+
+[[pool.backend]]
+address = "198.19.64.21"
+port = 5353
+
+[[rule]]
+frontend = "web64"
+pool = "web64"
+
+[[rule]]
+frontend = "dns64"
+pool = "dns64"
+mode = "maglev"
+"#;
+
 /// Flow-table size: small, so that inputs reach the table-full paths.
 const FLOWS: u32 = 1024;
 
@@ -86,12 +133,20 @@ fn control_plane() -> &'static ControlPlane {
     CP.get_or_init(|| {
         let text = CONFIG.replace(
             r#"addresses = ["198.18.0.1", "198.18.0.2"]"#,
-            r#"addresses = ["198.18.0.1", "198.18.0.2", "2001:db8::1"]"#,
-        ) + IPV6;
-        let config = Config::parse(&text, "tests/fixtures/translation.toml + IPv6")
+            "addresses = [\"198.18.0.1\", \"198.18.0.2\", \"2001:db8::1\"]\nsiit_addresses = [\"198.19.0.100\"]",
+        ) + IPV6
+            + SIIT;
+        let config = Config::parse(&text, "tests/fixtures/translation.toml + IPv6 + SIIT")
             .expect("the fuzzer's configuration is valid");
         ControlPlane::new(config).expect("the fuzzer's control plane builds")
     })
+}
+
+/// A data path like the one each input meets (worker 0, the same table
+/// size), for building traffic that depends on its choices (SIIT's
+/// source ports).
+pub fn model() -> Dataplane {
+    Dataplane::new(control_plane().cell(), FLOWS, 0)
 }
 
 /// Splits `data` into frames: a `u16` length, then the frame.
