@@ -1,4 +1,4 @@
-//! IPv4 fragments, forwarded without reassembly (README "IP fragments").
+//! IPv4 fragments, forwarded without reassembly (docs/packets.md, "IP fragments").
 //!
 //! Datagrams of 4000 bytes are built with etherparse and split into three
 //! fragments by the test (never by natrix's code); what natrix must send is

@@ -1,4 +1,4 @@
-//! IPv6 fragments, forwarded without reassembly (README "IP fragments"), as
+//! IPv6 fragments, forwarded without reassembly (docs/packets.md, "IP fragments"), as
 //! IPv4's are (tests/fragments.rs).
 //!
 //! Whole packets are built with etherparse; the test splits them into

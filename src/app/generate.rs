@@ -282,9 +282,9 @@ struct Gen<'a> {
     /// IPv6 addresses the appliance owns, and IPv6 backend addresses: no
     /// client's IPv6 twin is one of them.
     taken6: HashSet<Ipv6Addr>,
-    /// Backend endpoints (address, port, protocol number).
-    backend_endpoints: HashSet<(Ipv4Addr, u16, u8)>,
-    /// Frontend endpoints (address, port, protocol number).
+    /// Backend endpoints (address, port, protocol).
+    backend_endpoints: HashSet<(Ipv4Addr, u16, IpProtocol)>,
+    /// Frontend endpoints (address, port, protocol).
     frontend_endpoints: HashSet<(Ipv4Addr, u16, IpProtocol)>,
     targets: Vec<Target>,
     /// (microseconds since the epoch above, frame)
@@ -314,7 +314,7 @@ impl<'a> Gen<'a> {
         let mut backend_addrs = HashSet::new();
         let mut backend_endpoints = HashSet::new();
         for r in &config.rules {
-            let proto = config.frontends[r.frontend].protocol.number();
+            let proto = config.frontends[r.frontend].protocol;
             for b in &config.pools[r.pool].backends {
                 let Some(a) = v4(b.address) else { continue };
                 backend_addrs.insert(a);
@@ -322,7 +322,7 @@ impl<'a> Gen<'a> {
             }
         }
         for n in &config.nat_rules {
-            let proto = config.frontends[n.frontend].protocol.number();
+            let proto = config.frontends[n.frontend].protocol;
             let Some(a) = v4(n.backend.address) else {
                 continue;
             };
@@ -1068,9 +1068,9 @@ impl<'a> Gen<'a> {
 
     /// A packet from a backend's address whose source port is not a backend port.
     fn stray_backend_wrong_port(&mut self) -> Vec<u8> {
-        let mut bs: Vec<(Ipv4Addr, u16, u8, MacAddr)> = Vec::new();
+        let mut bs: Vec<(Ipv4Addr, u16, IpProtocol, MacAddr)> = Vec::new();
         for r in &self.config.rules {
-            let proto = self.config.frontends[r.frontend].protocol.number();
+            let proto = self.config.frontends[r.frontend].protocol;
             let pool = &self.config.pools[r.pool];
             for b in &pool.backends {
                 if let Some(a) = v4(b.address) {
@@ -1080,7 +1080,7 @@ impl<'a> Gen<'a> {
             }
         }
         for n in &self.config.nat_rules {
-            let proto = self.config.frontends[n.frontend].protocol.number();
+            let proto = self.config.frontends[n.frontend].protocol;
             if let Some(a) = v4(n.backend.address) {
                 let mac = frame_mac(n.backend.mac, self.config.next_hop(None, &n.backend));
                 bs.push((a, n.backend.port, proto, mac));
@@ -1110,7 +1110,7 @@ impl<'a> Gen<'a> {
         };
         let n = self.range(1, 600) as usize;
         let payload = self.bytes(n);
-        if proto == 6 {
+        if proto == IpProtocol::Tcp {
             let (seq, ack) = (self.next() as u32, self.next() as u32);
             let seg = tcp_segment(
                 &hop,
