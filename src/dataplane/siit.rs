@@ -115,6 +115,27 @@ impl Sources {
     pub fn capacity(&self) -> usize {
         self.own.len() * self.addresses
     }
+
+    /// The places (address index << 16 | port) that a connection whose key
+    /// hashes to `hash` may hold, in the order they are probed: from a
+    /// place the hash picks (by multiplication, no division), on through
+    /// this worker's ports, address after address.
+    #[inline(always)]
+    fn places(&self, hash: u64) -> impl Iterator<Item = usize> + '_ {
+        let n = self.own.len();
+        let h = select::mix64(hash);
+        let mut a = (((h >> 32) * self.addresses as u64) >> 32) as usize;
+        let mut j = (((h & 0xffff_ffff) * n as u64) >> 32) as usize;
+        (0..PROBES.min(self.capacity())).map(move |_| {
+            let at = (a << 16) | usize::from(self.own[j]);
+            j += 1;
+            if j == n {
+                j = 0;
+                a = if a + 1 == self.addresses { 0 } else { a + 1 };
+            }
+            at
+        })
+    }
 }
 
 /// The partial checksum sum of an IPv4 address's two words.
@@ -149,26 +170,14 @@ impl Dataplane {
     /// the one it holds, or else the first free one of its probes, now
     /// held. None when all of them are held by live connections.
     fn siit_source(&mut self, key: Key6, hash: u64) -> Option<usize> {
-        let s = &self.siit;
-        let total = s.capacity();
-        if total == 0 {
-            return None;
-        }
-        let n = s.own.len();
-        let mut t = (select::mix64(hash) % total as u64) as usize;
         let mut free = None;
-        for _ in 0..PROBES.min(total) {
-            let at = ((t / n) << 16) | usize::from(s.own[t % n]);
-            let k = s.held[at];
+        for at in self.siit.places(hash) {
+            let k = self.siit.held[at];
             if k == key {
                 return Some(at);
             }
             if free.is_none() && (k.is_free() || !self.live6(k)) {
                 free = Some(at);
-            }
-            t += 1;
-            if t == total {
-                t = 0;
             }
         }
         let at = free?;
@@ -459,24 +468,7 @@ impl Dataplane {
     /// The SIIT source that connection `key` holds, if any (nothing is
     /// given out: for errors about a connection).
     fn siit_held(&self, key: Key6, hash: u64) -> Option<usize> {
-        let s = &self.siit;
-        let total = s.capacity();
-        if total == 0 {
-            return None;
-        }
-        let n = s.own.len();
-        let mut t = (select::mix64(hash) % total as u64) as usize;
-        for _ in 0..PROBES.min(total) {
-            let at = ((t / n) << 16) | usize::from(s.own[t % n]);
-            if s.held[at] == key {
-                return Some(at);
-            }
-            t += 1;
-            if t == total {
-                t = 0;
-            }
-        }
-        None
+        self.siit.places(hash).find(|&at| self.siit.held[at] == key)
     }
 
     /// An ICMPv6 error from the client side about a frontend's reply on
