@@ -121,6 +121,8 @@ enum Stage {
     Connect6,
     Return6,
     Icmp6,
+    /// `Connect6` of a SIIT frontend: translated to IPv4 (`siit`).
+    Siit,
     /// A backend's IPv4 packet to a SIIT source: translated to IPv6
     /// (`siit`), in a buffer grown at the front.
     SiitReturn,
@@ -467,7 +469,10 @@ impl Dataplane {
                     }
                 }
                 Stage::Connect6 => {
-                    verdicts[i] = self.connect::<V6>(bufs[i].data_mut(), &pending[i]);
+                    verdicts[i] = self.connect::<V6>(bufs[i].data_mut(), &pending[i])
+                }
+                Stage::Siit => {
+                    verdicts[i] = self.connect::<S6>(bufs[i].data_mut(), &pending[i]);
                     if self.siit_shift != 0 {
                         // Translated to IPv4: the frame starts further on.
                         let moved = bufs[i].adj(usize::from(self.siit_shift));
@@ -937,7 +942,7 @@ impl Dataplane {
             // No room: serve by hash without an entry, so that every packet of
             // the connection still meets the same backend (and the affinity
             // modes keep their affinity).
-            if F::siit_key(&key).is_some() && svc.siit {
+            if F::siit_key(&key).is_some() {
                 // A SIIT connection needs its entry: its source port is
                 // found again through it.
                 return Verdict::Drop(DropReason::SiitTableFull);
@@ -1063,9 +1068,7 @@ impl Dataplane {
     #[inline(always)]
     fn forward<F: Family>(&mut self, data: &mut [u8], p: &Pending, b: u16, key: F::Key) -> Verdict {
         if let Some(k6) = F::siit_key(&key) {
-            if self.snap.services[p.service as usize].siit {
-                return self.siit_forward(data, p, b, k6);
-            }
+            return self.siit_forward(data, p, b, k6);
         }
         let snap = &*self.snap;
         let be = &snap.backends[b as usize];
@@ -1241,10 +1244,17 @@ impl Family for V4 {
 
 /// IPv6: [`Key6`] keys, read again from the packet in the second pass (the
 /// client is the source of a client's packet, the destination of a
-/// backend's).
-struct V6;
+/// backend's). `SIIT`: the connections of a SIIT frontend, whose packets
+/// are translated to IPv4 ([`siit`]); a type of its own, so that the plain
+/// IPv6 path does not test for it.
+struct V6Of<const SIIT: bool>;
 
-impl Family for V6 {
+/// IPv6 connections.
+type V6 = V6Of<false>;
+/// SIIT connections: IPv6 ones whose backends are IPv4.
+type S6 = V6Of<true>;
+
+impl<const SIIT: bool> Family for V6Of<SIIT> {
     type Key = Key6;
     type Addr = u128;
 
@@ -1258,7 +1268,7 @@ impl Family for V6 {
 
     #[inline(always)]
     fn siit_key(key: &Key6) -> Option<Key6> {
-        Some(*key)
+        SIIT.then_some(*key)
     }
 
     fn flow_key(client: u128, port: u16, service: u16) -> Key6 {

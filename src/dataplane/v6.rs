@@ -179,7 +179,7 @@ impl Dataplane {
                 bump(&mut self.counters.backend_packets, id);
                 return Verdict::ToPrivate;
             }
-            if svc.siit && frag != fragment::NONE {
+            if frag != fragment::NONE && svc.siit {
                 return Verdict::Drop(SiitFragment);
             }
             if let Some(v) = self.elsewhere(owner_input(src)) {
@@ -195,7 +195,11 @@ impl Dataplane {
                 service: s,
                 proto,
                 tcp_flags: flags,
-                stage: Stage::Connect6,
+                stage: if svc.siit {
+                    Stage::Siit
+                } else {
+                    Stage::Connect6
+                },
                 frag,
             };
             return Verdict::ToPrivate;
