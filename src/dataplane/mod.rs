@@ -1341,16 +1341,7 @@ impl<const SIIT: bool> Family for V6Of<SIIT> {
         svc: &Service,
         snap: &Snapshot,
     ) {
-        v6::rewrite_return6(
-            data,
-            at,
-            proto,
-            be,
-            svc.addr6,
-            svc.port,
-            snap.gateway_mac6,
-            snap.mac,
-        )
+        v6::rewrite_return6(data, at, proto, be, svc, snap)
     }
 
     #[inline(always)]

@@ -16,7 +16,7 @@ use crate::dataplane::counters::{Counters, DropReason, Event};
 use crate::dataplane::flow::Key6;
 use crate::dataplane::fragment;
 use crate::dataplane::neighbour;
-use crate::dataplane::snapshot::{BackendEntry, ServiceKind, Snapshot};
+use crate::dataplane::snapshot::{BackendEntry, Service, ServiceKind, Snapshot};
 use crate::wire::ipv6::{self, ChainError};
 use crate::wire::{checksum, ethernet, icmpv6, tcp, udp, IpProtocol, MacAddr};
 use std::net::{IpAddr, Ipv6Addr};
@@ -217,16 +217,7 @@ impl Dataplane {
             let be = &snap.backends[id as usize];
             let svc = &snap.services[be.service as usize];
             if svc.kind == ServiceKind::Nat {
-                rewrite_return6(
-                    data,
-                    at,
-                    proto,
-                    be,
-                    svc.addr6,
-                    svc.port,
-                    snap.gateway_mac6,
-                    snap.mac,
-                );
+                rewrite_return6(data, at, proto, be, svc, snap);
                 self.counters.event(Event::NatRule);
                 bump(&mut self.counters.backend_packets, id);
                 return Verdict::ToPublic;
@@ -369,17 +360,16 @@ pub(super) fn rewrite_inbound6(
 
 /// Backend -> client becomes frontend -> client.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub(super) fn rewrite_return6(
     data: &mut [u8],
     at: Offsets,
     proto: IpProtocol,
     be: &BackendEntry,
-    fe_addr: u128,
-    fe_port: u16,
-    gateway_mac: MacAddr,
-    mac: MacAddr,
+    svc: &Service,
+    snap: &Snapshot,
 ) {
+    let (fe_addr, fe_port) = (svc.addr6, svc.port);
+    let (gateway_mac, mac) = (snap.gateway_mac6, snap.mac);
     {
         let mut eth = ethernet::Frame::new_unchecked(&mut data[..]);
         eth.set_dst_addr(gateway_mac);
