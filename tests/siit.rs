@@ -466,3 +466,18 @@ fn icmp_errors_follow_siit_connections_both_ways() {
         assert_eq!(s.dropped(), 0, "{n} workers: {:?}", s.counters.drops);
     }
 }
+
+/// examples/siit.toml translates: a client's SYN to its SIIT frontend
+/// leaves from its SIIT address to one of the IPv4 backends' SIIT port.
+#[test]
+fn the_example_translates() {
+    let mut lb = Lb::with(include_str!("../examples/siit.toml"), 1 << 12);
+    let c = (client(1), 45000);
+    let syn = T::Tcp { syn: true, seq: 1 };
+    let (v, out) = lb.one(&v6((PEER_MAC, LB_MAC), c, (fe(), 80), 64, 0, syn, &[]));
+    assert_eq!(v, Verdict::ToPrivate);
+    let (src, be) = ends4(&out);
+    assert_eq!(src.0, Ipv4Addr::new(198, 19, 1, 64));
+    assert_eq!(be.1, 8064);
+    assert!([11, 12].contains(&be.0.octets()[3]), "{be:?}");
+}
