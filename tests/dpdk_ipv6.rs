@@ -14,8 +14,8 @@ use std::time::Duration;
 mod support;
 
 use support::appliance::NATRIX;
-use support::eal;
 use support::fixtures::{last_json, scratch_dir};
+use support::net_pcap::{frames, run};
 use support::tshark::tshark_checksums;
 
 const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -187,50 +187,6 @@ fn capture(d: &Path) -> (PathBuf, usize) {
     }
     w.finish().unwrap();
     (path, frames.len())
-}
-
-fn run(d: &Path, config: &Path, input: &Path, workers: u16) -> serde_json::Value {
-    let empty = d.join("empty.pcap");
-    natrix::ports::capture::Writer::create(&empty)
-        .unwrap()
-        .finish()
-        .unwrap();
-    let mut vdev = format!(
-        "net_pcap0,rx_pcap={},tx_pcap={}",
-        input.display(),
-        d.join("out0.pcap").display()
-    );
-    for q in 1..workers {
-        vdev += &format!(
-            ",rx_pcap={},tx_pcap={}",
-            empty.display(),
-            d.join(format!("out{q}.pcap")).display()
-        );
-    }
-    let out = Command::new(NATRIX)
-        .args(["run", "--json", "--idle-exit", "0.5", "--config"])
-        .arg(config)
-        .arg("--control")
-        .arg(d.join("ctl.sock"))
-        .arg("--")
-        .args(eal::quiet(&["--vdev", &vdev]))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "natrix run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    last_json(&out)
-}
-
-fn frames(path: &Path) -> Vec<Vec<u8>> {
-    natrix::ports::capture::read(path)
-        .unwrap()
-        .frames
-        .into_iter()
-        .map(|f| f.data)
-        .collect()
 }
 
 #[test]

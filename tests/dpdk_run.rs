@@ -12,20 +12,12 @@ mod support;
 use support::appliance::{Appliance, NATRIX};
 use support::eal;
 use support::fixtures::{example, last_json, scratch_dir, web_toml};
+use support::net_pcap::frames;
 
 fn tmp(name: &str) -> PathBuf {
     scratch_dir("test-dpdk", name)
 }
 
-/// The frames of a classic pcap file, without their timestamps.
-fn frames(path: &Path) -> Vec<Vec<u8>> {
-    natrix::ports::capture::read(path)
-        .unwrap()
-        .frames
-        .into_iter()
-        .map(|f| f.data)
-        .collect()
-}
 
 #[test]
 fn run_over_net_pcap_writes_what_replay_writes() {

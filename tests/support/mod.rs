@@ -7,6 +7,8 @@
 //!   hugepages or NICs;
 //! - [`fixtures`]: the configurations the tests run on (`examples/*.toml` and
 //!   `tests/fixtures/*.toml`);
+//! - [`net_pcap`]: `natrix run` over DPDK's net_pcap, a capture in and the
+//!   queues' captures out;
 //! - [`oracle`]: what every burst must satisfy (counters, checksums, only
 //!   what a rule allows is sent), shared with the fuzzer in `fuzz/`;
 //! - [`siit`]: SIIT's configuration, IPv6 and IPv4 frames built with
@@ -23,6 +25,7 @@
 pub mod appliance;
 pub mod eal;
 pub mod fixtures;
+pub mod net_pcap;
 pub mod oracle;
 pub mod siit;
 pub mod translation;
