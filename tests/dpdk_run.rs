@@ -18,7 +18,6 @@ fn tmp(name: &str) -> PathBuf {
     scratch_dir("test-dpdk", name)
 }
 
-
 #[test]
 fn run_over_net_pcap_writes_what_replay_writes() {
     run_over_net_pcap_as_replay("pcap", &web_toml());

@@ -189,6 +189,26 @@ impl Lab {
     }
 
     /// Lines each backend's log holds so far that pass `wanted`.
+    /// The lines each backend logged since `before` ([`Lab::backend_lines`])
+    /// that `wanted` matches, once they add up to `expected` (a server logs
+    /// after answering: the last lines come late) or 10 s have passed.
+    fn served_since(
+        &self,
+        before: [usize; 3],
+        expected: usize,
+        wanted: impl Fn(&str) -> bool,
+    ) -> [usize; 3] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let after = self.backend_lines(&wanted);
+            let served = [0, 1, 2].map(|i| after[i] - before[i]);
+            if served.iter().sum::<usize>() >= expected || Instant::now() >= deadline {
+                return served;
+            }
+            sleep(Duration::from_millis(50));
+        }
+    }
+
     fn backend_lines(&self, wanted: impl Fn(&str) -> bool) -> [usize; 3] {
         let mut n = [0; 3];
         for (i, slot) in n.iter_mut().enumerate() {
@@ -2195,6 +2215,49 @@ fn nonzero(map: &Value) -> Vec<(String, u64)> {
         .unwrap_or_default()
 }
 
+/// [`SINGLE_REQUESTS6`] requests with `curl -6` to `url`, each answered 200
+/// by a backend, then `ab` over IPv6 ([`LOAD_REQUESTS6`] at
+/// [`LOAD_CONCURRENCY6`]) without a failure or a status other than 2xx.
+fn requests_over_ipv6(r: &Running, prefix: &str, url: &str, what: &str) {
+    for i in 0..SINGLE_REQUESTS6 {
+        let (code, body) = client_get(prefix, &["-6", "-g", url]);
+        assert_eq!(
+            (code, backend_of(&body) != 0),
+            (200, true),
+            "{what}: request {i}: status {code}, body {body:?}"
+        );
+    }
+    let out = client_run(
+        &r.lab,
+        Duration::from_secs(120),
+        "ab",
+        &[
+            "-n",
+            &LOAD_REQUESTS6.to_string(),
+            "-c",
+            &LOAD_CONCURRENCY6.to_string(),
+            "-s",
+            "10",
+            url,
+        ],
+    );
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let failure = format!(
+        "{what}: ab ({}):\n{report}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        r.natrix.output()
+    );
+    assert!(out.status.success(), "{failure}");
+    assert_eq!(
+        ab_field(&report, "Complete requests:"),
+        Some(LOAD_REQUESTS6 as u64),
+        "{failure}"
+    );
+    assert_eq!(ab_field(&report, "Failed requests:"), Some(0), "{failure}");
+    assert_eq!(ab_field(&report, "Non-2xx responses:"), None, "{failure}");
+}
+
 /// Single requests of the IPv6 HTTP test, each on a new connection.
 const SINGLE_REQUESTS6: usize = 10;
 /// ab's requests over IPv6, and its concurrency.
@@ -2228,61 +2291,19 @@ fn http_over_ipv6(prefix: &str, workers: u16) {
     let from_client = |l: &str| l.starts_with(&client) && l.contains("\"GET ");
     let before = r.lab.backend_lines(from_client);
 
-    // Single requests with curl -6: each answered, by a backend.
-    for i in 0..SINGLE_REQUESTS6 {
-        let (code, body) = client_get(prefix, &["-6", "-g", FRONTEND_URL6]);
-        assert_eq!(
-            (code, backend_of(&body) != 0),
-            (200, true),
-            "{workers} worker(s): IPv6 request {i}: status {code}, body {body:?}"
-        );
-    }
-
-    // ab over IPv6: no failures.
-    let out = client_run(
-        &r.lab,
-        Duration::from_secs(120),
-        "ab",
-        &[
-            "-n",
-            &LOAD_REQUESTS6.to_string(),
-            "-c",
-            &LOAD_CONCURRENCY6.to_string(),
-            "-s",
-            "10",
-            FRONTEND_URL6,
-        ],
+    requests_over_ipv6(
+        &r,
+        prefix,
+        FRONTEND_URL6,
+        &format!("{workers} worker(s), IPv6"),
     );
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    let failure = format!(
-        "{workers} worker(s): ab over IPv6 ({}):\n{report}\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        r.natrix.output()
-    );
-    assert!(out.status.success(), "{failure}");
-    assert_eq!(
-        ab_field(&report, "Complete requests:"),
-        Some(LOAD_REQUESTS6 as u64),
-        "{failure}"
-    );
-    assert_eq!(ab_field(&report, "Failed requests:"), Some(0), "{failure}");
-    assert_eq!(ab_field(&report, "Non-2xx responses:"), None, "{failure}");
 
     // The backends logged every request (a server logs after answering:
     // wait for the last lines), and each served its share. (A request of
     // start6 that curl gave up on may still be logged late.)
     let expected = SINGLE_REQUESTS6 + LOAD_REQUESTS6;
     let most_logged = expected + attempts - 1;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let served = loop {
-        let after = r.lab.backend_lines(from_client);
-        let served = [0, 1, 2].map(|i| after[i] - before[i]);
-        if served.iter().sum::<usize>() >= expected || Instant::now() >= deadline {
-            break served;
-        }
-        sleep(Duration::from_millis(50));
-    };
+    let served = r.lab.served_since(before, expected, from_client);
     assert!(
         (expected..=most_logged).contains(&served.iter().sum::<usize>()),
         "{workers} worker(s): the backends logged {served:?} IPv6 requests for {expected}"
@@ -2878,42 +2899,7 @@ fn siit_http(prefix: &str, workers: u16) {
     }
     let via_siit = |l: &str| l.starts_with(&format!("{SIIT_SOURCE} ")) && l.contains("\"GET ");
     let before = r.lab.backend_lines(via_siit);
-    for i in 0..SINGLE_REQUESTS6 {
-        let (code, body) = client_get(prefix, &["-6", "-g", SIIT_URL]);
-        assert_eq!(
-            (code, backend_of(&body) != 0),
-            (200, true),
-            "{workers} worker(s): SIIT request {i}: status {code}, body {body:?}"
-        );
-    }
-    let out = client_run(
-        &r.lab,
-        Duration::from_secs(120),
-        "ab",
-        &[
-            "-n",
-            &LOAD_REQUESTS6.to_string(),
-            "-c",
-            &LOAD_CONCURRENCY6.to_string(),
-            "-s",
-            "10",
-            SIIT_URL,
-        ],
-    );
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    let failure = format!(
-        "{workers} worker(s): ab over SIIT ({}):\n{report}\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        r.natrix.output()
-    );
-    assert!(out.status.success(), "{failure}");
-    assert_eq!(
-        ab_field(&report, "Complete requests:"),
-        Some(LOAD_REQUESTS6 as u64),
-        "{failure}"
-    );
-    assert_eq!(ab_field(&report, "Failed requests:"), Some(0), "{failure}");
+    requests_over_ipv6(&r, prefix, SIIT_URL, &format!("{workers} worker(s), SIIT"));
     // A download of full-size segments: the client's MSS (1440, for IPv6
     // over 1500 bytes) makes the backends' IPv4 packets 1480 bytes, and
     // 1500 as IPv6.
@@ -2945,15 +2931,7 @@ fn siit_http(prefix: &str, workers: u16) {
     // Every request reached a backend from the SIIT address, and each
     // backend served its share.
     let expected = SINGLE_REQUESTS6 + LOAD_REQUESTS6;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let served = loop {
-        let after = r.lab.backend_lines(via_siit);
-        let served = [0, 1, 2].map(|i| after[i] - before[i]);
-        if served.iter().sum::<usize>() >= expected || Instant::now() >= deadline {
-            break served;
-        }
-        sleep(Duration::from_millis(50));
-    };
+    let served = r.lab.served_since(before, expected, via_siit);
     assert!(
         served.iter().sum::<usize>() >= expected,
         "{workers} worker(s): the backends logged {served:?} requests from {SIIT_SOURCE} for {expected}"
