@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -38,9 +38,20 @@ fn control_socket_end_to_end() {
     let original = std::fs::read_to_string(fixtures::web_toml()).unwrap();
     std::fs::write(&config, &original).unwrap();
     let sock = d.join("natrix.sock");
-    // A stale socket file from a dead natrix is replaced.
-    drop(UnixListener::bind(&sock).unwrap());
-    assert!(sock.exists());
+    // A stale socket file from a dead natrix is replaced. It is made by a
+    // process of its own: a listener bound here could be inherited, between
+    // fork and exec, by a process another test thread starts, and answer
+    // for a moment (natrix would then refuse the path, and this test would
+    // meet the stale socket instead of natrix's).
+    let made = Command::new("python3")
+        .args([
+            "-c",
+            "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])",
+        ])
+        .arg(&sock)
+        .status()
+        .unwrap();
+    assert!(made.success() && sock.exists());
     let app = Appliance::start(&config, &sock);
     let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o660);
