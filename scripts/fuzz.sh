@@ -2,7 +2,8 @@
 # The burst fuzzer (libFuzzer, through cargo-fuzz on nightly Rust) over the
 # data path, with the oracle of tests/support/oracle.rs. Seeds: every capture
 # of ../shared/corpus/tcpdump. CI runs the same oracle on stable Rust in
-# tests/burst_oracle.rs; this is for the long runs.
+# tests/burst_oracle.rs, and this target for 60 s (scripts/fuzz-ci.sh, no
+# sanitizer); this is for the long runs.
 #
 # usage: scripts/fuzz.sh [SECONDS]      (default 600)
 set -euo pipefail

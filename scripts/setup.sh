@@ -9,6 +9,7 @@
 #   tests/dpdk_ipv6.rs      tshark (checks the checksums of IPv6 output)
 #   tests/top.rs            tmux
 #   tests/telemetry.rs      dpdk-telemetry.py (dpdk-dev) and python3
+#   scripts/fuzz-ci.sh      g++ (libfuzzer-sys builds libFuzzer)
 #   tests/netns_lab.rs      iproute2, ethtool, procps (sysctl), curl,
 #                           apache2-utils (ab), tcpdump, python3, hping3,
 #                           nftables
@@ -33,6 +34,7 @@ command_of() {
 package dpdk dpdk-dev libdpdk-dev libclang-dev
 command_of pkg-config pkg-config
 command_of tcpdump tcpdump
+command_of c++ g++
 command_of tshark tshark
 command_of tmux tmux
 command_of python3 python3

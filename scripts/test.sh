@@ -34,6 +34,9 @@ cargo test --features natrix/dpdk --test telemetry -- --ignored
 step "the network-namespace lab (needs root, iproute2, curl, ab, tcpdump, python3, hping3)"
 cargo test --features natrix/dpdk --test netns_lab -- --ignored
 
+step "the burst fuzzer, 60 s (scripts/fuzz-ci.sh)"
+bash scripts/fuzz-ci.sh 60
+
 step "cargo doc (warnings are errors), without and with DPDK"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --features natrix/dpdk

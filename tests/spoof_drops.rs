@@ -7,7 +7,9 @@
 //! - frames not sent to natrix's MAC (ports run promiscuous), or broadcast
 //!   other than ARP: `not-our-mac`;
 //! - in two-arm, packets from a backend's address and port arriving on the
-//!   public port: `backend-on-public`.
+//!   public port: `backend-on-public`;
+//! - in one-arm, on a Maglev rule too, a backend's RST, data or ICMP error
+//!   for a client with no connection: `return-no-flow`, `icmp-no-flow`.
 //!
 //! Every packet goes through [`Lb::expect`], which also checks that it is
 //! counted once (rx == sent + dropped, the named drop counter by one).
@@ -264,4 +266,217 @@ fn two_arm_worker_drops_backend_traffic_on_its_public_port() {
     assert_eq!(w.dp.counters.rx, 3);
     assert_eq!(w.dp.counters.tx, 2);
     assert_eq!(w.dp.counters.drops[BackendOnPublic as usize], 1);
+}
+
+/// One-arm (the default), a Maglev rule per address family over a pool of
+/// three backends.
+const MAGLEV: &str = r#"
+[appliance]
+mac = "02:00:00:00:00:01"
+addresses = ["198.18.0.1", "2001:db8::1"]
+gateway_mac = "02:00:00:00:00:fe"
+seed = 7
+
+[[frontend]]
+name = "web4"
+address = "198.18.1.10"
+port = 80
+protocol = "tcp"
+
+[[frontend]]
+name = "web6"
+address = "2001:db8::10"
+port = 80
+protocol = "tcp"
+
+[[pool]]
+name = "web4"
+next_hop_mac = "02:00:00:00:01:fe"
+
+[[pool.backend]]
+address = "198.19.1.11"
+port = 8080
+
+[[pool.backend]]
+address = "198.19.1.12"
+port = 8080
+
+[[pool.backend]]
+address = "198.19.1.13"
+port = 8081
+
+[[pool]]
+name = "web6"
+next_hop_mac = "02:00:00:00:01:fe"
+
+[[pool.backend]]
+address = "2001:db8:1::11"
+port = 8080
+
+[[pool.backend]]
+address = "2001:db8:1::12"
+port = 8080
+
+[[pool.backend]]
+address = "2001:db8:1::13"
+port = 8081
+
+[[rule]]
+frontend = "web4"
+pool = "web4"
+mode = "maglev"
+
+[[rule]]
+frontend = "web6"
+pool = "web6"
+mode = "maglev"
+"#;
+
+/// A TCP segment between two endpoints of one family, built by etherparse.
+#[derive(Clone, Copy)]
+enum Seg {
+    Syn,
+    Ack,
+    Rst,
+    Data,
+}
+
+type Ep = (std::net::IpAddr, u16);
+
+fn seg(macs: ([u8; 6], [u8; 6]), src: Ep, dst: Ep, kind: Seg) -> Vec<u8> {
+    use std::net::IpAddr::{V4, V6};
+    let b = etherparse::PacketBuilder::ethernet2(macs.0, macs.1);
+    let b = match (src.0, dst.0) {
+        (V4(s), V4(d)) => b.ipv4(s.octets(), d.octets(), 64),
+        (V6(s), V6(d)) => b.ipv6(s.octets(), d.octets(), 64),
+        _ => unreachable!("one family"),
+    };
+    let b = b.tcp(src.1, dst.1, 0x3c00_0001, 64000);
+    let (b, payload): (_, &[u8]) = match kind {
+        Seg::Syn => (b.syn(), &[]),
+        Seg::Ack => (b.ack(1), &[]),
+        Seg::Rst => (b.rst().ack(1), &[]),
+        Seg::Data => (b.ack(1).psh(), b"spoofed data"),
+    };
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+/// A port-unreachable error from `from` to `client`, quoting the client's
+/// packet as backend `be` received it.
+fn unreachable_from(from: Ep, be: Ep, client: Ep) -> Vec<u8> {
+    use etherparse::{icmpv4, icmpv6, Icmpv4Type, Icmpv6Type};
+    use std::net::IpAddr::{V4, V6};
+    let quoted = seg((LB_MAC, BE_SIDE_MAC), client, be, Seg::Data)[14..].to_vec();
+    let b = etherparse::PacketBuilder::ethernet2(BE_SIDE_MAC, LB_MAC);
+    let mut out = Vec::new();
+    match (from.0, client.0) {
+        (V4(s), V4(d)) => b
+            .ipv4(s.octets(), d.octets(), 64)
+            .icmpv4(Icmpv4Type::DestinationUnreachable(
+                icmpv4::DestUnreachableHeader::Port,
+            ))
+            .write(&mut out, &quoted),
+        (V6(s), V6(d)) => b
+            .ipv6(s.octets(), d.octets(), 64)
+            .icmpv6(Icmpv6Type::DestinationUnreachable(
+                icmpv6::DestUnreachableCode::Port,
+            ))
+            .write(&mut out, &quoted),
+        _ => unreachable!("one family"),
+    }
+    .unwrap();
+    out
+}
+
+/// Issue 8, defect 5 on a Maglev rule in one-arm, where a host on the
+/// public side can send from a backend's address and port: a RST, a data
+/// segment or an ICMP error from a backend (each of the pool's, and so the
+/// one the rule's hash gives the client) to a client that has no connection
+/// is dropped, as `return-no-flow` or `icmp-no-flow`. A connection the
+/// client opened, or one whose client sends mid-stream (Maglev serves it
+/// and creates its entry), takes its own backend's replies.
+fn maglev_spoofs(workers: usize) {
+    use natrix::config::Config;
+    use natrix::control::plane::ControlPlane;
+    use natrix::dataplane::counters::Event;
+    use std::net::IpAddr;
+
+    let cp = ControlPlane::new(Config::parse(MAGLEV, "maglev.toml").unwrap()).unwrap();
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let families = [
+        (
+            (ip("198.18.1.10"), 80),
+            ["198.19.1.11", "198.19.1.12", "198.19.1.13"],
+            "198.18.200.",
+        ),
+        (
+            (ip("2001:db8::10"), 80),
+            ["2001:db8:1::11", "2001:db8:1::12", "2001:db8:1::13"],
+            "2001:db8:ffff::",
+        ),
+    ];
+    let mut frames: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut at = 1000u64;
+    let mut push = |f: Vec<u8>| {
+        frames.push((at, f));
+        at += 1;
+    };
+    let (mut spoofs, mut errors, mut passes) = (0u64, 0u64, 0u64);
+    for (fe, backends, prefix) in &families {
+        let backends: Vec<Ep> = backends
+            .iter()
+            .zip([8080, 8080, 8081])
+            .map(|(a, p)| (ip(a), p))
+            .collect();
+        // Clients with no connection: every backend's RST, data and error
+        // to them is spoofed.
+        for i in 1..=8u16 {
+            let c = (ip(&format!("{prefix}{i}")), 40000 + i);
+            for &be in &backends {
+                push(seg((PEER_MAC, LB_MAC), be, c, Seg::Rst));
+                push(seg((PEER_MAC, LB_MAC), be, c, Seg::Data));
+                spoofs += 2;
+                push(unreachable_from(be, be, c));
+                errors += 1;
+            }
+        }
+        // A connection the client opens, and one a client joins mid-stream:
+        // each takes the replies of its own backend, of the three.
+        for (i, opener) in [(50u16, Seg::Syn), (51, Seg::Ack)] {
+            let c = (ip(&format!("{prefix}{i}")), 41000);
+            push(seg((PEER_MAC, LB_MAC), c, *fe, opener));
+            for &be in &backends {
+                push(seg((BE_SIDE_MAC, LB_MAC), be, c, Seg::Data));
+            }
+            passes += 2;
+            spoofs += 2;
+        }
+    }
+    let n = frames.len() as u64;
+    let (s, sent) = replay_frames(&cp, frames, workers, "maglev-spoofs");
+    let ctx = format!("{workers} workers");
+    assert_eq!(s.counters.rx, n, "{ctx}");
+    assert_eq!(
+        s.counters.drops[ReturnNoFlow as usize], spoofs,
+        "{ctx}: spoofed backend segments"
+    );
+    assert_eq!(
+        s.counters.drops[IcmpNoFlow as usize], errors,
+        "{ctx}: errors about no connection"
+    );
+    assert_eq!(s.dropped(), spoofs + errors, "{ctx}: other drops");
+    assert_eq!(sent.len() as u64, passes, "{ctx}: sent");
+    assert_eq!(s.counters.event_count(Event::MidstreamHashed), 2, "{ctx}");
+}
+
+#[test]
+fn spoofed_backend_traffic_on_a_maglev_rule_is_dropped_with_one_worker() {
+    maglev_spoofs(1);
+}
+
+#[test]
+fn spoofed_backend_traffic_on_a_maglev_rule_is_dropped_with_two_workers() {
+    maglev_spoofs(2);
 }

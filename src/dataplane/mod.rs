@@ -1003,10 +1003,10 @@ impl Dataplane {
     }
 
     /// Second pass of a backend's packet: translated only for a connection
-    /// natrix tracks, which it refreshes, or one that the rule's consistent
-    /// hash gives to that backend where natrix keeps no entry (Maglev mode;
-    /// any mode while the table was full lately). Anything else from a
-    /// backend's address and port is spoofed, or late.
+    /// natrix tracks, which it refreshes, or, while the table was full
+    /// lately, one that the rule's consistent hash gives to that backend
+    /// (the table-full path served it without an entry). Anything else from
+    /// a backend's address and port is spoofed, or late.
     #[inline(always)]
     fn reply<F: Family>(&mut self, data: &mut [u8], p: &Pending) -> Verdict {
         let id = p.service;
@@ -1046,13 +1046,14 @@ impl Dataplane {
         true
     }
 
-    /// Whether the rule's consistent hash gives `client`'s connection to
-    /// backend `id`, and natrix may have served it by hash without an entry:
-    /// always in Maglev mode, else while the table was full lately.
+    /// Whether natrix may have served `key`'s connection by hash without an
+    /// entry (the table was full lately) and the rule's consistent hash gives
+    /// it to backend `id`. Not otherwise, in any mode: a Maglev connection
+    /// has an entry too, from its client's first packet (a mid-stream one
+    /// included), and a backend's packet for none is spoofed.
     #[inline(always)]
     fn hashed_to<F: Family>(&self, svc: &Service, key: F::Key, proto: IpProtocol, id: u16) -> bool {
-        let by_hash =
-            svc.mode == Mode::Maglev || (self.hashed_until != 0 && self.now <= self.hashed_until);
+        let by_hash = self.hashed_until != 0 && self.now <= self.hashed_until;
         by_hash && svc.pick_hash(F::rule_hash(svc, &key, proto)) == id
     }
 
