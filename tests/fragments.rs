@@ -535,10 +535,7 @@ fn fragment_limits_are_configured_and_checked() {
 #[cfg(feature = "dpdk")]
 #[test]
 fn natrix_run_forwards_fragments_on_net_pcap() {
-    use std::process::Command;
-    use support::appliance::NATRIX;
-    use support::eal;
-    use support::fixtures::{last_json, scratch_dir};
+    use support::fixtures::scratch_dir;
 
     let snap = lb().cell().load();
     let mut input = Vec::new();
@@ -583,40 +580,9 @@ fn natrix_run_forwards_fragments_on_net_pcap() {
             w.write(std::time::Duration::from_secs(1), f).unwrap();
         }
         w.finish().unwrap();
-        let empty = d.join("empty.pcap");
-        natrix::ports::capture::Writer::create(&empty)
-            .unwrap()
-            .finish()
-            .unwrap();
         let config = d.join("frag.toml");
         std::fs::write(&config, format!("[ports]\nworkers = {workers}\n\n{CONFIG}")).unwrap();
-        let mut vdev = format!(
-            "net_pcap0,rx_pcap={},tx_pcap={}",
-            pcap.display(),
-            d.join("out0.pcap").display()
-        );
-        if workers == 2 {
-            vdev += &format!(
-                ",rx_pcap={},tx_pcap={}",
-                empty.display(),
-                d.join("out1.pcap").display()
-            );
-        }
-        let out = Command::new(NATRIX)
-            .args(["run", "--json", "--idle-exit", "0.5", "--config"])
-            .arg(&config)
-            .arg("--control")
-            .arg(d.join("ctl.sock"))
-            .arg("--")
-            .args(eal::quiet(&["--vdev", &vdev]))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "natrix run failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let run = last_json(&out);
+        let run = support::net_pcap::run(&d, &config, &pcap, workers);
         assert_eq!(
             run["packets_in"].as_u64(),
             Some(input.len() as u64),

@@ -299,10 +299,7 @@ fn released_fragments_toward_a_resolved_backend_leave_with_its_mac() {
 #[cfg(feature = "dpdk")]
 #[test]
 fn natrix_run_drops_released_fragments_toward_an_unresolved_backend() {
-    use std::process::Command;
-    use support::appliance::NATRIX;
-    use support::eal;
-    use support::fixtures::{last_json, scratch_dir};
+    use support::fixtures::scratch_dir;
 
     let input: Vec<Vec<u8>> = datagrams()
         .into_iter()
@@ -319,38 +316,10 @@ fn natrix_run_drops_released_fragments_toward_an_unresolved_backend() {
         };
         let pcap = d.join("in.pcap");
         write(&pcap, &input);
-        let empty = d.join("empty.pcap");
-        write(&empty, &[]);
         let config = d.join("frag-nbr.toml");
         let text = CONFIG.replace("[ports]\n", &format!("[ports]\nworkers = {workers}\n"));
         std::fs::write(&config, text).unwrap();
-        let mut vdev = format!(
-            "net_pcap0,rx_pcap={},tx_pcap={}",
-            pcap.display(),
-            d.join("out0.pcap").display()
-        );
-        if workers == 2 {
-            vdev += &format!(
-                ",rx_pcap={},tx_pcap={}",
-                empty.display(),
-                d.join("out1.pcap").display()
-            );
-        }
-        let out = Command::new(NATRIX)
-            .args(["run", "--json", "--idle-exit", "0.5", "--config"])
-            .arg(&config)
-            .arg("--control")
-            .arg(d.join("ctl.sock"))
-            .arg("--")
-            .args(eal::quiet(&["--vdev", &vdev]))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "natrix run failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let run = last_json(&out);
+        let run = support::net_pcap::run(&d, &config, &pcap, workers);
         assert_eq!(
             run["packets_in"].as_u64(),
             Some(input.len() as u64),
